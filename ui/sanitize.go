@@ -1,0 +1,28 @@
+// Package ui is gander's terminal user interface.
+package ui
+
+import (
+	"strings"
+	"unicode"
+)
+
+// Sanitize makes text from the network (a server's MOTD, a peer's error
+// message or file name) safe to print on a terminal: escape sequences and
+// other control characters are replaced, so a hostile peer cannot move the
+// cursor, retitle the window or hide text. Newlines and tabs survive only if
+// keepNewlines is set.
+func Sanitize(s string, keepNewlines bool) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case keepNewlines && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case unicode.IsControl(r), r == '\u2028', r == '\u2029',
+			unicode.Is(unicode.Bidi_Control, r):
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

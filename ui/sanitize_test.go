@@ -1,0 +1,29 @@
+package ui
+
+import "testing"
+
+func TestSanitize(t *testing.T) {
+	tests := []struct {
+		name, in     string
+		keepNewlines bool
+		want         string
+	}{
+		{"plain text", "hello, wörld", false, "hello, wörld"},
+		{"CSI colour", "\x1b[31mred\x1b[0m", false, "\uFFFD[31mred\uFFFD[0m"},
+		{"OSC title", "\x1b]0;pwned\x07x", false, "\uFFFD]0;pwned\uFFFDx"},
+		{"C1 CSI", "a\u009b2Jb", false, "a\uFFFD2Jb"},
+		{"carriage return overwrite", "safe\rEVIL", false, "safe\uFFFDEVIL"},
+		{"newline dropped", "a\nb", false, "a\uFFFDb"},
+		{"newline kept", "a\nb\tc", true, "a\nb\tc"},
+		{"bidi override", "file\u202Etxt.exe", false, "file\uFFFDtxt.exe"},
+		{"invalid utf-8", "a\xffb", false, "a\uFFFDb"},
+		{"NUL", "a\x00b", true, "a\uFFFDb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Sanitize(tt.in, tt.keepNewlines); got != tt.want {
+				t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

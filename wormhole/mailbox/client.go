@@ -1,0 +1,331 @@
+// Package mailbox is a client for the Magic Wormhole mailbox ("rendezvous")
+// server: the websocket protocol by which two sides find each other through
+// a nameplate and exchange messages in a mailbox.
+//
+// A Client survives the websocket dropping: it reconnects with backoff and
+// replays what the server must know again (bind, the claim if unanswered,
+// open, every add not yet echoed back, a pending release or close), which is
+// what the Python reference's Nameplate, Mailbox and Allocator machines do.
+// Peer messages are delivered once per phase, however often the server
+// replays them.
+package mailbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Config says which server to use and who we are there.
+type Config struct {
+	// URL is the server's websocket URL, e.g. ws://relay.magic-wormhole.io:4000/v1.
+	URL string
+	// AppID namespaces nameplates and mailboxes on the server.
+	AppID string
+	// Side identifies this client in the mailbox; empty picks a random one.
+	Side string
+	// Version is sent as client_version in bind.
+	Version string
+	// Logger receives debug traces; nil discards them.
+	Logger *slog.Logger
+	// MinBackoff and MaxBackoff bound the delay between reconnection
+	// attempts; zero means the reference's 1 s and 60 s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// MaxMessageSize caps one server message. A message larger than this ends
+// the session with an error: reconnecting would only replay it.
+const MaxMessageSize = 16 << 20
+
+const (
+	writeTimeout   = 15 * time.Second
+	welcomeTimeout = 30 * time.Second
+	// The reference client pings the websocket every 30 s and gives up on
+	// a connection that has not answered in 60 s.
+	keepaliveInterval = 30 * time.Second
+	keepaliveTimeout  = 60 * time.Second
+)
+
+// ConnectError means the first connection to the server failed. Later
+// failures are retried; the first is not, as in the reference.
+type ConnectError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot reach the mailbox server at %s: %v", e.URL, e.Err)
+}
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// WelcomeError means the server refused service in its welcome message.
+type WelcomeError struct{ Message string }
+
+func (e *WelcomeError) Error() string {
+	return "the mailbox server refused service: " + e.Message
+}
+
+// ServerError is the server rejecting one of our commands.
+type ServerError struct {
+	Message string
+	// Command is the offending command as the server echoed it back.
+	Command string
+}
+
+func (e *ServerError) Error() string { return "mailbox server error: " + e.Message }
+
+// ErrClosed is returned by operations on a client that has been closed.
+var ErrClosed = errors.New("mailbox client closed")
+
+// Client is one side's connection to a mailbox server. Its methods are safe
+// for concurrent use.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	welcome Welcome
+
+	requests chan func(*loop)
+	messages chan Message
+	done     chan struct{} // closed when the loop has stopped
+	err      error         // why the loop stopped; read after done
+	stop     context.CancelFunc
+}
+
+// Dial connects to the server, waits for its welcome and binds. A welcome
+// carrying an error fails with *WelcomeError; an unreachable server with
+// *ConnectError.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Side == "" {
+		cfg.Side = RandomSide()
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 60 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("sub", "mailbox", "side", cfg.Side)
+
+	conn, err := dialWebsocket(ctx, cfg.URL)
+	if err != nil {
+		return nil, &ConnectError{URL: cfg.URL, Err: err}
+	}
+	welcome, err := readWelcome(ctx, conn)
+	if err != nil {
+		conn.Close(websocket.StatusNormalClosure, "")
+		return nil, &ConnectError{URL: cfg.URL, Err: err}
+	}
+	if welcome.Error != "" {
+		conn.Close(websocket.StatusNormalClosure, "unwelcome")
+		return nil, &WelcomeError{Message: welcome.Error}
+	}
+
+	loopCtx, stop := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:      cfg,
+		log:      log,
+		welcome:  welcome,
+		requests: make(chan func(*loop)),
+		messages: make(chan Message),
+		done:     make(chan struct{}),
+		stop:     stop,
+	}
+	l := &loop{client: c, seenPhases: map[string]bool{}, inbound: make(chan connEvent)}
+	go func() {
+		c.err = l.run(loopCtx, conn)
+		close(c.messages)
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// RandomSide returns a fresh side id: 10 lowercase hex characters, as the
+// reference uses for the mailbox.
+func RandomSide() string {
+	var b [5]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("mailbox: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Side is this client's side id.
+func (c *Client) Side() string { return c.cfg.Side }
+
+// Welcome is what the server said when we first connected.
+func (c *Client) Welcome() Welcome { return c.welcome }
+
+// Messages delivers the peer's messages, each phase once, in the order the
+// server relays them. It is closed when the client stops.
+func (c *Client) Messages() <-chan Message { return c.messages }
+
+// Done is closed when the client has stopped; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is nil while the client runs or after a clean Close, and otherwise
+// the error that stopped it.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// List returns the nameplates currently in use for our app id.
+func (c *Client) List(ctx context.Context) ([]string, error) {
+	return await(ctx, c, func(l *loop, reply chan<- result[[]string]) {
+		l.listWaiters = append(l.listWaiters, reply)
+		l.send(listCommand())
+	})
+}
+
+// Allocate asks the server for an unused nameplate and claims it.
+func (c *Client) Allocate(ctx context.Context) (string, error) {
+	return await(ctx, c, func(l *loop, reply chan<- result[string]) {
+		if l.allocated != "" {
+			reply <- result[string]{value: l.allocated}
+			return
+		}
+		l.allocateWaiters = append(l.allocateWaiters, reply)
+		if len(l.allocateWaiters) == 1 {
+			l.send(allocateCommand())
+		}
+	})
+}
+
+// Claim claims a nameplate and opens the mailbox behind it, returning the
+// mailbox id. Messages added before the claim is answered are held.
+func (c *Client) Claim(ctx context.Context, nameplate string) (string, error) {
+	return await(ctx, c, func(l *loop, reply chan<- result[string]) {
+		if l.nameplate != "" && l.nameplate != nameplate {
+			reply <- result[string]{err: fmt.Errorf("already claimed nameplate %q", l.nameplate)}
+			return
+		}
+		if l.mailbox != "" {
+			reply <- result[string]{value: l.mailbox}
+			return
+		}
+		l.claimWaiters = append(l.claimWaiters, reply)
+		if l.nameplate == "" {
+			l.nameplate = nameplate
+			l.send(claimCommand(nameplate))
+		}
+	})
+}
+
+// Add queues a message for the mailbox. It is sent once the mailbox is
+// open and re-sent after reconnections until the server echoes it back.
+func (c *Client) Add(ctx context.Context, phase string, body []byte) error {
+	_, err := await(ctx, c, func(l *loop, reply chan<- result[struct{}]) {
+		l.pending = append(l.pending, pendingAdd{phase, body})
+		if l.opened {
+			l.send(addCommand(phase, body))
+		}
+		reply <- result[struct{}]{}
+	})
+	return err
+}
+
+// Ping asks the server for a pong; it is the protocol's liveness probe.
+func (c *Client) Ping(ctx context.Context) error {
+	n := mathrand.IntN(1 << 30)
+	_, err := await(ctx, c, func(l *loop, reply chan<- result[struct{}]) {
+		l.pingWaiters[n] = reply
+		l.send(pingCommand(n))
+	})
+	return err
+}
+
+// Close releases the nameplate, closes the mailbox with mood, waits for the
+// server to confirm both (bounded by ctx) and disconnects.
+func (c *Client) Close(ctx context.Context, mood Mood) error {
+	_, err := await(ctx, c, func(l *loop, reply chan<- result[struct{}]) {
+		l.closeWaiters = append(l.closeWaiters, reply)
+		l.startClosing(mood)
+	})
+	c.stop()
+	<-c.done
+	if errors.Is(err, ErrClosed) {
+		err = nil
+	}
+	if err == nil {
+		err = c.err
+	}
+	return err
+}
+
+type result[T any] struct {
+	value T
+	err   error
+}
+
+// await hands op to the loop and waits for its reply. op runs on the loop
+// goroutine and must answer on reply (buffered) at most once.
+func await[T any](ctx context.Context, c *Client, op func(*loop, chan<- result[T])) (T, error) {
+	var zero T
+	reply := make(chan result[T], 1)
+	select {
+	case c.requests <- func(l *loop) { op(l, reply) }:
+	case <-c.done:
+		return zero, c.stoppedErr()
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		return r.value, r.err
+	case <-c.done:
+		return zero, c.stoppedErr()
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+func (c *Client) stoppedErr() error {
+	if c.err != nil {
+		return c.err
+	}
+	return ErrClosed
+}
+
+func dialWebsocket(ctx context.Context, url string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadLimit(MaxMessageSize)
+	return conn, nil
+}
+
+func readWelcome(ctx context.Context, conn *websocket.Conn) (Welcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, welcomeTimeout)
+	defer cancel()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return Welcome{}, fmt.Errorf("waiting for welcome: %w", err)
+		}
+		msg, err := decodeServerMessage(data)
+		if err != nil {
+			return Welcome{}, err
+		}
+		if w, ok := msg.(welcomeMessage); ok {
+			return w.Welcome, nil
+		}
+	}
+}

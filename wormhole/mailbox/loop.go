@@ -1,0 +1,359 @@
+package mailbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mathrand "math/rand/v2"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// loop owns the websocket and every piece of session state. It runs on one
+// goroutine; Client methods reach it through Client.requests. Reader and
+// keepalive goroutines belong to one connection generation each and stop
+// with it.
+type loop struct {
+	client *Client
+
+	conn       *websocket.Conn
+	stopConn   context.CancelFunc
+	generation int
+	inbound    chan connEvent
+
+	listWaiters     []chan<- result[[]string]
+	allocateWaiters []chan<- result[string]
+	claimWaiters    []chan<- result[string]
+	closeWaiters    []chan<- result[struct{}]
+	pingWaiters     map[int]chan<- result[struct{}]
+
+	allocated string // nameplate the server allocated to us
+	nameplate string // nameplate we claim; "" before Claim
+	mailbox   string // mailbox behind it; "" until claimed
+	opened    bool   // open has been sent on the current connection
+
+	pending    []pendingAdd    // adds not yet echoed back by the server
+	seenPhases map[string]bool // peer phases already delivered
+	outbox     []Message       // peer messages not yet taken from Messages
+
+	releasing, released bool
+	closing, closed     bool
+	mood                Mood
+}
+
+type pendingAdd struct {
+	phase string
+	body  []byte
+}
+
+// connEvent is one websocket read, tagged with its connection generation so
+// that a late event from a dropped connection is recognised and ignored.
+type connEvent struct {
+	generation int
+	data       []byte
+	err        error
+}
+
+type dialResult struct {
+	conn *websocket.Conn
+	err  error
+}
+
+func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer l.hangUp()
+	l.pingWaiters = map[int]chan<- result[struct{}]{}
+
+	backoff := l.client.cfg.MinBackoff
+	var retry <-chan time.Time
+	dialed := make(chan dialResult, 1)
+	l.connect(ctx, first)
+
+	for {
+		var out chan<- Message
+		var next Message
+		if len(l.outbox) > 0 {
+			out, next = l.client.messages, l.outbox[0]
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case op := <-l.client.requests:
+			op(l)
+		case out <- next:
+			l.outbox = l.outbox[1:]
+		case ev := <-l.inbound:
+			if ev.generation != l.generation {
+				continue
+			}
+			if ev.err != nil {
+				if errors.Is(ev.err, websocket.ErrMessageTooBig) {
+					return fmt.Errorf("mailbox server sent a message over %d bytes: %w", MaxMessageSize, ev.err)
+				}
+				if l.closed && (l.released || l.nameplate == "") {
+					return nil
+				}
+				l.client.log.Debug("connection lost; reconnecting", "err", ev.err, "in", backoff)
+				l.disconnect()
+				retry = time.After(jitter(backoff))
+				continue
+			}
+			if err := l.handle(ev.data); err != nil {
+				return err
+			}
+		case <-retry:
+			retry = nil
+			go func() {
+				conn, err := dialWebsocket(ctx, l.client.cfg.URL)
+				dialed <- dialResult{conn, err}
+			}()
+		case r := <-dialed:
+			if r.err != nil {
+				backoff = min(backoff*3/2, l.client.cfg.MaxBackoff)
+				l.client.log.Debug("reconnect failed", "err", r.err, "retry in", backoff)
+				retry = time.After(jitter(backoff))
+				continue
+			}
+			backoff = l.client.cfg.MinBackoff
+			l.connect(ctx, r.conn)
+		}
+		if l.finished() {
+			for _, w := range l.closeWaiters {
+				w <- result[struct{}]{}
+			}
+			return nil
+		}
+	}
+}
+
+// jitter spreads reconnection attempts by up to ±20%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((mathrand.Float64()*0.4-0.2)*float64(d))
+}
+
+// connect adopts a fresh websocket and replays the session onto it.
+func (l *loop) connect(ctx context.Context, conn *websocket.Conn) {
+	l.generation++
+	connCtx, stop := context.WithCancel(ctx)
+	l.conn, l.stopConn = conn, stop
+	go readConn(connCtx, conn, l.generation, l.inbound)
+	go keepalive(connCtx, conn)
+
+	cfg := l.client.cfg
+	l.send(bindCommand(cfg.AppID, cfg.Side, cfg.Version))
+	if len(l.listWaiters) > 0 {
+		l.send(listCommand())
+	}
+	if len(l.allocateWaiters) > 0 {
+		l.send(allocateCommand())
+	}
+	if l.nameplate != "" && l.mailbox == "" && !l.closing {
+		l.send(claimCommand(l.nameplate))
+	}
+	l.opened = false
+	if l.mailbox != "" && !l.closing {
+		l.open()
+	}
+	if l.releasing && !l.released {
+		l.send(releaseCommand(l.nameplate))
+	}
+	if l.closing && l.mailbox != "" && !l.closed {
+		l.send(closeCommand(l.mailbox, l.mood))
+	}
+	for n := range l.pingWaiters {
+		l.send(pingCommand(n))
+	}
+}
+
+func (l *loop) disconnect() {
+	if l.conn == nil {
+		return
+	}
+	l.stopConn()
+	l.conn.CloseNow()
+	l.conn = nil
+}
+
+// hangUp ends the session's connection with a websocket close handshake,
+// which the server takes as a clean goodbye.
+func (l *loop) hangUp() {
+	if l.conn == nil {
+		return
+	}
+	l.conn.Close(websocket.StatusNormalClosure, "")
+	l.disconnect()
+}
+
+// open subscribes to the mailbox (the server then replays what it holds)
+// and sends every add the server has not echoed yet.
+func (l *loop) open() {
+	l.send(openCommand(l.mailbox))
+	l.opened = true
+	for _, p := range l.pending {
+		l.send(addCommand(p.phase, p.body))
+	}
+}
+
+// send writes one command if connected. A command that cannot be written
+// now is not lost: connect replays the session state it belongs to.
+func (l *loop) send(cmd command) {
+	if l.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := l.conn.Write(ctx, websocket.MessageText, encodeCommand(cmd, commandID())); err != nil {
+		l.client.log.Debug("write failed", "type", cmd.Type, "err", err)
+		// The reader sees the broken connection too and reports the loss.
+		l.conn.CloseNow()
+	}
+}
+
+func commandID() string {
+	var b [2]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// handle applies one server message. An error ends the session.
+func (l *loop) handle(data []byte) error {
+	msg, err := decodeServerMessage(data)
+	if err != nil {
+		l.client.log.Debug("ignoring malformed server message", "err", err)
+		return nil
+	}
+	switch m := msg.(type) {
+	case welcomeMessage:
+		if m.Welcome.Error != "" {
+			return &WelcomeError{Message: m.Welcome.Error}
+		}
+	case ackMessage:
+	case nameplatesMessage:
+		for _, w := range l.listWaiters {
+			w <- result[[]string]{value: m.Nameplates}
+		}
+		l.listWaiters = nil
+	case allocatedMessage:
+		l.allocated = m.Nameplate
+		for _, w := range l.allocateWaiters {
+			w <- result[string]{value: m.Nameplate}
+		}
+		l.allocateWaiters = nil
+	case claimedMessage:
+		if l.mailbox != "" || l.closing {
+			return nil
+		}
+		l.mailbox = m.Mailbox
+		for _, w := range l.claimWaiters {
+			w <- result[string]{value: m.Mailbox}
+		}
+		l.claimWaiters = nil
+		l.open()
+	case releasedMessage:
+		l.released = true
+	case closedMessage:
+		l.closed = true
+	case pongMessage:
+		if w, ok := l.pingWaiters[m.Pong]; ok {
+			w <- result[struct{}]{}
+			delete(l.pingWaiters, m.Pong)
+		}
+	case errorMessage:
+		return &ServerError{Message: m.Error, Command: string(m.Orig)}
+	case Message:
+		l.receive(m)
+	case unknownMessage:
+		l.client.log.Debug("ignoring unknown server message", "type", m.Type)
+	}
+	return nil
+}
+
+// receive handles a mailbox message: our own echo retires the pending add,
+// a peer's new phase is delivered. The first peer message also releases the
+// nameplate, since the peer no longer needs it to find the mailbox.
+func (l *loop) receive(m Message) {
+	if m.Side == l.client.cfg.Side {
+		for i, p := range l.pending {
+			if p.phase == m.Phase {
+				l.pending = append(l.pending[:i], l.pending[i+1:]...)
+				break
+			}
+		}
+		return
+	}
+	if l.seenPhases[m.Phase] || l.closing {
+		return
+	}
+	l.seenPhases[m.Phase] = true
+	l.outbox = append(l.outbox, m)
+	l.release()
+}
+
+func (l *loop) release() {
+	if l.releasing || l.nameplate == "" {
+		return
+	}
+	l.releasing = true
+	l.send(releaseCommand(l.nameplate))
+}
+
+func (l *loop) startClosing(mood Mood) {
+	if l.closing {
+		return
+	}
+	l.closing, l.mood = true, mood
+	l.release()
+	if l.mailbox != "" {
+		l.send(closeCommand(l.mailbox, mood))
+	}
+}
+
+// finished reports whether a requested close has been confirmed: the
+// nameplate released (if we held one) and the mailbox closed (if open).
+func (l *loop) finished() bool {
+	return l.closing &&
+		(l.nameplate == "" || l.released) &&
+		(l.mailbox == "" || l.closed)
+}
+
+func readConn(ctx context.Context, conn *websocket.Conn, generation int, out chan<- connEvent) {
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err == nil && typ != websocket.MessageText {
+			err = errors.New("server sent a binary websocket message")
+		}
+		select {
+		case out <- connEvent{generation, data, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// keepalive pings the websocket so that a silently dead connection (a
+// laptop lid, a changed network) is noticed and replaced.
+func keepalive(ctx context.Context, conn *websocket.Conn) {
+	ticker := time.NewTicker(keepaliveInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			pingCtx, cancel := context.WithTimeout(ctx, keepaliveTimeout)
+			err := conn.Ping(pingCtx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				conn.CloseNow()
+				return
+			}
+		}
+	}
+}
