@@ -144,8 +144,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	l := &loop{client: c, seenPhases: map[string]bool{}, inbound: make(chan connEvent)}
 	go func() {
 		c.err = l.run(loopCtx, conn)
-		close(c.messages)
+		// done first: a consumer that sees Messages closed must find
+		// the reason in Err at once.
 		close(c.done)
+		close(c.messages)
 	}()
 	return c, nil
 }

@@ -64,13 +64,23 @@ type dialResult struct {
 
 func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer l.hangUp()
 	l.pingWaiters = map[int]chan<- result[struct{}]{}
 
 	backoff := l.client.cfg.MinBackoff
 	var retry <-chan time.Time
 	dialed := make(chan dialResult, 1)
+	dialing := false // a reconnection dial is in flight
+	defer func() {
+		l.hangUp()
+		cancel()
+		// A dial that succeeds as the loop stops must not leave its
+		// websocket open, unowned.
+		if dialing {
+			if r := <-dialed; r.conn != nil {
+				r.conn.CloseNow()
+			}
+		}
+	}()
 	l.connect(ctx, first)
 
 	for {
@@ -106,12 +116,13 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 				return err
 			}
 		case <-retry:
-			retry = nil
+			retry, dialing = nil, true
 			go func() {
 				conn, err := dialWebsocket(ctx, l.client.cfg.URL)
 				dialed <- dialResult{conn, err}
 			}()
 		case r := <-dialed:
+			dialing = false
 			if r.err != nil {
 				backoff = min(backoff*3/2, l.client.cfg.MaxBackoff)
 				l.client.log.Debug("reconnect failed", "err", r.err, "retry in", backoff)
