@@ -3,8 +3,11 @@ module github.com/gander-pair/gander
 go 1.26.8
 
 require (
-	filippo.io/edwards25519 v1.2.0 // indirect
-	github.com/coder/websocket v1.8.15 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	filippo.io/edwards25519 v1.2.0
+	github.com/coder/websocket v1.8.15
+	github.com/flynn/noise v1.1.0
+	golang.org/x/crypto v0.58.0
+	golang.org/x/text v0.43.0
 )
+
+require golang.org/x/sys v0.49.0 // indirect

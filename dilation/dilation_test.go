@@ -1,0 +1,159 @@
+package dilation
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gander-pair/gander/wormhole"
+	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
+)
+
+// pair makes two wormholes that share a code over a fake mailbox and
+// dilates both.
+func pair(t *testing.T, cfgA, cfgB Config) (a, b *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	server := mailboxtest.New(t)
+	wcfg := wormhole.Config{MailboxURL: server.URL(), AppID: "gander.test/dilation", VersionExtra: VersionFields()}
+	wa, err := wormhole.New(ctx, wcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := wormhole.New(ctx, wcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := wa.AllocateCode(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wb.SetCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var errA, errB error
+	wg.Add(2)
+	go func() { defer wg.Done(); a, errA = Dilate(ctx, wa, cfgA) }()
+	go func() { defer wg.Done(); b, errB = Dilate(ctx, wb, cfgB) }()
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("dilate: %v / %v", errA, errB)
+	}
+	t.Cleanup(func() {
+		a.Close()
+		b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		wa.Close(ctx)
+		wb.Close(ctx)
+	})
+	return a, b
+}
+
+// echo serves every subchannel of proto on c by copying it back.
+func echo(t *testing.T, c *Conn, proto string) {
+	l, err := c.Listen(proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			sc, err := l.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(sc, sc)
+				sc.Close()
+			}()
+		}
+	}()
+}
+
+// roundTrip writes size random bytes on a new subchannel and checks that
+// the echo matches.
+func roundTrip(t *testing.T, c *Conn, proto string, size int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sc, err := c.Open(ctx, proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, size)
+	rand.Read(data)
+	go func() {
+		sc.Write(data)
+		sc.CloseWrite()
+	}()
+	got, err := io.ReadAll(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("echo of %d bytes came back as %d different bytes", size, len(got))
+	}
+	sc.Close()
+}
+
+func TestSubchannelsBothWays(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	if a.Status().Leader == b.Status().Leader {
+		t.Fatal("both sides think they lead")
+	}
+	echo(t, a, "echo")
+	echo(t, b, "echo")
+	roundTrip(t, a, "echo", 3<<20)
+	roundTrip(t, b, "echo", 3<<20)
+	roundTrip(t, a, "echo", 0)
+}
+
+func TestReconnectsAfterConnectionCuts(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	echo(t, b, "echo")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 5 {
+			time.Sleep(100 * time.Millisecond)
+			for _, c := range []*Conn{a, b} {
+				c.m.do(func() {
+					if c.m.link != nil {
+						c.m.link.close()
+					}
+				})
+			}
+		}
+	}()
+	roundTrip(t, a, "echo", 32<<20)
+	<-done
+	if g := a.Status().Generation; g < 2 {
+		t.Errorf("generation %d after cuts, want more than 1", g)
+	}
+}
+
+func TestWritesAfterCloseFail(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	echo(t, b, "echo")
+	sc, err := a.Open(context.Background(), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.CloseWrite()
+	if _, err := sc.Write([]byte("x")); !errors.Is(err, ErrClosedWrite) {
+		t.Fatalf("write after CloseWrite = %v", err)
+	}
+	a.Close()
+	if _, err := sc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read after Close succeeded")
+	}
+	_ = bytes.MinRead
+}

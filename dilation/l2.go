@@ -1,0 +1,313 @@
+package dilation
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/gander-pair/gander/wormhole"
+)
+
+// L2 is one TCP connection, direct or through a transit relay, as
+// _dilation/connection.py speaks it:
+//
+//	relay only: → "please relay <token hex> for side <side>\n"   ← "ok\n"
+//	both:       → own prologue                                  ← peer's prologue
+//	then frames: u32 BE length ‖ bytes
+//	  Leader → Noise msg1 (48 B)   Follower → msg2 (48 B), KCM
+//	  Leader, once it selects this connection → KCM
+//	  records, each one frame of one or more Noise messages
+//
+// Roles come from Leader/Follower, never from who dialled.
+
+const (
+	prologueLeader   = "Magic-Wormhole Dilation Handshake v1 Leader\n\n"
+	prologueFollower = "Magic-Wormhole Dilation Handshake v1 Follower\n\n"
+
+	// A Noise message carries at most 65535 bytes of ciphertext; a record
+	// longer than one message's plaintext is split into several messages
+	// concatenated in one frame.
+	noiseMaxCiphertext = noise.MaxMsgLen
+	noiseMaxPlaintext  = noiseMaxCiphertext - 16
+
+	// MaxRecordSize bounds one inbound record. The protocol allows 4 GiB;
+	// honest peers write records of at most a socket read (Python) or
+	// maxDataPayload (gander), so a larger length prefix is refused before
+	// anything is allocated.
+	MaxRecordSize = 16 << 20
+	maxFrameSize  = MaxRecordSize + (MaxRecordSize/noiseMaxPlaintext+1)*16
+
+	handshakeFrameSize = 48
+	handshakeTimeout   = 30 * time.Second
+)
+
+var noiseSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+
+// ProtocolError is the peer, or whatever answered on a connection,
+// breaking the Dilation protocol. The connection is dropped.
+type ProtocolError struct {
+	Layer  string // "relay", "prologue", "frame", "noise", "record", "L4"
+	Reason string
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("dilation %s: %s", e.Layer, e.Reason)
+}
+
+// relayToken is what both sides send the transit relay so that it pairs
+// their connections.
+func relayHandshake(dilationKey []byte, side string) string {
+	token := wormhole.DeriveKey(dilationKey, "transit_relay_token", 32)
+	return "please relay " + hex.EncodeToString(token) + " for side " + side + "\n"
+}
+
+// expect reads exactly the bytes of want, failing at the first byte that
+// differs so that a peer speaking something else is dropped at once.
+func expect(r *bufio.Reader, want, layer string) error {
+	for i := 0; i < len(want); i++ {
+		c, err := r.ReadByte()
+		if err != nil {
+			return fmt.Errorf("dilation %s: %w", layer, err)
+		}
+		if c != want[i] {
+			return &ProtocolError{Layer: layer, Reason: fmt.Sprintf("expected %q, got %q", want, want[:i]+string(c))}
+		}
+	}
+	return nil
+}
+
+// readFrame reads one length-prefixed frame into buf (grown as needed),
+// refusing lengths above max before allocating.
+func readFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
+	var prefix [4]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(prefix[:])
+	if uint64(n) > uint64(max) {
+		return nil, &ProtocolError{Layer: "frame", Reason: fmt.Sprintf("frame of %d bytes exceeds the %d-byte limit", n, max)}
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+func appendFrameHeader(dst []byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
+}
+
+// link is an L2 connection after its handshake: records in, records out.
+// One goroutine may read and another write at the same time.
+type link struct {
+	conn        net.Conn
+	description string // e.g. "direct 127.0.0.1:4321" or "relay 127.0.0.1:4001"
+	relayed     bool
+
+	r       *bufio.Reader
+	recv    *noise.CipherState
+	readBuf []byte
+	plain   []byte
+
+	writeMu  sync.Mutex
+	send     *noise.CipherState
+	writeBuf []byte
+	scratch  []byte
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by close
+}
+
+// handshake runs L2 on a fresh connection up to and including the
+// follower's key confirmation: the Leader returns once the Follower's KCM
+// decrypted (the connection is viable; selecting it sends the Leader's
+// KCM), the Follower once it has sent its KCM (it then waits for the
+// Leader's with awaitSelection).
+func handshake(conn net.Conn, leader bool, dilationKey []byte, relay string) (*link, error) {
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer conn.SetDeadline(time.Time{})
+	l := &link{conn: conn, r: bufio.NewReaderSize(conn, 256<<10), closed: make(chan struct{})}
+
+	if relay != "" {
+		if _, err := io.WriteString(conn, relay); err != nil {
+			return nil, err
+		}
+		if err := expect(l.r, "ok\n", "relay"); err != nil {
+			return nil, err
+		}
+	}
+	mine, theirs := prologueFollower, prologueLeader
+	if leader {
+		mine, theirs = prologueLeader, prologueFollower
+	}
+	if _, err := io.WriteString(conn, mine); err != nil {
+		return nil, err
+	}
+	if err := expect(l.r, theirs, "prologue"); err != nil {
+		return nil, err
+	}
+
+	hs, err := noise.NewHandshakeState(noise.Config{
+		CipherSuite:           noiseSuite,
+		Pattern:               noise.HandshakeNN,
+		Initiator:             leader,
+		PresharedKey:          dilationKey,
+		PresharedKeyPlacement: 0,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if leader {
+		msg1, _, _, err := hs.WriteMessage(nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.writeFrame(msg1); err != nil {
+			return nil, err
+		}
+		msg2, err := readFrame(l.r, nil, handshakeFrameSize)
+		if err != nil {
+			return nil, err
+		}
+		_, toFollower, toLeader, err := hs.ReadMessage(nil, msg2)
+		if err != nil {
+			return nil, &ProtocolError{Layer: "noise", Reason: "handshake failed (wrong dilation key?)"}
+		}
+		l.send, l.recv = toFollower, toLeader
+		rec, err := l.readRecord()
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := rec.(kcmRecord); !ok {
+			return nil, &ProtocolError{Layer: "record", Reason: fmt.Sprintf("expected the follower's KCM, got %T", rec)}
+		}
+		return l, nil
+	}
+	msg1, err := readFrame(l.r, nil, handshakeFrameSize)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, _, err := hs.ReadMessage(nil, msg1); err != nil {
+		return nil, &ProtocolError{Layer: "noise", Reason: "handshake failed (wrong dilation key?)"}
+	}
+	msg2, toFollower, toLeader, err := hs.WriteMessage(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	l.send, l.recv = toLeader, toFollower
+	if err := l.writeFrame(msg2); err != nil {
+		return nil, err
+	}
+	if err := l.writeRecord(kcmRecord{}); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// awaitSelection is the Follower waiting for the Leader's KCM, which says
+// the Leader chose this connection.
+func (l *link) awaitSelection() error {
+	l.conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	defer l.conn.SetReadDeadline(time.Time{})
+	rec, err := l.readRecord()
+	if err != nil {
+		return err
+	}
+	if _, ok := rec.(kcmRecord); !ok {
+		return &ProtocolError{Layer: "record", Reason: fmt.Sprintf("expected the leader's KCM, got %T", rec)}
+	}
+	return nil
+}
+
+func (l *link) writeFrame(b []byte) error {
+	buf := appendFrameHeader(make([]byte, 0, 4+len(b)), len(b))
+	_, err := l.conn.Write(append(buf, b...))
+	return err
+}
+
+// readRecord reads, decrypts and parses the next record. The record (a
+// DATA payload in particular) is valid until the next call.
+func (l *link) readRecord() (record, error) {
+	frame, err := readFrame(l.r, l.readBuf, maxFrameSize)
+	if err != nil {
+		return nil, err
+	}
+	l.readBuf = frame
+	l.plain = l.plain[:0]
+	for len(frame) > 0 {
+		n := min(len(frame), noiseMaxCiphertext)
+		l.plain, err = l.recv.Decrypt(l.plain, nil, frame[:n])
+		if err != nil {
+			return nil, &ProtocolError{Layer: "noise", Reason: "a frame failed to decrypt"}
+		}
+		frame = frame[n:]
+	}
+	return parseRecord(l.plain)
+}
+
+// writeRecord encrypts and writes one record.
+func (l *link) writeRecord(r record) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.scratch = appendRecord(l.scratch[:0], r)
+	var err error
+	l.writeBuf, err = l.seal(l.writeBuf[:0], l.scratch)
+	if err != nil {
+		return err
+	}
+	_, err = l.conn.Write(l.writeBuf)
+	return err
+}
+
+// writeRecords encrypts several records and writes them in one syscall.
+func (l *link) writeRecords(rs []record) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.writeBuf = l.writeBuf[:0]
+	for _, r := range rs {
+		l.scratch = appendRecord(l.scratch[:0], r)
+		var err error
+		if l.writeBuf, err = l.seal(l.writeBuf, l.scratch); err != nil {
+			return err
+		}
+	}
+	_, err := l.conn.Write(l.writeBuf)
+	return err
+}
+
+// seal appends one frame holding plaintext, split into Noise messages.
+func (l *link) seal(dst, plaintext []byte) ([]byte, error) {
+	chunks := (len(plaintext) + noiseMaxPlaintext - 1) / noiseMaxPlaintext
+	dst = appendFrameHeader(dst, len(plaintext)+16*chunks)
+	for len(plaintext) > 0 {
+		n := min(len(plaintext), noiseMaxPlaintext)
+		var err error
+		if dst, err = l.send.Encrypt(dst, nil, plaintext[:n]); err != nil {
+			return nil, err
+		}
+		plaintext = plaintext[n:]
+	}
+	return dst, nil
+}
+
+func (l *link) close() {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.conn.Close()
+	})
+}

@@ -1,0 +1,161 @@
+package dilation
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// L3 records are the plaintext of one Noise-decrypted frame: a type byte
+// and a fixed layout per type, as _dilation/connection.py encodes them.
+//
+//	0x00 KCM    (nothing)                      key confirmation
+//	0x01 PING   ping_id[4]
+//	0x02 PONG   ping_id[4]                     copied from the PING
+//	0x03 OPEN   scid u32 BE, seqnum u32 BE, subprotocol name (UTF-8, rest)
+//	0x04 DATA   scid u32 BE, seqnum u32 BE, payload (rest)
+//	0x05 CLOSE  scid u32 BE, seqnum u32 BE
+//	0x06 ACK    seqnum u32 BE                  acknowledges one OPEN/DATA/CLOSE
+//
+// Any other type byte is a protocol error, as in the reference.
+
+const (
+	typeKCM   byte = 0x00
+	typePing  byte = 0x01
+	typePong  byte = 0x02
+	typeOpen  byte = 0x03
+	typeData  byte = 0x04
+	typeClose byte = 0x05
+	typeAck   byte = 0x06
+)
+
+// record is one decoded L3 record.
+type record interface{ isRecord() }
+
+type (
+	kcmRecord  struct{}
+	pingRecord struct{ id [4]byte }
+	pongRecord struct{ id [4]byte }
+	openRecord struct {
+		scid, seq   uint32
+		subprotocol string
+	}
+	dataRecord struct {
+		scid, seq uint32
+		payload   []byte
+	}
+	closeRecord struct{ scid, seq uint32 }
+	ackRecord   struct{ seq uint32 }
+)
+
+func (kcmRecord) isRecord()   {}
+func (pingRecord) isRecord()  {}
+func (pongRecord) isRecord()  {}
+func (openRecord) isRecord()  {}
+func (dataRecord) isRecord()  {}
+func (closeRecord) isRecord() {}
+func (ackRecord) isRecord()   {}
+
+// errBadRecord wraps every record decoding failure.
+var errBadRecord = errors.New("malformed record")
+
+// parseRecord decodes one record. A DATA payload aliases b.
+func parseRecord(b []byte) (record, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", errBadRecord)
+	}
+	body := b[1:]
+	need := func(n int, exact bool) error {
+		if len(body) < n || (exact && len(body) != n) {
+			return fmt.Errorf("%w: type %#02x with %d bytes", errBadRecord, b[0], len(body))
+		}
+		return nil
+	}
+	switch b[0] {
+	case typeKCM:
+		if err := need(0, true); err != nil {
+			return nil, err
+		}
+		return kcmRecord{}, nil
+	case typePing, typePong:
+		if err := need(4, true); err != nil {
+			return nil, err
+		}
+		var id [4]byte
+		copy(id[:], body)
+		if b[0] == typePing {
+			return pingRecord{id}, nil
+		}
+		return pongRecord{id}, nil
+	case typeOpen:
+		if err := need(8, false); err != nil {
+			return nil, err
+		}
+		name := body[8:]
+		if !utf8.Valid(name) {
+			return nil, fmt.Errorf("%w: subprotocol name is not UTF-8", errBadRecord)
+		}
+		return openRecord{be32(body), be32(body[4:]), string(name)}, nil
+	case typeData:
+		if err := need(8, false); err != nil {
+			return nil, err
+		}
+		return dataRecord{be32(body), be32(body[4:]), body[8:]}, nil
+	case typeClose:
+		if err := need(8, true); err != nil {
+			return nil, err
+		}
+		return closeRecord{be32(body), be32(body[4:])}, nil
+	case typeAck:
+		if err := need(4, true); err != nil {
+			return nil, err
+		}
+		return ackRecord{be32(body)}, nil
+	default:
+		return nil, fmt.Errorf("%w: unknown type %#02x", errBadRecord, b[0])
+	}
+}
+
+func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+// appendRecord appends the encoding of r to dst.
+func appendRecord(dst []byte, r record) []byte {
+	be := binary.BigEndian
+	switch r := r.(type) {
+	case kcmRecord:
+		return append(dst, typeKCM)
+	case pingRecord:
+		return append(append(dst, typePing), r.id[:]...)
+	case pongRecord:
+		return append(append(dst, typePong), r.id[:]...)
+	case openRecord:
+		dst = be.AppendUint32(be.AppendUint32(append(dst, typeOpen), r.scid), r.seq)
+		return append(dst, r.subprotocol...)
+	case dataRecord:
+		dst = be.AppendUint32(be.AppendUint32(append(dst, typeData), r.scid), r.seq)
+		return append(dst, r.payload...)
+	case closeRecord:
+		return be.AppendUint32(be.AppendUint32(append(dst, typeClose), r.scid), r.seq)
+	case ackRecord:
+		return be.AppendUint32(append(dst, typeAck), r.seq)
+	}
+	panic(fmt.Sprintf("dilation: appendRecord(%T)", r))
+}
+
+// recordSize is the encoded length of r.
+func recordSize(r record) int {
+	switch r := r.(type) {
+	case kcmRecord:
+		return 1
+	case pingRecord, pongRecord, ackRecord:
+		return 5
+	case openRecord:
+		return 9 + len(r.subprotocol)
+	case dataRecord:
+		return 9 + len(r.payload)
+	case closeRecord:
+		return 9
+	}
+	panic(fmt.Sprintf("dilation: recordSize(%T)", r))
+}
