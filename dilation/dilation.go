@@ -61,7 +61,10 @@ type Config struct {
 	// may open; others are refused with CLOSE. With nil, OPENs wait for
 	// a listener.
 	ExpectedSubprotocols []string
-	Logger               *slog.Logger
+	// Side is this side's Dilation id, 16 hex digits; empty picks a random
+	// one. The larger side leads, so tests set it to choose the roles.
+	Side   string
+	Logger *slog.Logger
 }
 
 // State is the connection's condition, for display.
@@ -112,11 +115,17 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 		role:         make(chan struct{}),
 		done:         make(chan struct{}),
 		updates:      make(chan Status, 1),
-		side:         newSide(),
+		side:         cfg.Side,
 		highestSeen:  -1,
 		subchannels:  map[uint32]*Subchannel{},
 		listeners:    map[string]*Listener{},
 		pendingOpens: map[string][]*Subchannel{},
+	}
+	if m.side == "" {
+		m.side = newSide()
+	}
+	if !validSide(m.side) {
+		return nil, fmt.Errorf("dilation: side %q is not 16 lowercase hex digits", m.side)
 	}
 	m.log = log.With("sub", "dilation", "side", m.side)
 	if cfg.TransitRelay != "" {
@@ -220,4 +229,18 @@ func (c *Conn) Close() error {
 	c.m.stop()
 	<-c.m.done
 	return nil
+}
+
+// validSide checks the form the transit relay requires (its regex is
+// \w{16}) and that the reference generates.
+func validSide(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
