@@ -17,7 +17,7 @@ import (
 
 // pair makes two wormholes that share a code over a fake mailbox and
 // dilates both.
-func pair(t *testing.T, cfgA, cfgB Config) (a, b *Conn) {
+func pair(t testing.TB, cfgA, cfgB Config) (a, b *Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -156,4 +156,41 @@ func TestWritesAfterCloseFail(t *testing.T) {
 		t.Fatal("read after Close succeeded")
 	}
 	_ = bytes.MinRead
+}
+
+// BenchmarkSubchannelThroughput is one subchannel's one-way throughput
+// between two in-process peers over loopback TCP (for profiling; the e2e
+// benchmark compares it with raw TCP and the Python reference).
+func BenchmarkSubchannelThroughput(b *testing.B) {
+	a, peer := pair(b, Config{}, Config{})
+	l, err := peer.Listen("sink")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for {
+			sc, err := l.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, sc)
+				sc.Close()
+			}()
+		}
+	}()
+	sc, err := a.Open(context.Background(), "sink")
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := sc.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sc.CloseWrite()
+	io.Copy(io.Discard, sc)
 }

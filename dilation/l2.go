@@ -119,10 +119,8 @@ type link struct {
 	description string // e.g. "direct 127.0.0.1:4321" or "relay 127.0.0.1:4001"
 	relayed     bool
 
-	r       *bufio.Reader
-	recv    *noise.CipherState
-	readBuf []byte
-	plain   []byte
+	r    *bufio.Reader
+	recv *noise.CipherState
 
 	writeMu  sync.Mutex
 	send     *noise.CipherState
@@ -141,7 +139,9 @@ type link struct {
 func handshake(conn net.Conn, leader bool, dilationKey []byte, relay string) (*link, error) {
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer conn.SetDeadline(time.Time{})
-	l := &link{conn: conn, r: bufio.NewReaderSize(conn, 256<<10), closed: make(chan struct{})}
+	// A small read buffer: frames larger than it are read straight into
+	// their own buffer, which readRecord hands on without copying.
+	l := &link{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), closed: make(chan struct{})}
 
 	if relay != "" {
 		if _, err := io.WriteString(conn, relay); err != nil {
@@ -240,34 +240,37 @@ func (l *link) writeFrame(b []byte) error {
 	return err
 }
 
-// readRecord reads, decrypts and parses the next record. The record (a
-// DATA payload in particular) is valid until the next call.
+// readRecord reads, decrypts and parses the next record. Each frame gets a
+// fresh buffer, so a DATA payload may be kept by the caller.
 func (l *link) readRecord() (record, error) {
-	frame, err := readFrame(l.r, l.readBuf, maxFrameSize)
+	frame, err := readFrame(l.r, nil, maxFrameSize)
 	if err != nil {
 		return nil, err
 	}
-	l.readBuf = frame
-	l.plain = l.plain[:0]
-	for len(frame) > 0 {
-		n := min(len(frame), noiseMaxCiphertext)
-		l.plain, err = l.recv.Decrypt(l.plain, nil, frame[:n])
-		if err != nil {
-			return nil, &ProtocolError{Layer: "noise", Reason: "a frame failed to decrypt"}
+	var plain []byte
+	if len(frame) <= noiseMaxCiphertext {
+		// One Noise message, decrypted in place.
+		plain, err = l.recv.Decrypt(frame[:0], nil, frame)
+	} else {
+		plain = make([]byte, 0, len(frame))
+		for len(frame) > 0 && err == nil {
+			n := min(len(frame), noiseMaxCiphertext)
+			plain, err = l.recv.Decrypt(plain, nil, frame[:n])
+			frame = frame[n:]
 		}
-		frame = frame[n:]
 	}
-	return parseRecord(l.plain)
+	if err != nil {
+		return nil, &ProtocolError{Layer: "noise", Reason: "a frame failed to decrypt"}
+	}
+	return parseRecord(plain)
 }
 
 // writeRecord encrypts and writes one record.
 func (l *link) writeRecord(r record) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	l.scratch = appendRecord(l.scratch[:0], r)
 	var err error
-	l.writeBuf, err = l.seal(l.writeBuf[:0], l.scratch)
-	if err != nil {
+	if l.writeBuf, err = l.sealRecord(l.writeBuf[:0], r); err != nil {
 		return err
 	}
 	_, err = l.conn.Write(l.writeBuf)
@@ -280,14 +283,22 @@ func (l *link) writeRecords(rs []record) error {
 	defer l.writeMu.Unlock()
 	l.writeBuf = l.writeBuf[:0]
 	for _, r := range rs {
-		l.scratch = appendRecord(l.scratch[:0], r)
 		var err error
-		if l.writeBuf, err = l.seal(l.writeBuf, l.scratch); err != nil {
+		if l.writeBuf, err = l.sealRecord(l.writeBuf, r); err != nil {
 			return err
 		}
 	}
 	_, err := l.conn.Write(l.writeBuf)
 	return err
+}
+
+// sealRecord appends the frame for one record.
+func (l *link) sealRecord(dst []byte, r record) ([]byte, error) {
+	if d, ok := r.(dataRecord); ok && d.wire != nil {
+		return l.seal(dst, d.encode())
+	}
+	l.scratch = appendRecord(l.scratch[:0], r)
+	return l.seal(dst, l.scratch)
 }
 
 // seal appends one frame holding plaintext, split into Noise messages.

@@ -119,7 +119,7 @@ type manager struct {
 
 type parkedWrite struct {
 	sc    *Subchannel
-	data  []byte
+	rec   dataRecord
 	reply chan error
 }
 
@@ -361,11 +361,6 @@ func (m *manager) readLink(ctx context.Context, generation int, l *link) {
 			m.post(ctx, linkLost{generation, err})
 			return
 		}
-		if d, ok := rec.(dataRecord); ok {
-			// The link reuses its buffer; the subchannel keeps the payload.
-			d.payload = slices.Clone(d.payload)
-			rec = d
-		}
 		if !m.post(ctx, recordIn{generation, rec}) {
 			return
 		}
@@ -546,15 +541,15 @@ func (m *manager) admitParked() {
 	for len(m.parked) > 0 && m.canWrite() {
 		p := m.parked[0]
 		m.parked = m.parked[1:]
-		p.reply <- m.admitWrite(p.sc, p.data)
+		p.reply <- m.admitWrite(p.sc, p.rec)
 	}
 }
 
-func (m *manager) admitWrite(sc *Subchannel, data []byte) error {
+func (m *manager) admitWrite(sc *Subchannel, rec dataRecord) error {
 	if sc.writeClosed {
 		return ErrClosedWrite
 	}
-	m.sendSequenced(dataRecord{scid: sc.scid, payload: data})
+	m.sendSequenced(rec)
 	return nil
 }
 
@@ -665,15 +660,16 @@ func (m *manager) do(f func()) error {
 	}
 }
 
-func (m *manager) write(sc *Subchannel, p []byte) error {
-	data := slices.Clone(p)
+// write queues one DATA record, prepared (copied) by the caller's
+// goroutine so that the manager's stays free.
+func (m *manager) write(sc *Subchannel, rec dataRecord) error {
 	reply := make(chan error, 1)
 	if err := m.do(func() {
 		if len(m.parked) > 0 || !m.canWrite() {
-			m.parked = append(m.parked, parkedWrite{sc, data, reply})
+			m.parked = append(m.parked, parkedWrite{sc, rec, reply})
 			return
 		}
-		reply <- m.admitWrite(sc, data)
+		reply <- m.admitWrite(sc, rec)
 	}); err != nil {
 		return err
 	}

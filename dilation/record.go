@@ -44,6 +44,10 @@ type (
 	dataRecord struct {
 		scid, seq uint32
 		payload   []byte
+		// wire, when set, is the record's whole encoding with payload at
+		// its tail: the sender builds it once so that sealing needs no
+		// further copy (see prepareData).
+		wire []byte
 	}
 	closeRecord struct{ scid, seq uint32 }
 	ackRecord   struct{ seq uint32 }
@@ -101,7 +105,7 @@ func parseRecord(b []byte) (record, error) {
 		if err := need(8, false); err != nil {
 			return nil, err
 		}
-		return dataRecord{be32(body), be32(body[4:]), body[8:]}, nil
+		return dataRecord{scid: be32(body), seq: be32(body[4:]), payload: body[8:]}, nil
 	case typeClose:
 		if err := need(8, true); err != nil {
 			return nil, err
@@ -141,6 +145,22 @@ func appendRecord(dst []byte, r record) []byte {
 		return be.AppendUint32(append(dst, typeAck), r.seq)
 	}
 	panic(fmt.Sprintf("dilation: appendRecord(%T)", r))
+}
+
+// prepareData copies payload into a buffer with room for the DATA header.
+func prepareData(scid uint32, payload []byte) dataRecord {
+	wire := make([]byte, 9+len(payload))
+	copy(wire[9:], payload)
+	return dataRecord{scid: scid, payload: wire[9:], wire: wire}
+}
+
+// encode fills in the header of a prepared record once its sequence
+// number is known, and returns the encoding.
+func (r dataRecord) encode() []byte {
+	r.wire[0] = typeData
+	binary.BigEndian.PutUint32(r.wire[1:], r.scid)
+	binary.BigEndian.PutUint32(r.wire[5:], r.seq)
+	return r.wire
 }
 
 // recordSize is the encoded length of r.

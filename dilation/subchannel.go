@@ -88,6 +88,47 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 	}
 }
 
+// WriteTo writes what the peer sends to w until the peer closes, handing
+// over received chunks without the copy Read needs; io.Copy uses it.
+func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		s.mu.Lock()
+		if len(s.chunks) > 0 {
+			chunk := s.chunks[0]
+			s.chunks[0] = nil
+			s.chunks = s.chunks[1:]
+			wasOver := s.buffered >= subchannelBufferLimit
+			s.buffered -= len(chunk)
+			if wasOver && s.buffered < subchannelBufferLimit {
+				s.m.gate.set(s, false)
+			}
+			s.signalLocked()
+			s.mu.Unlock()
+			n, err := w.Write(chunk)
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		switch {
+		case s.closed:
+			s.mu.Unlock()
+			return total, net.ErrClosed
+		case s.remoteEOF:
+			s.mu.Unlock()
+			return total, nil
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return total, err
+		}
+		s.mu.Unlock()
+		<-s.readable
+	}
+}
+
 func (s *Subchannel) signalLocked() {
 	if len(s.chunks) > 0 || s.remoteEOF || s.err != nil || s.closed {
 		select {
@@ -103,7 +144,7 @@ func (s *Subchannel) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), maxDataPayload)
-		if err := s.m.write(s, p[:n]); err != nil {
+		if err := s.m.write(s, prepareData(s.scid, p[:n])); err != nil {
 			return written, err
 		}
 		written += n

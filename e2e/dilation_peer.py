@@ -3,6 +3,9 @@
 It joins (or allocates) a wormhole with dilation=True, dilates, and then:
   * serves every "echo" subchannel the other side opens by copying it back
     (half-close aware: the peer's CLOSE ends our write side too);
+  * serves every "sink" subchannel by counting what arrives and, once the
+    other side half-closes, answering with the count in decimal (for
+    one-way throughput measurements);
   * with --send N, opens one "echo" subchannel itself, writes N random bytes,
     half-closes and checks that the echo's sha256 matches.
 
@@ -37,6 +40,22 @@ class Echo(protocol.Protocol):
         self.transport.write(data)
 
     def readConnectionLost(self):
+        self.transport.loseWriteConnection()
+
+    def writeConnectionLost(self):
+        pass
+
+
+@implementer(IHalfCloseableProtocol)
+class Sink(protocol.Protocol):
+    def connectionMade(self):
+        self.count = 0
+
+    def dataReceived(self, data):
+        self.count += len(data)
+
+    def readConnectionLost(self):
+        self.transport.write(str(self.count).encode())
         self.transport.loseWriteConnection()
 
     def writeConnectionLost(self):
@@ -108,6 +127,7 @@ def main(reactor, args):
         ping_interval=args.ping_interval,
     )
     yield dilated.listener_for("echo").listen(protocol.Factory.forProtocol(Echo))
+    yield dilated.listener_for("sink").listen(protocol.Factory.forProtocol(Sink))
     yield dilated.when_dilated()
     report(dilated=True)
 

@@ -31,7 +31,7 @@ const (
 
 // joinGander joins the wormhole (allocating a code if code is "") and
 // returns once the code is set; connect finishes dilating.
-func joinGander(t *testing.T, mailboxURL, code string) (*wormhole.Wormhole, string) {
+func joinGander(t testing.TB, mailboxURL, code string) (*wormhole.Wormhole, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -57,7 +57,7 @@ func joinGander(t *testing.T, mailboxURL, code string) (*wormhole.Wormhole, stri
 	return w, code
 }
 
-func dilateGander(t *testing.T, w *wormhole.Wormhole, cfg dilation.Config) *dilation.Conn {
+func dilateGander(t testing.TB, w *wormhole.Wormhole, cfg dilation.Config) *dilation.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -159,7 +159,7 @@ var (
 	jsonEchoDone = regexp.MustCompile(`\{"sent": .*\}`)
 )
 
-func startPythonPeer(t *testing.T, mailboxURL, code string, args ...string) *pythonPeer {
+func startPythonPeer(t testing.TB, mailboxURL, code string, args ...string) *pythonPeer {
 	t.Helper()
 	all := append([]string{"dilation_peer.py", "--mailbox", mailboxURL, "--appid", dilationAppID}, args...)
 	if code != "" {
