@@ -295,7 +295,7 @@ func (l *link) writeRecords(rs []record) error {
 // sealRecord appends the frame for one record.
 func (l *link) sealRecord(dst []byte, r record) ([]byte, error) {
 	if d, ok := r.(dataRecord); ok && d.wire != nil {
-		return l.seal(dst, d.encode())
+		return l.seal(dst, d.wire)
 	}
 	l.scratch = appendRecord(l.scratch[:0], r)
 	return l.seal(dst, l.scratch)

@@ -493,6 +493,9 @@ func (m *manager) sendSequenced(rec record) {
 		rec = r
 	case dataRecord:
 		r.seq = seq
+		if r.wire != nil {
+			r.encode()
+		}
 		rec = r
 	case closeRecord:
 		r.seq = seq

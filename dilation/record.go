@@ -155,12 +155,11 @@ func prepareData(scid uint32, payload []byte) dataRecord {
 }
 
 // encode fills in the header of a prepared record once its sequence
-// number is known, and returns the encoding.
-func (r dataRecord) encode() []byte {
+// number is known; the manager does it before any writer sees the record.
+func (r dataRecord) encode() {
 	r.wire[0] = typeData
 	binary.BigEndian.PutUint32(r.wire[1:], r.scid)
 	binary.BigEndian.PutUint32(r.wire[5:], r.seq)
-	return r.wire
 }
 
 // recordSize is the encoded length of r.
