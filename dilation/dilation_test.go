@@ -1,13 +1,14 @@
 package dilation
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,7 +156,6 @@ func TestWritesAfterCloseFail(t *testing.T) {
 	if _, err := sc.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read after Close succeeded")
 	}
-	_ = bytes.MinRead
 }
 
 // BenchmarkSubchannelThroughput is one subchannel's one-way throughput
@@ -193,4 +193,122 @@ func BenchmarkSubchannelThroughput(b *testing.B) {
 	}
 	sc.CloseWrite()
 	io.Copy(io.Discard, sc)
+}
+
+func TestSlowReaderPausesTheSender(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	l, err := b.Listen("slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := a.Open(context.Background(), "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 64 << 20
+	var written atomic.Int64
+	writeDone := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for written.Load() < total {
+			n, err := sc.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				writeDone <- err
+				return
+			}
+		}
+		writeDone <- sc.CloseWrite()
+	}()
+	peer, err := l.Accept(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads: the sender must stall with a bounded amount in flight.
+	time.Sleep(500 * time.Millisecond)
+	stalled := written.Load()
+	time.Sleep(300 * time.Millisecond)
+	if now := written.Load(); now != stalled || now >= total {
+		t.Fatalf("sender kept writing (%d then %d bytes) while the reader was stopped", stalled, now)
+	}
+	peer.mu.Lock()
+	buffered := peer.buffered
+	peer.mu.Unlock()
+	if buffered > subchannelBufferLimit+maxDataPayload {
+		t.Fatalf("receiver buffered %d bytes, over its limit", buffered)
+	}
+	t.Logf("sender stalled after %d MiB; receiver holds %d KiB", stalled>>20, buffered>>10)
+	n, err := io.Copy(io.Discard, peer)
+	if err != nil || n != total {
+		t.Fatalf("reader got %d bytes, %v; want %d", n, err, total)
+	}
+	if err := <-writeDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnexpectedSubprotocolIsRefused(t *testing.T) {
+	a, b := pair(t, Config{}, Config{ExpectedSubprotocols: []string{"echo"}})
+	echo(t, b, "echo")
+	sc, err := a.Open(context.Background(), "not-wanted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Write([]byte("hello?"))
+	// The refusal is the peer's CLOSE: our read side ends at once.
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(sc)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("read after refusal: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no CLOSE for an unexpected subprotocol")
+	}
+	roundTrip(t, a, "echo", 1000) // the connection itself is fine
+}
+
+func TestStatusUpdatesFollowReconnection(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	if st := a.Status(); st.State != Connected || st.Generation != 1 || st.Via == "" {
+		t.Fatalf("status after dilating = %+v", st)
+	}
+	b.m.do(func() { b.m.link.close() })
+	deadline := time.After(20 * time.Second)
+	sawReconnecting := false
+	for {
+		select {
+		case st := <-a.StatusUpdates():
+			sawReconnecting = sawReconnecting || st.State == Reconnecting
+			if st.State == Connected && st.Generation >= 2 {
+				if !sawReconnecting {
+					t.Log("the reconnection was too quick to be seen as a separate update")
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no reconnection; status %+v", a.Status())
+		}
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("pair", func(t *testing.T) {
+		a, b := pair(t, Config{}, Config{})
+		echo(t, b, "echo")
+		roundTrip(t, a, "echo", 1<<20)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
