@@ -1,0 +1,139 @@
+// Package forwards forwards TCP ports both ways over a dilated wormhole,
+// like ssh -L and -R, speaking fowl's peer protocol (fowl ≥ 25.7, checked
+// against 26.8) so that a gander user can pair with a fowl user.
+//
+// fowl's vocabulary, used here too: a service has a unique name. The side
+// that runs the service's daemon *offers* it (fowl's --remote, "fledge")
+// and asks the peer to listen for it; the side that lets the peer make it
+// listen *accepts* it (fowl's --local, "roost"). Every connection to that
+// listener becomes a subchannel to the offering side, which connects to
+// the daemon. Nothing is listened on or connected to unless the policy
+// (policy.go) allows it.
+package forwards
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// AppID is fowl's application id: gander uses it so that gander and fowl
+// users meet on the same mailbox.
+const AppID = "meejah.ca/wormhole/forward"
+
+// AppVersions is what fowl puts in the version message; fowl never checks
+// the features.
+func AppVersions() map[string]any {
+	return map[string]any{"fowl": map[string]any{"features": []string{"core-v1"}}}
+}
+
+// The two subprotocols fowl listens for:
+//
+//	fowl-commands  opened by the offering side, one per service:
+//	               → {"kind": "request-listener", "unique-name", "listen-port"}
+//	               ← {"kind": "listener-response", "unique-name", "listening",
+//	                  ["desired-port"], ["reason"]}
+//	               Closing it stops the listeners it created.
+//	fowl           opened by the listening side, one per TCP connection:
+//	               → {"unique-name"}   ← {"connected", ["reason"]}
+//	               then raw bytes both ways.
+//
+// Each message is one frame, u16 big-endian length ‖ msgpack map, and
+// must travel in one subchannel write: fowl's command reader expects
+// exactly one frame per record.
+const (
+	commandsSubprotocol = "fowl-commands"
+	forwardSubprotocol  = "fowl"
+	maxFrame            = 65535
+)
+
+type listenRequest struct {
+	Kind       string `msgpack:"kind"`
+	UniqueName string `msgpack:"unique-name"`
+	ListenPort *int   `msgpack:"listen-port"`
+}
+
+type listenResponse struct {
+	Kind        string `msgpack:"kind"`
+	UniqueName  string `msgpack:"unique-name"`
+	Listening   bool   `msgpack:"listening"`
+	DesiredPort *int   `msgpack:"desired-port,omitempty"`
+	Reason      string `msgpack:"reason,omitempty"`
+}
+
+type forwardRequest struct {
+	UniqueName string `msgpack:"unique-name"`
+}
+
+type forwardReply struct {
+	Connected bool   `msgpack:"connected"`
+	Reason    string `msgpack:"reason,omitempty"`
+}
+
+const (
+	kindRequestListener  = "request-listener"
+	kindListenerResponse = "listener-response"
+)
+
+// errBadFrame wraps every malformed frame from the peer.
+var errBadFrame = errors.New("malformed fowl frame")
+
+// encodeFrame returns the length-prefixed msgpack encoding of msg.
+func encodeFrame(msg any) ([]byte, error) {
+	body, err := msgpack.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxFrame {
+		return nil, fmt.Errorf("fowl frame of %d bytes exceeds %d", len(body), maxFrame)
+	}
+	return append(binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(body)), uint16(len(body))), body...), nil
+}
+
+// writeFrame writes msg in one write, as fowl requires.
+func writeFrame(w io.Writer, msg any) error {
+	frame, err := encodeFrame(msg)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(frame)
+	return err
+}
+
+// readFrame reads one frame's msgpack body. Bytes after it stay in r:
+// on a forwarding subchannel they are the start of the stream.
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	var prefix [2]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return nil, err
+	}
+	body := make([]byte, binary.BigEndian.Uint16(prefix[:]))
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("%w: truncated: %v", errBadFrame, err)
+	}
+	return body, nil
+}
+
+// decodeMessage decodes a frame body into msg, which must be a pointer to
+// one of the message structs. Unknown keys are ignored, as fowl does.
+func decodeMessage(body []byte, msg any) error {
+	if err := msgpack.Unmarshal(body, msg); err != nil {
+		return fmt.Errorf("%w: %v", errBadFrame, err)
+	}
+	return nil
+}
+
+// decodeKind reads only the "kind" of a command frame.
+func decodeKind(body []byte) (string, error) {
+	var k struct {
+		Kind string `msgpack:"kind"`
+	}
+	if err := decodeMessage(body, &k); err != nil {
+		return "", err
+	}
+	return k.Kind, nil
+}

@@ -1,0 +1,96 @@
+package forwards
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseLocal(t *testing.T) {
+	tests := []struct {
+		spec    string
+		want    Local
+		wantErr string
+	}{
+		{"chat", Local{Name: "chat", BindAddr: "127.0.0.1"}, ""},
+		{"chat:8888", Local{Name: "chat", ListenPort: 8888, BindAddr: "127.0.0.1"}, ""},
+		{"web:8080:bind=0.0.0.0:remote-connect=80", Local{Name: "web", ListenPort: 8080, BindAddr: "0.0.0.0", RemoteConnectPort: 80}, ""},
+		{"web:remote-connect=80", Local{Name: "web", BindAddr: "127.0.0.1", RemoteConnectPort: 80}, ""},
+		{"web:bind=localhost", Local{Name: "web", BindAddr: "127.0.0.1"}, ""},
+		{"", Local{}, "service name is required"},
+		{":8080", Local{}, "service name is required"},
+		{"web:0", Local{}, "1 to 65535"},
+		{"web:65536", Local{}, "1 to 65535"},
+		{"web:", Local{}, "1 to 65535"},
+		{"web::bind=1.2.3.4", Local{}, "1 to 65535"},
+		{"web:bind=1.2.3.4:8080", Local{}, "right after the name"},
+		{"web:listen=80", Local{}, `unknown option "listen"`},
+		{"web:bind=::1", Local{}, "IPv4"},
+		{"web:bind=1.2.3.4:bind=5.6.7.8", Local{}, "twice"},
+		{"we\x1bb", Local{}, "contains"},
+	}
+	for _, tt := range tests {
+		got, err := ParseLocal(tt.spec)
+		checkSpec(t, tt.spec, err, tt.wantErr)
+		if err == nil && got != tt.want {
+			t.Errorf("ParseLocal(%q) = %+v, want %+v", tt.spec, got, tt.want)
+		}
+	}
+}
+
+func TestParseRemote(t *testing.T) {
+	tests := []struct {
+		spec    string
+		want    Remote
+		wantErr string
+	}{
+		{"chat", Remote{Name: "chat", Address: "127.0.0.1"}, ""},
+		{"chat:8888", Remote{Name: "chat", ConnectPort: 8888, Address: "127.0.0.1"}, ""},
+		{"web:80:listen=8080:address=10.0.0.5", Remote{Name: "web", ConnectPort: 80, ListenPort: 8080, Address: "10.0.0.5"}, ""},
+		{"web:listen=8080", Remote{Name: "web", ListenPort: 8080, Address: "127.0.0.1"}, ""},
+		{"web:bind=1.2.3.4", Remote{}, `unknown option "bind"`},
+		{"web:address=example.com", Remote{}, "IPv4"},
+		{"web:listen=x", Remote{}, "1 to 65535"},
+	}
+	for _, tt := range tests {
+		got, err := ParseRemote(tt.spec)
+		checkSpec(t, tt.spec, err, tt.wantErr)
+		if err == nil && got != tt.want {
+			t.Errorf("ParseRemote(%q) = %+v, want %+v", tt.spec, got, tt.want)
+		}
+	}
+}
+
+func checkSpec(t *testing.T, spec string, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Errorf("%q: unexpected error %v", spec, err)
+		}
+		return
+	}
+	var se *SpecError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), want) {
+		t.Errorf("%q: error %v, want a SpecError containing %q", spec, err, want)
+	}
+}
+
+func FuzzParseSpec(f *testing.F) {
+	f.Add("chat")                                    // name only
+	f.Add("web:8080:bind=0.0.0.0:remote-connect=80") // every local option
+	f.Add("web:80:listen=8080:address=10.0.0.5")     // every remote option
+	f.Add("web::=:=")                                // empty parts
+	f.Add("w\xffe:99999999999999999999")             // invalid UTF-8, huge port
+	f.Fuzz(func(t *testing.T, spec string) {
+		if l, err := ParseLocal(spec); err == nil {
+			if l.Name == "" || l.BindAddr == "" || l.ListenPort < 0 || l.ListenPort > 65535 {
+				t.Fatalf("ParseLocal(%q) accepted %+v", spec, l)
+			}
+		}
+		if r, err := ParseRemote(spec); err == nil {
+			if r.Name == "" || r.Address == "" || r.ConnectPort < 0 || r.ConnectPort > 65535 {
+				t.Fatalf("ParseRemote(%q) accepted %+v", spec, r)
+			}
+		}
+	})
+}
