@@ -1,0 +1,511 @@
+package forwards
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gander-pair/gander/dilation"
+)
+
+const dialTimeout = 10 * time.Second
+
+// Event reports what the forwarder did, for the interface and --json.
+type Event interface{ isEvent() }
+
+type (
+	// Listening: we listen for the peer's service at Addr.
+	Listening struct{ Service, Addr string }
+	// AwaitingConnect: the peer listens for our service; connections will
+	// be forwarded to our daemon at Addr.
+	AwaitingConnect struct{ Service, Addr string }
+	// Refused: a request was refused, by us (ByPeer false) or the peer.
+	Refused struct {
+		Service, Reason string
+		ByPeer          bool
+	}
+	// ConnectionOpened: a forwarded connection started. Incoming means the
+	// peer opened it (to our daemon).
+	ConnectionOpened struct {
+		ID       int64
+		Service  string
+		Incoming bool
+	}
+	// ConnectionClosed: it ended; Err is nil after a normal close.
+	ConnectionClosed struct {
+		ID       int64
+		Service  string
+		Incoming bool
+		Err      error
+	}
+	// Problem is anything else that went wrong without ending the session.
+	Problem struct{ Err error }
+)
+
+func (Listening) isEvent()        {}
+func (AwaitingConnect) isEvent()  {}
+func (Refused) isEvent()          {}
+func (ConnectionOpened) isEvent() {}
+func (ConnectionClosed) isEvent() {}
+func (Problem) isEvent()          {}
+
+// ServiceStats are one service's counters.
+type ServiceStats struct {
+	Service string
+	// Offered is true for our services (--remote), false for the peer's
+	// that we listen for (--local).
+	Offered           bool
+	Addr              string
+	Open, Total       int64
+	BytesIn, BytesOut int64 // in: from the peer; out: to the peer
+}
+
+type serviceCounters struct {
+	offered           bool
+	addr              string
+	open, total       atomic.Int64
+	bytesIn, bytesOut atomic.Int64
+}
+
+// Config configures a Forwarder.
+type Config struct {
+	Policy *Policy
+	// OnEvent receives events from the forwarder's goroutines; it must
+	// not block for long. Nil drops them.
+	OnEvent func(Event)
+	Logger  *slog.Logger
+}
+
+// Forwarder runs fowl's protocol over a dilated connection.
+type Forwarder struct {
+	conn   *dilation.Conn
+	policy *Policy
+	emit   func(Event)
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	nextID atomic.Int64
+
+	mu       sync.Mutex
+	services map[string]*serviceCounters
+	closers  map[io.Closer]bool // listeners, subchannels and sockets to close on Close
+}
+
+// Start listens for the peer's fowl subchannels on conn.
+func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
+	if cfg.Policy == nil {
+		cfg.Policy = NewPolicy(nil)
+	}
+	if cfg.OnEvent == nil {
+		cfg.OnEvent = func(Event) {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Forwarder{
+		conn: conn, policy: cfg.Policy, emit: cfg.OnEvent, log: cfg.Logger.With("sub", "forwards"),
+		ctx: ctx, cancel: cancel,
+		services: map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
+	}
+	commands, err := conn.Listen(commandsSubprotocol)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	forwards, err := conn.Listen(forwardSubprotocol)
+	if err != nil {
+		commands.Close()
+		cancel()
+		return nil, err
+	}
+	f.serveSubchannels(commands, f.serveCommands)
+	f.serveSubchannels(forwards, f.serveForward)
+	return f, nil
+}
+
+// Policy is the forwarder's policy, to add services at run time.
+func (f *Forwarder) Policy() *Policy { return f.policy }
+
+// Close stops every listener and forwarded connection.
+func (f *Forwarder) Close() error {
+	f.cancel()
+	f.mu.Lock()
+	for c := range f.closers {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+	return nil
+}
+
+// Stats returns every service's counters.
+func (f *Forwarder) Stats() []ServiceStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ServiceStats
+	for name, c := range f.services {
+		out = append(out, ServiceStats{
+			Service: name, Offered: c.offered, Addr: c.addr,
+			Open: c.open.Load(), Total: c.total.Load(),
+			BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		})
+	}
+	return out
+}
+
+// register records a service's direction and address for Stats.
+func (f *Forwarder) register(service string, offered bool, addr string) {
+	c := f.counters(service)
+	f.mu.Lock()
+	c.offered, c.addr = offered, addr
+	f.mu.Unlock()
+}
+
+func (f *Forwarder) counters(service string) *serviceCounters {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.services[service]
+	if c == nil {
+		c = &serviceCounters{}
+		f.services[service] = c
+	}
+	return c
+}
+
+// track registers c to be closed by Close; the returned func forgets it.
+func (f *Forwarder) track(c io.Closer) (untrack func(), ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctx.Err() != nil {
+		c.Close()
+		return nil, false
+	}
+	f.closers[c] = true
+	return func() {
+		f.mu.Lock()
+		delete(f.closers, c)
+		f.mu.Unlock()
+	}, true
+}
+
+func (f *Forwarder) serveSubchannels(l *dilation.Listener, serve func(*dilation.Subchannel)) {
+	f.track(l)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			sc, err := l.Accept(f.ctx)
+			if err != nil {
+				return
+			}
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				serve(sc)
+			}()
+		}
+	}()
+}
+
+// Offer asks the peer to listen for our service r (fowl's --remote) and
+// keeps the request's subchannel open: closing it stops the peer's
+// listener. A zero ConnectPort picks a free port for the daemon.
+func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
+	if r.ConnectPort == 0 {
+		port, err := freePort(r.Address)
+		if err != nil {
+			return r, err
+		}
+		r.ConnectPort = port
+	}
+	// Allowed before asking, so that a connection racing the reply works.
+	f.policy.AddRemote(r)
+	sc, err := f.conn.Open(ctx, commandsSubprotocol)
+	if err != nil {
+		return r, err
+	}
+	untrack, ok := f.track(sc)
+	if !ok {
+		return r, net.ErrClosed
+	}
+	var listenPort *int
+	if r.ListenPort != 0 {
+		listenPort = &r.ListenPort
+	}
+	resp, err := f.request(ctx, sc, listenRequest{Kind: kindRequestListener, UniqueName: r.Name, ListenPort: listenPort})
+	if err == nil && !resp.Listening {
+		err = &DeniedError{Service: r.Name, Reason: resp.Reason}
+		f.emit(Refused{Service: r.Name, Reason: resp.Reason, ByPeer: true})
+	}
+	if err == nil && resp.DesiredPort != nil && *resp.DesiredPort != r.ConnectPort {
+		err = fmt.Errorf("the peer wants %s's daemon on port %d, not %d", r.Name, *resp.DesiredPort, r.ConnectPort)
+	}
+	if err != nil {
+		f.policy.Remove(r.Name)
+		untrack()
+		sc.Close()
+		return r, err
+	}
+	addr := net.JoinHostPort(r.Address, strconv.Itoa(r.ConnectPort))
+	f.register(r.Name, true, addr)
+	f.emit(AwaitingConnect{Service: r.Name, Addr: addr})
+	return r, nil
+}
+
+func (f *Forwarder) request(ctx context.Context, sc *dilation.Subchannel, req listenRequest) (listenResponse, error) {
+	if err := writeFrame(sc, req); err != nil {
+		return listenResponse{}, err
+	}
+	type result struct {
+		resp listenResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var resp listenResponse
+		body, err := readFrame(bufio.NewReader(sc))
+		if err == nil {
+			err = decodeMessage(body, &resp)
+		}
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		sc.Close()
+		return listenResponse{}, ctx.Err()
+	}
+}
+
+func freePort(addr string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// serveCommands answers the peer's listen requests on one fowl-commands
+// subchannel; the listeners it opens close with it.
+func (f *Forwarder) serveCommands(sc *dilation.Subchannel) {
+	untrack, ok := f.track(sc)
+	if !ok {
+		return
+	}
+	defer untrack()
+	defer sc.Close()
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	r := bufio.NewReader(sc)
+	for {
+		body, err := readFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && f.ctx.Err() == nil {
+				f.emit(Problem{Err: fmt.Errorf("command channel: %w", err)})
+			}
+			return
+		}
+		kind, err := decodeKind(body)
+		if err != nil || kind != kindRequestListener {
+			// fowl does not answer unknown commands either.
+			f.emit(Problem{Err: fmt.Errorf("ignoring unknown command %q from the peer", kind)})
+			continue
+		}
+		var req listenRequest
+		if err := decodeMessage(body, &req); err != nil {
+			f.emit(Problem{Err: err})
+			continue
+		}
+		requested := 0
+		if req.ListenPort != nil {
+			requested = *req.ListenPort
+		}
+		l, local, err := f.listenFor(req.UniqueName, requested)
+		resp := listenResponse{Kind: kindListenerResponse, UniqueName: req.UniqueName, Listening: err == nil}
+		if err != nil {
+			resp.Reason = err.Error()
+			f.emit(Refused{Service: req.UniqueName, Reason: resp.Reason})
+		} else {
+			listeners = append(listeners, l)
+			if local.RemoteConnectPort != 0 {
+				resp.DesiredPort = &local.RemoteConnectPort
+			}
+		}
+		if err := writeFrame(sc, resp); err != nil {
+			return
+		}
+		if l != nil {
+			f.emit(Listening{Service: req.UniqueName, Addr: l.Addr().String()})
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				f.acceptConnections(l, req.UniqueName)
+			}()
+		}
+	}
+}
+
+// listenFor binds a listener for the peer's service if the policy allows.
+func (f *Forwarder) listenFor(name string, requested int) (net.Listener, Local, error) {
+	local, err := f.policy.listen(f.ctx, name, requested)
+	if err != nil {
+		return nil, local, err
+	}
+	l, err := net.Listen("tcp4", net.JoinHostPort(local.BindAddr, strconv.Itoa(local.ListenPort)))
+	if err != nil {
+		return nil, local, err
+	}
+	if _, ok := f.track(l); !ok {
+		return nil, local, net.ErrClosed
+	}
+	f.register(name, false, l.Addr().String())
+	return l, local, nil
+}
+
+// acceptConnections forwards every connection to l to the peer's service.
+func (f *Forwarder) acceptConnections(l net.Listener, service string) {
+	for {
+		tcp, err := l.Accept()
+		if err != nil {
+			return
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			f.forwardOut(tcp.(*net.TCPConn), service)
+		}()
+	}
+}
+
+// forwardOut carries one local connection to the peer's daemon.
+func (f *Forwarder) forwardOut(tcp *net.TCPConn, service string) {
+	id := f.nextID.Add(1)
+	f.emit(ConnectionOpened{ID: id, Service: service})
+	err := func() error {
+		sc, err := f.conn.Open(f.ctx, forwardSubprotocol)
+		if err != nil {
+			return err
+		}
+		if err := writeFrame(sc, forwardRequest{UniqueName: service}); err != nil {
+			sc.Close()
+			return err
+		}
+		r := bufio.NewReader(sc)
+		body, err := readFrame(r)
+		var reply forwardReply
+		if err == nil {
+			err = decodeMessage(body, &reply)
+		}
+		if err == nil && !reply.Connected {
+			err = &DeniedError{Service: service, Reason: reply.Reason}
+		}
+		if err != nil {
+			sc.Close()
+			return err
+		}
+		return f.splice(tcp, sc, r, service)
+	}()
+	tcp.Close()
+	f.emit(ConnectionClosed{ID: id, Service: service, Err: err})
+}
+
+// serveForward handles one forwarding subchannel the peer opened: it
+// connects to our daemon for the named service, if the policy allows.
+func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
+	defer sc.Close()
+	r := bufio.NewReader(sc)
+	body, err := readFrame(r)
+	var req forwardRequest
+	if err == nil {
+		err = decodeMessage(body, &req)
+	}
+	if err != nil {
+		f.emit(Problem{Err: fmt.Errorf("forwarding handshake: %w", err)})
+		return
+	}
+	id := f.nextID.Add(1)
+	err = func() error {
+		remote, err := f.policy.connect(req.UniqueName)
+		if err != nil {
+			f.emit(Refused{Service: req.UniqueName, Reason: err.Error()})
+			writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
+			return err
+		}
+		f.emit(ConnectionOpened{ID: id, Service: req.UniqueName, Incoming: true})
+		dialer := net.Dialer{Timeout: dialTimeout}
+		conn, err := dialer.DialContext(f.ctx, "tcp4", net.JoinHostPort(remote.Address, strconv.Itoa(remote.ConnectPort)))
+		if err != nil {
+			writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
+			return err
+		}
+		defer conn.Close()
+		if err := writeFrame(sc, forwardReply{Connected: true}); err != nil {
+			return err
+		}
+		return f.splice(conn.(*net.TCPConn), sc, r, req.UniqueName)
+	}()
+	f.emit(ConnectionClosed{ID: id, Service: req.UniqueName, Incoming: true, Err: err})
+}
+
+// splice copies both ways until both directions are done, passing each
+// end-of-stream on as a half-close. fowl peers turn a half-close into a
+// full close, which ends the other direction too.
+func (f *Forwarder) splice(tcp *net.TCPConn, sc *dilation.Subchannel, fromPeer *bufio.Reader, service string) error {
+	untrackTCP, ok := f.track(tcp)
+	if !ok {
+		return net.ErrClosed
+	}
+	defer untrackTCP()
+	untrackSC, ok := f.track(sc)
+	if !ok {
+		return net.ErrClosed
+	}
+	defer untrackSC()
+	defer sc.Close()
+
+	c := f.counters(service)
+	c.open.Add(1)
+	c.total.Add(1)
+	defer c.open.Add(-1)
+
+	errs := make(chan error, 2)
+	go func() {
+		_, err := io.Copy(countingWriter{sc, &c.bytesOut}, tcp)
+		sc.CloseWrite()
+		errs <- err
+	}()
+	go func() {
+		_, err := io.Copy(countingWriter{tcp, &c.bytesIn}, fromPeer)
+		tcp.CloseWrite()
+		errs <- err
+	}()
+	first, second := <-errs, <-errs
+	return errors.Join(first, second)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,233 @@
+package forwards
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/wormhole"
+	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
+)
+
+// dilatedPair connects two gander peers over a fake mailbox.
+func dilatedPair(t *testing.T) (a, b *dilation.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	server := mailboxtest.New(t)
+	cfg := wormhole.Config{MailboxURL: server.URL(), AppID: AppID, AppVersions: AppVersions(), VersionExtra: dilation.VersionFields()}
+	wa, err := wormhole.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := wormhole.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := wa.AllocateCode(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wb.SetCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var errA, errB error
+	wg.Add(2)
+	go func() { defer wg.Done(); a, errA = dilation.Dilate(ctx, wa, dilation.Config{}) }()
+	go func() { defer wg.Done(); b, errB = dilation.Dilate(ctx, wb, dilation.Config{}) }()
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	t.Cleanup(func() {
+		a.Close()
+		b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		wa.Close(ctx)
+		wb.Close(ctx)
+	})
+	return a, b
+}
+
+// echoServer is a TCP daemon that echoes each line back in upper case.
+func echoServer(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s := bufio.NewScanner(c)
+				for s.Scan() {
+					io.WriteString(c, strings.ToUpper(s.Text())+"\n")
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) waitFor(t *testing.T, match func(Event) bool) Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		for _, e := range l.events {
+			if match(e) {
+				l.mu.Unlock()
+				return e
+			}
+		}
+		l.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("event not seen; got %v", l.events)
+	return nil
+}
+
+func startForwarder(t *testing.T, c *dilation.Conn, policy *Policy) (*Forwarder, *eventLog) {
+	t.Helper()
+	events := &eventLog{}
+	f, err := Start(c, Config{Policy: policy, OnEvent: events.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, events
+}
+
+func TestForwardThroughThePeer(t *testing.T) {
+	a, b := dilatedPair(t)
+	daemon := echoServer(t)
+	offerer, _ := startForwarder(t, a, nil)
+	acceptPolicy := NewPolicy(nil)
+	acceptPolicy.AddLocal(Local{Name: "shout", BindAddr: "127.0.0.1"})
+	accepter, acceptEvents := startForwarder(t, b, acceptPolicy)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := offerer.Offer(ctx, Remote{Name: "shout", ConnectPort: daemon, Address: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	listening := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(Listening); return ok }).(Listening)
+
+	for range 3 {
+		conn, err := net.Dial("tcp", listening.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, "hello\nworld\n")
+		conn.(*net.TCPConn).CloseWrite()
+		got, _ := io.ReadAll(conn)
+		conn.Close()
+		if string(got) != "HELLO\nWORLD\n" {
+			t.Fatalf("through the forward: %q", got)
+		}
+	}
+	stats := accepter.Stats()
+	if len(stats) != 1 || stats[0].Total != 3 || stats[0].BytesOut != 3*12 || stats[0].BytesIn != 3*12 {
+		t.Fatalf("stats = %+v", stats)
+	}
+}
+
+func TestListenRequestsOutsidePolicyAreRefused(t *testing.T) {
+	a, b := dilatedPair(t)
+	offerer, offerEvents := startForwarder(t, a, nil)
+	var asked []ListenRequest
+	var mu sync.Mutex
+	ask := func(_ context.Context, req ListenRequest) Decision {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, req)
+		if req.Service == "ok-once" {
+			return AllowOnce
+		}
+		return Deny
+	}
+	_, acceptEvents := startForwarder(t, b, NewPolicy(ask))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := offerer.Offer(ctx, Remote{Name: "sneaky", ListenPort: 2222, Address: "127.0.0.1"})
+	var denied *DeniedError
+	if !errors.As(err, &denied) || denied.Reason != "No service permitted for name: sneaky" {
+		t.Fatalf("Offer = %v, want a refusal with fowl's reason", err)
+	}
+	offerEvents.waitFor(t, func(e Event) bool { r, ok := e.(Refused); return ok && r.ByPeer })
+	acceptEvents.waitFor(t, func(e Event) bool { r, ok := e.(Refused); return ok && !r.ByPeer && r.Service == "sneaky" })
+	if _, err := offerer.Offer(ctx, Remote{Name: "ok-once", Address: "127.0.0.1"}); err != nil {
+		t.Fatalf("a request the user allowed was refused: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 || asked[0] != (ListenRequest{"sneaky", 2222}) {
+		t.Fatalf("asked %+v", asked)
+	}
+}
+
+func TestConnectOutsidePolicyIsRefused(t *testing.T) {
+	a, b := dilatedPair(t)
+	_, events := startForwarder(t, b, nil)
+	sc, err := a.Open(context.Background(), forwardSubprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	writeFrame(sc, forwardRequest{UniqueName: "ssh"})
+	body, err := readFrame(bufio.NewReader(sc))
+	var reply forwardReply
+	if err == nil {
+		err = decodeMessage(body, &reply)
+	}
+	if err != nil || reply.Connected || reply.Reason != "Against local policy" {
+		t.Fatalf("reply %+v, %v", reply, err)
+	}
+	events.waitFor(t, func(e Event) bool { r, ok := e.(Refused); return ok && r.Service == "ssh" })
+}
+
+func TestPortRules(t *testing.T) {
+	p := NewPolicy(nil)
+	p.AddLocal(Local{Name: "fixed", ListenPort: 8080, BindAddr: "127.0.0.1"})
+	p.AddLocal(Local{Name: "any", BindAddr: "127.0.0.1"})
+	ctx := context.Background()
+	if l, err := p.listen(ctx, "fixed", 0); err != nil || l.ListenPort != 8080 {
+		t.Errorf("fixed, any requested: %+v %v", l, err)
+	}
+	if _, err := p.listen(ctx, "fixed", 9090); err == nil || err.Error() != "Desired port 9090 does not match 8080" {
+		t.Errorf("fixed, other requested: %v", err)
+	}
+	if l, err := p.listen(ctx, "any", 9090); err != nil || l.ListenPort != 9090 {
+		t.Errorf("any, 9090 requested: %+v %v", l, err)
+	}
+	if _, err := p.connect("any"); err == nil {
+		t.Error("connect allowed to a service we only accept")
+	}
+}

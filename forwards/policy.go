@@ -1,0 +1,124 @@
+package forwards
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Decision answers a peer's request.
+type Decision int
+
+const (
+	Deny Decision = iota
+	AllowOnce
+	AllowAlways
+)
+
+func (d Decision) String() string {
+	return [...]string{"deny", "allow once", "allow always"}[d]
+}
+
+// ListenRequest is the peer asking us to listen for a service we did not
+// configure with --local.
+type ListenRequest struct {
+	Service string
+	// Port is the port the peer asked for; 0 means any.
+	Port int
+}
+
+// Asker asks the local user about a request (the TUI shows a dialog). It
+// may block until answered or ctx ends, which counts as Deny.
+type Asker func(ctx context.Context, req ListenRequest) Decision
+
+// DeniedError is a request the policy refused; Reason is what the peer is
+// told.
+type DeniedError struct {
+	Service string
+	Reason  string
+}
+
+func (e *DeniedError) Error() string { return e.Reason }
+
+// Policy decides every peer request. Nothing is allowed unless configured:
+// the services we accept (--local) may be listened for, the services we
+// offer (--remote) may be connected to, and other listen requests go to
+// the Asker, if there is one. Connections are only ever made to an
+// offered service's own address and port: the peer never chooses them.
+type Policy struct {
+	mu      sync.Mutex
+	locals  map[string]Local
+	remotes map[string]Remote
+	ask     Asker
+}
+
+// NewPolicy returns a policy that allows the given services and asks ask
+// (nil: deny) about anything else the peer wants us to listen for.
+func NewPolicy(ask Asker) *Policy {
+	return &Policy{locals: map[string]Local{}, remotes: map[string]Remote{}, ask: ask}
+}
+
+// AddLocal allows the peer to make us listen for l.Name.
+func (p *Policy) AddLocal(l Local) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.locals[l.Name] = l
+}
+
+// AddRemote allows forwarded connections to r.Name's daemon.
+func (p *Policy) AddRemote(r Remote) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.remotes[r.Name] = r
+}
+
+// Remove forgets a service in both directions.
+func (p *Policy) Remove(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.locals, name)
+	delete(p.remotes, name)
+}
+
+// listen decides where to listen for a peer's request, following fowl's
+// port rules: our configured port wins and must match a requested one; a
+// requested port is used if we configured none; otherwise a random port.
+func (p *Policy) listen(ctx context.Context, name string, requested int) (Local, error) {
+	p.mu.Lock()
+	l, ok := p.locals[name]
+	ask := p.ask
+	p.mu.Unlock()
+	if !ok {
+		decision := Deny
+		if ask != nil {
+			decision = ask(ctx, ListenRequest{Service: name, Port: requested})
+		}
+		switch decision {
+		case Deny:
+			return Local{}, &DeniedError{Service: name, Reason: fmt.Sprintf("No service permitted for name: %s", name)}
+		case AllowAlways:
+			l = Local{Name: name, BindAddr: defaultAddress}
+			p.AddLocal(l)
+		case AllowOnce:
+			l = Local{Name: name, BindAddr: defaultAddress}
+		}
+	}
+	switch {
+	case l.ListenPort != 0 && requested != 0 && requested != l.ListenPort:
+		return Local{}, &DeniedError{Service: name, Reason: fmt.Sprintf("Desired port %d does not match %d", requested, l.ListenPort)}
+	case l.ListenPort == 0:
+		l.ListenPort = requested
+	}
+	return l, nil
+}
+
+// connect returns the daemon a forwarded connection for name goes to.
+func (p *Policy) connect(name string) (Remote, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.remotes[name]
+	if !ok {
+		return Remote{}, &DeniedError{Service: name, Reason: "Against local policy"}
+	}
+	return r, nil
+}
