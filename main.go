@@ -1,13 +1,15 @@
 // Command gander pairs two people over a Magic Wormhole: one short code,
 // then a secure, durable link between their machines.
 //
-// This version speaks the classic `wormhole send --text` / `wormhole
-// receive` exchange; see README.md.
+// `gander [CODE] --local/--remote ...` forwards ports with the peer over a
+// dilated wormhole, compatible with fowl; `gander send`/`receive` speak
+// the classic `wormhole send --text` exchange. See README.md.
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/ui"
 	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/classic"
@@ -31,17 +36,28 @@ var version = "0.1.0-dev"
 const usage = `gander: pair over a Magic Wormhole.
 
 Usage:
-  gander send --text MESSAGE [options]   send a text message; prints a code to read out
-  gander receive [CODE] [options]        receive it (asks for the code if not given)
+  gander [CODE] --local SPEC --remote SPEC ...   forward ports with the peer
+  gander send --text MESSAGE [options]           send a text message
+  gander receive [CODE] [options]                receive it
   gander --version | --help
 
-Both commands interoperate with the classic "wormhole send --text" and
-"wormhole receive".
+Forwarding (compatible with fowl; without CODE a code is allocated):
+  --local NAME[:PORT][:bind=ADDR][:remote-connect=PORT]
+        let the peer make us listen for its service NAME (on 127.0.0.1
+        unless bind= says otherwise; a random port unless PORT is given)
+  --remote NAME[:PORT][:listen=PORT][:address=ADDR]
+        our service NAME runs at ADDR:PORT (127.0.0.1, a free port if not
+        given); ask the peer to listen for it
+  --relay tcp:HOST:PORT   transit relay (default %s)
+  --no-direct             relay only: no direct connections
+  Requests the peer makes for anything not given here are refused.
+
+send and receive interoperate with "wormhole send --text" and "wormhole receive".
 
 Options:
   --mailbox URL       mailbox server (default %s)
   --code CODE         send: use this code instead of allocating one
-  --code-length N     send: words in an allocated code (default %d)
+  --code-length N     words in an allocated code (default %d)
   --log FILE          write a debug log to FILE
 `
 
@@ -55,7 +71,7 @@ func main() {
 // Exit statuses: 0 success, 1 the exchange failed, 2 bad usage.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, wormhole.DefaultMailboxURL, codes.DefaultLength)
+		printUsage(stderr)
 		return 2
 	}
 	switch args[0] {
@@ -63,18 +79,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stdout, "gander", version)
 		return 0
 	case "--help", "-help", "-h", "help":
-		fmt.Fprintf(stdout, usage, wormhole.DefaultMailboxURL, codes.DefaultLength)
+		printUsage(stdout)
 		return 0
 	case "send", "receive":
 	default:
-		fmt.Fprintf(stderr, "gander: unknown command %q\n\n", args[0])
-		fmt.Fprintf(stderr, usage, wormhole.DefaultMailboxURL, codes.DefaultLength)
-		return 2
+		return runForwarding(ctx, args, stdout, stderr)
 	}
 
 	fs := flag.NewFlagSet("gander "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintf(stderr, usage, wormhole.DefaultMailboxURL, codes.DefaultLength) }
+	fs.Usage = func() { printUsage(stderr) }
 	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
 	logFile := fs.String("log", "", "")
 	text := fs.String("text", "", "")
@@ -129,6 +143,142 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, usage, dilation.DefaultTransitRelay, wormhole.DefaultMailboxURL, codes.DefaultLength)
+}
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ", ") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// runForwarding is the plain-text forwarding mode: one line per event.
+func runForwarding(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gander", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printUsage(stderr) }
+	var locals, remotes repeated
+	fs.Var(&locals, "local", "")
+	fs.Var(&remotes, "remote", "")
+	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
+	relay := fs.String("relay", dilation.DefaultTransitRelay, "")
+	noDirect := fs.Bool("no-direct", false, "")
+	codeLength := fs.Int("code-length", codes.DefaultLength, "")
+	logFile := fs.String("log", "", "")
+	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
+		return 2
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "gander: unknown command %q\n\n", fs.Arg(0))
+		printUsage(stderr)
+		return 2
+	}
+	cfg := session.Config{
+		MailboxURL: *mailboxURL, TransitRelay: *relay, NoDirect: *noDirect,
+		Code: fs.Arg(0), CodeLength: *codeLength, ClientVersion: version,
+	}
+	if len(locals) == 0 && len(remotes) == 0 {
+		fmt.Fprintln(stderr, "gander: nothing to forward: give at least one --local or --remote (see gander --help)")
+		return 2
+	}
+	for _, spec := range locals {
+		l, err := forwards.ParseLocal(spec)
+		if err != nil {
+			fmt.Fprintln(stderr, "gander:", err)
+			return 2
+		}
+		cfg.Locals = append(cfg.Locals, l)
+	}
+	for _, spec := range remotes {
+		r, err := forwards.ParseRemote(spec)
+		if err != nil {
+			fmt.Fprintln(stderr, "gander:", err)
+			return 2
+		}
+		cfg.Remotes = append(cfg.Remotes, r)
+	}
+	if cfg.Code != "" {
+		code, err := codes.Parse(cfg.Code)
+		if err != nil {
+			fmt.Fprintln(stderr, "gander:", err)
+			return 2
+		}
+		cfg.Code = code
+	}
+	logger, closeLog, err := openLog(*logFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "gander:", err)
+		return 1
+	}
+	defer closeLog()
+	cfg.Logger = logger
+
+	if err := session.Run(ctx, cfg, func(ev session.Event) { printEvent(stdout, ev) }); err != nil {
+		fmt.Fprintln(stderr, "gander:", describe(err))
+		return 1
+	}
+	return 0
+}
+
+// printEvent writes one line for a person or a script. Peer-supplied text
+// is sanitised.
+func printEvent(w io.Writer, ev session.Event) {
+	clean := func(s string) string { return ui.Sanitize(s, false) }
+	switch e := ev.(type) {
+	case session.Welcome:
+		if e.MOTD != "" {
+			fmt.Fprintf(w, "Server says: %s\n", ui.Sanitize(e.MOTD, true))
+		}
+	case session.CodeReady:
+		fmt.Fprintf(w, "Wormhole code is: %s\n", e.Code)
+	case session.PeerConnected:
+		fmt.Fprintf(w, "Peer connected. Verifier: %s\n", formatVerifier(e.Verifier))
+	case session.OfferFailed:
+		fmt.Fprintf(w, "Could not offer %s: %s\n", clean(e.Service), clean(e.Err.Error()))
+	case session.PeerClosing:
+		fmt.Fprintln(w, "The peer closed the session.")
+	case dilation.Status:
+		switch e.State {
+		case dilation.Connected:
+			fmt.Fprintf(w, "Connected via %s (generation %d)\n", e.Via, e.Generation)
+		case dilation.Reconnecting:
+			fmt.Fprintln(w, "Connection lost; reconnecting...")
+		}
+	case forwards.Listening:
+		fmt.Fprintf(w, "Listening for %s on %s\n", clean(e.Service), e.Addr)
+	case forwards.AwaitingConnect:
+		fmt.Fprintf(w, "The peer listens for %s; its connections come to %s\n", clean(e.Service), e.Addr)
+	case forwards.Refused:
+		who := "Refused"
+		if e.ByPeer {
+			who = "The peer refused"
+		}
+		fmt.Fprintf(w, "%s %s: %s\n", who, clean(e.Service), clean(e.Reason))
+	case forwards.ConnectionOpened:
+		fmt.Fprintf(w, "Connection %d for %s opened\n", e.ID, clean(e.Service))
+	case forwards.ConnectionClosed:
+		if e.Err != nil {
+			fmt.Fprintf(w, "Connection %d for %s closed: %s\n", e.ID, clean(e.Service), clean(e.Err.Error()))
+		} else {
+			fmt.Fprintf(w, "Connection %d for %s closed\n", e.ID, clean(e.Service))
+		}
+	case forwards.Problem:
+		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
+	}
+}
+
+// formatVerifier groups the verifier's hex in fours, as fowl shows it.
+func formatVerifier(v []byte) string {
+	h := hex.EncodeToString(v)
+	var groups []string
+	for len(h) > 4 {
+		groups = append(groups, h[:4])
+		h = h[4:]
+	}
+	return strings.Join(append(groups, h), " ")
+}
+
 // reorderFlags lets options follow positional arguments, as in
 // "gander receive 7-guitarist-revenge --mailbox ws://...".
 func reorderFlags(fs *flag.FlagSet, args []string) []string {
@@ -145,12 +295,17 @@ func reorderFlags(fs *flag.FlagSet, args []string) []string {
 		}
 		flags = append(flags, a)
 		name := strings.TrimLeft(a, "-")
-		if !strings.Contains(name, "=") && fs.Lookup(name) != nil && i+1 < len(args) {
+		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && !strings.Contains(name, "=") && i+1 < len(args) {
 			flags = append(flags, args[i+1])
 			i++
 		}
 	}
 	return append(append(flags, "--"), positional...)
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func isFlagSet(fs *flag.FlagSet, name string) bool {

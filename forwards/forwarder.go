@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,18 @@ import (
 	"github.com/gander-pair/gander/dilation"
 )
 
-const dialTimeout = 10 * time.Second
+const (
+	dialTimeout = 10 * time.Second
+	// fowl records a service a reactor turn after the reply that creates
+	// it, and refuses connections that arrive sooner; new listeners leave
+	// connections in the accept backlog for this long first.
+	fowlSettle = 250 * time.Millisecond
+	// fowl registers its own --local services only once it has seen the
+	// peer, so an early request is refused with "No service permitted";
+	// Offer retries that refusal for this long.
+	offerRetryWindow = 5 * time.Second
+	offerRetryDelay  = 300 * time.Millisecond
+)
 
 // Event reports what the forwarder did, for the interface and --json.
 type Event interface{ isEvent() }
@@ -82,6 +94,8 @@ type Config struct {
 	// not block for long. Nil drops them.
 	OnEvent func(Event)
 	Logger  *slog.Logger
+	// PeerIsGander turns off the workarounds for fowl's races.
+	PeerIsGander bool
 }
 
 // Forwarder runs fowl's protocol over a dilated connection.
@@ -90,10 +104,12 @@ type Forwarder struct {
 	policy *Policy
 	emit   func(Event)
 	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	nextID atomic.Int64
+	// fowlPeer: work around fowl's races (see fowlSettle, offerRetryWindow).
+	fowlPeer bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	nextID   atomic.Int64
 
 	mu       sync.Mutex
 	services map[string]*serviceCounters
@@ -114,7 +130,8 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{
 		conn: conn, policy: cfg.Policy, emit: cfg.OnEvent, log: cfg.Logger.With("sub", "forwards"),
-		ctx: ctx, cancel: cancel,
+		fowlPeer: !cfg.PeerIsGander,
+		ctx:      ctx, cancel: cancel,
 		services: map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
 	}
 	commands, err := conn.Listen(commandsSubprotocol)
@@ -230,19 +247,36 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 	}
 	// Allowed before asking, so that a connection racing the reply works.
 	f.policy.AddRemote(r)
-	sc, err := f.conn.Open(ctx, commandsSubprotocol)
-	if err != nil {
-		return r, err
-	}
-	untrack, ok := f.track(sc)
-	if !ok {
-		return r, net.ErrClosed
-	}
 	var listenPort *int
 	if r.ListenPort != 0 {
 		listenPort = &r.ListenPort
 	}
-	resp, err := f.request(ctx, sc, listenRequest{Kind: kindRequestListener, UniqueName: r.Name, ListenPort: listenPort})
+	req := listenRequest{Kind: kindRequestListener, UniqueName: r.Name, ListenPort: listenPort}
+	var sc *dilation.Subchannel
+	var untrack func()
+	var resp listenResponse
+	var err error
+	for deadline := time.Now().Add(offerRetryWindow); ; {
+		if sc, err = f.conn.Open(ctx, commandsSubprotocol); err != nil {
+			return r, err
+		}
+		var ok bool
+		if untrack, ok = f.track(sc); !ok {
+			return r, net.ErrClosed
+		}
+		resp, err = f.request(ctx, sc, req)
+		early := f.fowlPeer && err == nil && !resp.Listening && strings.HasPrefix(resp.Reason, "No service permitted")
+		if !early || time.Now().After(deadline) {
+			break
+		}
+		untrack()
+		sc.Close()
+		select {
+		case <-time.After(offerRetryDelay):
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+	}
 	if err == nil && !resp.Listening {
 		err = &DeniedError{Service: r.Name, Reason: resp.Reason}
 		f.emit(Refused{Service: r.Name, Reason: resp.Reason, ByPeer: true})
@@ -355,6 +389,13 @@ func (f *Forwarder) serveCommands(sc *dilation.Subchannel) {
 			f.wg.Add(1)
 			go func() {
 				defer f.wg.Done()
+				if f.fowlPeer {
+					select {
+					case <-time.After(fowlSettle):
+					case <-f.ctx.Done():
+						return
+					}
+				}
 				f.acceptConnections(l, req.UniqueName)
 			}()
 		}

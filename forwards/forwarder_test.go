@@ -116,7 +116,7 @@ func (l *eventLog) waitFor(t *testing.T, match func(Event) bool) Event {
 func startForwarder(t *testing.T, c *dilation.Conn, policy *Policy) (*Forwarder, *eventLog) {
 	t.Helper()
 	events := &eventLog{}
-	f, err := Start(c, Config{Policy: policy, OnEvent: events.add})
+	f, err := Start(c, Config{Policy: policy, OnEvent: events.add, PeerIsGander: true})
 	if err != nil {
 		t.Fatal(err)
 	}

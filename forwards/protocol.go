@@ -14,6 +14,7 @@ package forwards
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,10 +26,25 @@ import (
 // users meet on the same mailbox.
 const AppID = "meejah.ca/wormhole/forward"
 
-// AppVersions is what fowl puts in the version message; fowl never checks
-// the features.
+// AppVersions is what gander puts in the version message: fowl's own entry
+// (fowl never checks the features), and a "gander" entry that fowl
+// ignores and a gander peer recognises.
 func AppVersions() map[string]any {
-	return map[string]any{"fowl": map[string]any{"features": []string{"core-v1"}}}
+	return map[string]any{
+		"fowl":   map[string]any{"features": []string{"core-v1"}},
+		"gander": map[string]any{"features": []string{"forwards-v1"}},
+	}
+}
+
+// PeerIsGander reports whether the peer's app_versions (the raw JSON)
+// come from gander rather than fowl.
+func PeerIsGander(appVersions []byte) bool {
+	var v map[string]json.RawMessage
+	if json.Unmarshal(appVersions, &v) != nil {
+		return false
+	}
+	_, ok := v["gander"]
+	return ok
 }
 
 // The two subprotocols fowl listens for:
