@@ -12,6 +12,10 @@ import (
 // maxDataPayload keeps each DATA record within one Noise message.
 const maxDataPayload = noiseMaxPlaintext - 9
 
+// MaxWriteChunk is the largest write that becomes a single DATA record;
+// callers copying streams use it as their buffer size.
+const MaxWriteChunk = maxDataPayload
+
 // subchannelBufferLimit is how much unread data one subchannel may hold
 // before the connection stops reading from the peer, which is how the
 // reference pauses its transport when any consumer is slow.

@@ -527,7 +527,9 @@ func (f *Forwarder) splice(tcp *net.TCPConn, sc *dilation.Subchannel, fromPeer *
 
 	errs := make(chan error, 2)
 	go func() {
-		_, err := io.Copy(countingWriter{sc, &c.bytesOut}, tcp)
+		// Reads as large as a DATA record: fewer records, fewer acks.
+		buf := make([]byte, dilation.MaxWriteChunk)
+		_, err := io.CopyBuffer(countingWriter{sc, &c.bytesOut}, readerOnly{tcp}, buf)
 		sc.CloseWrite()
 		errs <- err
 	}()
@@ -539,6 +541,10 @@ func (f *Forwarder) splice(tcp *net.TCPConn, sc *dilation.Subchannel, fromPeer *
 	first, second := <-errs, <-errs
 	return errors.Join(first, second)
 }
+
+// readerOnly hides a TCP connection's WriteTo, which would make io.Copy
+// use its own small buffer.
+type readerOnly struct{ io.Reader }
 
 type countingWriter struct {
 	w io.Writer
