@@ -195,19 +195,21 @@ func TestDilationInteropWithPython(t *testing.T) {
 			for _, ganderOpens := range []bool{true, false} {
 				name := fmt.Sprintf("gander leads=%v/relay only=%v/gander opens=%v", ganderLeads, relayOnly, ganderOpens)
 				t.Run(name, func(t *testing.T) {
+					// The direct cases get no relay: a leader may pick
+					// whichever connection finishes first.
 					var pyArgs []string
-					cfg := dilation.Config{TransitRelay: relay.Hint, Side: followerSide}
+					cfg := dilation.Config{Side: followerSide}
 					if ganderLeads {
 						cfg.Side = leaderSide
 					}
 					if relayOnly {
-						cfg.NoDirect = true
-						pyArgs = append(pyArgs, "--no-listen")
+						cfg.NoDirect, cfg.TransitRelay = true, relay.Hint
+						pyArgs = append(pyArgs, "--no-listen", "--relay", relay.Hint)
 					}
 					if !ganderOpens {
 						pyArgs = append(pyArgs, "--send", fmt.Sprint(size))
 					}
-					py := startPythonPeer(t, mailbox.URL, "", append(pyArgs, "--relay", relay.Hint)...)
+					py := startPythonPeer(t, mailbox.URL, "", pyArgs...)
 					w, _ := joinGander(t, mailbox.URL, py.code)
 					c := dilateGander(t, w, cfg)
 					serveEcho(t, c)
