@@ -714,6 +714,29 @@ func (m *manager) unlisten(l *Listener) {
 	})
 }
 
+// collapseAcks copies a batch, replacing its ACKs with one for the highest
+// sequence number: the reference's ACK retires every record up to its
+// number, so under load one ACK per batch does the work of dozens.
+func collapseAcks(items []record) []record {
+	batch := make([]record, 0, len(items))
+	var top ackRecord
+	acks := 0
+	for _, r := range items {
+		if a, ok := r.(ackRecord); ok {
+			if acks == 0 || a.seq > top.seq {
+				top = a
+			}
+			acks++
+			continue
+		}
+		batch = append(batch, r)
+	}
+	if acks > 0 {
+		batch = append(batch, top)
+	}
+	return batch
+}
+
 // sendQueue hands records from the manager to a link's writer goroutine
 // without ever blocking the manager.
 type sendQueue struct {
@@ -758,7 +781,7 @@ func (q *sendQueue) take(ctx context.Context) (batch []record, drained, ok bool)
 				size += recordSize(q.items[n])
 				n++
 			}
-			batch := slices.Clone(q.items[:n])
+			batch := collapseAcks(q.items[:n])
 			clear(q.items[:n])
 			q.items = q.items[n:]
 			drained := q.bytes >= maxBacklog && q.bytes-size < maxBacklog
