@@ -92,11 +92,14 @@ func Run(ctx context.Context, cfg Config, emit func(Event)) error {
 	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.CloseTimeout)
 	defer cancel()
 	closeErr := w.Close(closeCtx)
-	if err != nil {
+	interrupted := ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err()))
+	switch {
+	case err != nil && !interrupted:
 		return err
-	}
-	if errors.Is(closeErr, wormhole.ErrLonely) && ctx.Err() != nil {
+	case interrupted && errors.Is(closeErr, wormhole.ErrLonely):
 		return fmt.Errorf("interrupted before the peer connected: %w", closeErr)
+	case interrupted:
+		return nil
 	}
 	return closeErr
 }

@@ -1,0 +1,159 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
+)
+
+// recorder collects a session's events and lets a test wait for one.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	signal chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{signal: make(chan struct{}, 1)} }
+
+func (r *recorder) emit(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.signal <- struct{}{}:
+	default:
+	}
+}
+
+func waitEvent[T Event](t *testing.T, r *recorder) T {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		r.mu.Lock()
+		for _, e := range r.events {
+			if v, ok := e.(T); ok {
+				r.mu.Unlock()
+				return v
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.signal:
+		case <-deadline:
+			var zero T
+			t.Fatalf("no %T event; got %v", zero, r.events)
+			return zero
+		}
+	}
+}
+
+func echoDaemon(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.Close()
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Two sessions over a fake mailbox: one offers a service, the other
+// accepts it; a connection goes through; Ctrl-C on one side (its context
+// ending) sends fowl's goodbye, the other side answers and ends too.
+func TestTwoSessionsForwardAndSayGoodbye(t *testing.T) {
+	server := mailboxtest.New(t)
+	offerCtx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	offerEvents, acceptEvents := newRecorder(), newRecorder()
+	offerDone, acceptDone := make(chan error, 1), make(chan error, 1)
+
+	go func() {
+		offerDone <- Run(offerCtx, Config{
+			MailboxURL: server.URL(), CodeLength: 2,
+			Remotes: []forwards.Remote{{Name: "echo", ConnectPort: echoDaemon(t), Address: "127.0.0.1"}},
+		}, offerEvents.emit)
+	}()
+	code := waitEvent[CodeReady](t, offerEvents).Code
+	go func() {
+		acceptDone <- Run(context.Background(), Config{
+			MailboxURL: server.URL(), Code: code,
+			Locals: []forwards.Local{{Name: "echo", BindAddr: "127.0.0.1"}},
+		}, acceptEvents.emit)
+	}()
+
+	a, b := waitEvent[PeerConnected](t, offerEvents), waitEvent[PeerConnected](t, acceptEvents)
+	if string(a.Verifier) != string(b.Verifier) || len(a.Verifier) != 32 {
+		t.Fatal("the two sides see different verifiers")
+	}
+	if !forwards.PeerIsGander(a.PeerVersions) {
+		t.Fatalf("peer versions %s do not say gander", a.PeerVersions)
+	}
+	listening := waitEvent[forwards.Listening](t, acceptEvents)
+	c, err := net.Dial("tcp", listening.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "ping\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if err != nil || line != "ping\n" {
+		t.Fatalf("through the forward: %q, %v", line, err)
+	}
+
+	interrupt()
+	for name, done := range map[string]chan error{"offering side": offerDone, "accepting side": acceptDone} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s ended with %v", name, err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s did not end after the goodbye", name)
+		}
+	}
+	waitEvent[PeerClosing](t, acceptEvents)
+	if moods := server.Moods(); len(moods) != 2 || moods[0] != "happy" || moods[1] != "happy" {
+		t.Errorf("moods = %v, want two happy", moods)
+	}
+}
+
+func TestInterruptBeforeThePeerCameIsLonely(t *testing.T) {
+	server := mailboxtest.New(t)
+	ctx, interrupt := context.WithCancel(context.Background())
+	events := newRecorder()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{MailboxURL: server.URL(), CodeLength: 2,
+			Locals: []forwards.Local{{Name: "x", BindAddr: "127.0.0.1"}}}, events.emit)
+	}()
+	waitEvent[CodeReady](t, events)
+	interrupt()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "before the peer connected") {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the interrupt")
+	}
+}
