@@ -122,21 +122,8 @@ func sendAndCount(b *testing.B, rw io.ReadWriter, closeWrite func() error, size 
 
 // serveSink answers every "sink" subchannel the way the Python peer does.
 func serveSink(b *testing.B, c *dilation.Conn) {
-	l, err := c.Listen("sink")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for {
-			sc, err := l.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				n, _ := io.Copy(io.Discard, sc)
-				io.WriteString(sc, strconv.FormatInt(n, 10))
-				sc.Close()
-			}()
-		}
-	}()
+	serve(b, c, "sink", func(sc *dilation.Subchannel) {
+		n, _ := io.Copy(io.Discard, sc)
+		io.WriteString(sc, strconv.FormatInt(n, 10))
+	})
 }

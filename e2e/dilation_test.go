@@ -69,10 +69,11 @@ func dilateGander(t testing.TB, w *wormhole.Wormhole, cfg dilation.Config) *dila
 	return c
 }
 
-// serveEcho answers every "echo" subchannel by copying it back.
-func serveEcho(t *testing.T, c *dilation.Conn) {
+// serve runs handle for every subchannel the peer opens for proto, until
+// the connection closes.
+func serve(t testing.TB, c *dilation.Conn, proto string, handle func(*dilation.Subchannel)) {
 	t.Helper()
-	l, err := c.Listen("echo")
+	l, err := c.Listen(proto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +84,16 @@ func serveEcho(t *testing.T, c *dilation.Conn) {
 				return
 			}
 			go func() {
-				io.Copy(sc, sc)
+				handle(sc)
 				sc.Close()
 			}()
 		}
 	}()
+}
+
+// serveEcho answers every "echo" subchannel by copying it back.
+func serveEcho(t testing.TB, c *dilation.Conn) {
+	serve(t, c, "echo", func(sc *dilation.Subchannel) { io.Copy(sc, sc) })
 }
 
 // echoThrough writes size random bytes on a new "echo" subchannel, reads
