@@ -37,6 +37,7 @@ const usage = `gander: pair over a Magic Wormhole.
 
 Usage:
   gander [CODE] --local SPEC --remote SPEC ...   forward ports with the peer
+  gander --json [options]                        the same, driven like fowld
   gander send --text MESSAGE [options]           send a text message
   gander receive [CODE] [options]                receive it
   gander --version | --help
@@ -50,6 +51,9 @@ Forwarding (compatible with fowl; without CODE a code is allocated):
         given); ask the peer to listen for it
   --relay tcp:HOST:PORT   transit relay (default %s)
   --no-direct             relay only: no direct connections
+  --json                  speak fowld's JSON-lines protocol: commands on
+                          stdin (allocate-code, set-code, local, remote,
+                          session-close), events on stdout
   Requests the peer makes for anything not given here are refused.
 
 send and receive interoperate with "wormhole send --text" and "wormhole receive".
@@ -83,7 +87,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case "send", "receive":
 	default:
-		return runForwarding(ctx, args, stdout, stderr)
+		return runForwarding(ctx, args, stdin, stdout, stderr)
 	}
 
 	fs := flag.NewFlagSet("gander "+args[0], flag.ContinueOnError)
@@ -153,8 +157,9 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ", ") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-// runForwarding is the plain-text forwarding mode: one line per event.
-func runForwarding(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// runForwarding is the plain-text forwarding mode, one line per event, or
+// with --json fowld's protocol (forwards given here are the first commands).
+func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gander", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printUsage(stderr) }
@@ -166,6 +171,7 @@ func runForwarding(ctx context.Context, args []string, stdout, stderr io.Writer)
 	noDirect := fs.Bool("no-direct", false, "")
 	codeLength := fs.Int("code-length", codes.DefaultLength, "")
 	logFile := fs.String("log", "", "")
+	jsonMode := fs.Bool("json", false, "")
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
 		return 2
 	}
@@ -178,7 +184,7 @@ func runForwarding(ctx context.Context, args []string, stdout, stderr io.Writer)
 		MailboxURL: *mailboxURL, TransitRelay: *relay, NoDirect: *noDirect,
 		Code: fs.Arg(0), CodeLength: *codeLength, ClientVersion: version,
 	}
-	if len(locals) == 0 && len(remotes) == 0 {
+	if len(locals) == 0 && len(remotes) == 0 && !*jsonMode {
 		fmt.Fprintln(stderr, "gander: nothing to forward: give at least one --local or --remote (see gander --help)")
 		return 2
 	}
@@ -214,7 +220,12 @@ func runForwarding(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defer closeLog()
 	cfg.Logger = logger
 
-	if err := session.Run(ctx, cfg, func(ev session.Event) { printEvent(stdout, ev) }); err != nil {
+	if *jsonMode {
+		err = session.RunJSON(ctx, cfg, stdin, stdout)
+	} else {
+		err = session.Run(ctx, cfg, func(ev session.Event) { printEvent(stdout, ev) })
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
 		return 1
 	}

@@ -1,0 +1,421 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/wormhole"
+)
+
+// A controlled session (RunControlled) is driven by commands at run time,
+// the way fowld is driven by its controller: the code, the services and
+// the close all arrive as Commands while the session runs.
+
+// Command is an instruction to a controlled session.
+type Command interface{ isCommand() }
+
+type (
+	// AllocateCode allocates a code of Length words (0: Config.CodeLength).
+	AllocateCode struct{ Length int }
+	// SetCode joins the session with a known code.
+	SetCode struct{ Code string }
+	// AddLocal lets the peer make us listen for a service (--local).
+	AddLocal struct{ Local forwards.Local }
+	// AddRemote offers one of our services to the peer (--remote); it is
+	// sent once the peer is connected.
+	AddRemote struct{ Remote forwards.Remote }
+	// Ping asks for a Dilation ping (fowld's "ping"); see PingUnsupported.
+	Ping struct{}
+	// Close ends the session politely: our goodbye, then up to Timeout
+	// for the peer's. Before the peer came it just closes.
+	Close struct{ Timeout time.Duration }
+)
+
+func (AllocateCode) isCommand() {}
+func (SetCode) isCommand()      {}
+func (AddLocal) isCommand()     {}
+func (AddRemote) isCommand()    {}
+func (Ping) isCommand()         {}
+func (Close) isCommand()        {}
+
+// Events only a controlled session emits, besides the ones Run emits.
+type (
+	// CommandFailed: a command could not be carried out; the session
+	// goes on.
+	CommandFailed struct{ Err error }
+	// Traffic is the forwarder's byte counters, emitted every
+	// TrafficInterval while they move, and just before every
+	// forwards.ConnectionClosed with For set to that connection's id, so
+	// that a connection's last bytes are counted before it is reported
+	// closed.
+	Traffic struct {
+		Services []forwards.ServiceStats
+		For      int64
+	}
+	// Closed is the last event: the wormhole closed with Result "happy",
+	// "lonely", or what went wrong.
+	Closed struct{ Result string }
+)
+
+// TrafficInterval is how often a controlled session reports Traffic.
+const TrafficInterval = 250 * time.Millisecond
+
+// ErrCloseTimeout: the peer did not answer our goodbye within the Close
+// command's timeout (the session is closed all the same).
+var ErrCloseTimeout = errors.New("the peer did not answer the goodbye in time")
+
+// Errors a CommandFailed carries.
+var (
+	ErrCodeAlreadySet = errors.New("the code is already set")
+	// fowld 26.8 fails every ping: before Dilation for want of a
+	// connection, after it because it cannot encode the ping id; gander
+	// has no Dilation ping to send.
+	ErrPingNotInDilation = errors.New("Cannot send ping: not in Dilation")
+	ErrPingUnsupported   = errors.New("Cannot send ping: gander does not send Dilation pings")
+)
+
+// RunControlled runs a session driven by commands: it connects to the
+// mailbox, then waits for AllocateCode or SetCode (or uses Config.Code),
+// applies Config.Locals and Config.Remotes as if they were the first
+// commands, and carries out commands until a Close, the peer's goodbye, a
+// failure or the end of ctx (which says goodbye as Run does). Its last
+// event is Closed. It returns nil after a close by command, by the peer or
+// by ctx, ErrCloseTimeout if the peer did not answer a Close in time, and
+// what went wrong otherwise. A closed commands channel is not an end:
+// fowld too keeps running when its input ends.
+func RunControlled(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w, err := wormhole.New(ctx, wormhole.Config{
+		MailboxURL:    cfg.MailboxURL,
+		AppID:         forwards.AppID,
+		AppVersions:   forwards.AppVersions(),
+		VersionExtra:  dilation.VersionFields(),
+		ClientVersion: cfg.ClientVersion,
+		Logger:        cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	emit(Welcome{MOTD: w.MOTD()})
+	c := &controller{
+		cfg: cfg, w: w, emit: emit,
+		policy:  forwards.NewPolicy(cfg.Ask),
+		locals:  map[string]bool{},
+		remotes: map[string]bool{},
+	}
+	for _, l := range cfg.Locals {
+		c.addLocal(l)
+	}
+	for _, r := range cfg.Remotes {
+		c.addRemote(r)
+	}
+	err = c.run(ctx, commands)
+
+	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.CloseTimeout)
+	defer cancel()
+	closeErr := w.Close(closeCtx)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = nil // interrupted: fowld exits 0 on SIGTERM too
+	}
+	result := "happy"
+	switch {
+	case err != nil && !errors.Is(err, ErrCloseTimeout):
+		result = err.Error()
+	case errors.Is(closeErr, wormhole.ErrLonely):
+		result = "lonely"
+	case closeErr != nil:
+		result = closeErr.Error()
+		if err == nil {
+			err = closeErr
+		}
+	}
+	emit(Closed{Result: result})
+	return err
+}
+
+type controller struct {
+	cfg    Config
+	w      *wormhole.Wormhole
+	emit   func(Event)
+	policy *forwards.Policy
+
+	wg      sync.WaitGroup // offers, status and traffic reporters: all emit
+	mu      sync.Mutex
+	locals  map[string]bool // names given to AddLocal
+	remotes map[string]bool // names offered, or to offer
+	pending []forwards.Remote
+	fw      *forwards.Forwarder // nil until the peer is connected
+	runCtx  context.Context     // for offers, once connected
+}
+
+// setupResult is what the connection goroutine hands the command loop.
+type setupResult struct {
+	conn *dilation.Conn
+	fw   *forwards.Forwarder
+	err  error
+}
+
+func (c *controller) run(ctx context.Context, commands <-chan Command) error {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		ready       = make(chan setupResult, 1)
+		setupActive bool
+		conn        *dilation.Conn
+		fw          *forwards.Forwarder
+		peerClosing = make(chan struct{})
+		connDone    <-chan struct{}
+	)
+	readCtx, stopReading := context.WithCancel(context.Background())
+	defer func() {
+		stop()
+		if setupActive {
+			if r := <-ready; r.err == nil {
+				conn, fw = r.conn, r.fw
+			}
+		}
+		stopReading()
+		if fw != nil {
+			fw.Close()
+		}
+		if conn != nil {
+			conn.Close()
+		}
+		c.wg.Wait()
+	}()
+	startSetup := func(code string, length int) {
+		setupActive = true
+		go func() { ready <- c.setup(runCtx, code, length) }()
+	}
+	if c.cfg.Code != "" {
+		startSetup(c.cfg.Code, 0)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if fw == nil {
+				return ctx.Err()
+			}
+			if err := sayGoodbye(c.w, peerClosing, c.cfg.CloseTimeout); err != nil {
+				return err
+			}
+			return ctx.Err()
+		case r := <-ready:
+			setupActive = false
+			if r.err != nil {
+				return r.err
+			}
+			conn, fw = r.conn, r.fw
+			connDone = conn.Done()
+			// The goodbye reader must outlive ctx: after an interrupt we
+			// still wait for the peer's answer.
+			go func() {
+				if waitForClosing(readCtx, c.w) {
+					close(peerClosing)
+				}
+			}()
+			c.wg.Add(2)
+			go func() { defer c.wg.Done(); reportStatus(runCtx, conn, c.emit) }()
+			go func() { defer c.wg.Done(); c.reportTraffic(runCtx, fw) }()
+			c.mu.Lock()
+			c.fw, c.runCtx = fw, runCtx
+			pending := c.pending
+			c.pending = nil
+			c.mu.Unlock()
+			for _, r := range pending {
+				c.offer(r)
+			}
+		case <-peerClosing:
+			c.emit(PeerClosing{})
+			return sendClosing(c.w)
+		case <-connDone:
+			return errors.New("the dilated connection stopped")
+		case cmd, ok := <-commands:
+			if !ok {
+				commands = nil
+				continue
+			}
+			switch cmd := cmd.(type) {
+			case AllocateCode, SetCode:
+				if setupActive || conn != nil {
+					c.emit(CommandFailed{Err: ErrCodeAlreadySet})
+					continue
+				}
+				if set, ok := cmd.(SetCode); ok {
+					startSetup(set.Code, 0)
+				} else {
+					startSetup("", cmd.(AllocateCode).Length)
+				}
+			case AddLocal:
+				c.addLocal(cmd.Local)
+			case AddRemote:
+				c.addRemote(cmd.Remote)
+			case Ping:
+				if fw == nil {
+					c.emit(CommandFailed{Err: ErrPingNotInDilation})
+				} else {
+					c.emit(CommandFailed{Err: ErrPingUnsupported})
+				}
+			case Close:
+				if fw == nil {
+					return nil // nobody to say goodbye to
+				}
+				if err := sendClosing(c.w); err != nil {
+					return err
+				}
+				select {
+				case <-peerClosing:
+					return nil
+				case <-time.After(cmd.Timeout):
+					return ErrCloseTimeout
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			default:
+				c.emit(CommandFailed{Err: fmt.Errorf("unknown command %T", cmd)})
+			}
+		}
+	}
+}
+
+// setup sets the code, waits for the peer, dilates and starts the
+// forwarder: what Run does before its loop.
+func (c *controller) setup(ctx context.Context, code string, length int) setupResult {
+	var err error
+	if code == "" {
+		if length == 0 {
+			length = c.cfg.CodeLength
+		}
+		code, err = c.w.AllocateCode(ctx, length)
+	} else {
+		err = c.w.SetCode(ctx, code)
+	}
+	if err != nil {
+		return setupResult{err: err}
+	}
+	c.emit(CodeReady{Code: code})
+	verifier, err := c.w.Verifier(ctx)
+	if err != nil {
+		return setupResult{err: err}
+	}
+	versions, err := c.w.PeerVersion(ctx)
+	if err != nil {
+		return setupResult{err: err}
+	}
+	conn, err := dilation.Dilate(ctx, c.w, dilation.Config{
+		TransitRelay: c.cfg.TransitRelay,
+		NoDirect:     c.cfg.NoDirect,
+		Logger:       c.cfg.Logger,
+	})
+	if err != nil {
+		return setupResult{err: err}
+	}
+	c.emit(PeerConnected{Verifier: verifier, PeerVersions: versions["app_versions"]})
+	// A connection's last bytes are counted before it is reported closed.
+	var started atomic.Pointer[forwards.Forwarder]
+	fw, err := forwards.Start(conn, forwards.Config{
+		Policy: c.policy,
+		OnEvent: func(e forwards.Event) {
+			if closed, ok := e.(forwards.ConnectionClosed); ok {
+				if fw := started.Load(); fw != nil {
+					c.emit(Traffic{Services: fw.Stats(), For: closed.ID})
+				}
+			}
+			c.emit(e)
+		},
+		Logger:       c.cfg.Logger,
+		PeerIsGander: forwards.PeerIsGander(versions["app_versions"]),
+	})
+	if err != nil {
+		conn.Close()
+		return setupResult{err: err}
+	}
+	started.Store(fw)
+	return setupResult{conn: conn, fw: fw}
+}
+
+func (c *controller) addLocal(l forwards.Local) {
+	c.mu.Lock()
+	c.locals[l.Name] = true
+	c.mu.Unlock()
+	c.policy.AddLocal(l)
+}
+
+// addRemote offers r now if the peer is connected, else once it is. The
+// name must be new, as fowld requires (and with fowld's messages).
+func (c *controller) addRemote(r forwards.Remote) {
+	c.mu.Lock()
+	var err error
+	switch {
+	case c.locals[r.Name]:
+		err = fmt.Errorf("fledge(%s) when we already have a roost for that name", r.Name)
+	case c.remotes[r.Name]:
+		err = fmt.Errorf("Supposedly unique %q already in our services", r.Name)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		c.emit(CommandFailed{Err: err})
+		return
+	}
+	c.remotes[r.Name] = true
+	if c.fw == nil {
+		c.pending = append(c.pending, r)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.offer(r)
+}
+
+// offer asks the peer to listen for r; a refused offer frees its name.
+func (c *controller) offer(r forwards.Remote) {
+	c.mu.Lock()
+	fw, ctx := c.fw, c.runCtx
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if _, err := fw.Offer(ctx, r); err != nil && ctx.Err() == nil {
+			c.mu.Lock()
+			delete(c.remotes, r.Name)
+			c.mu.Unlock()
+			c.emit(OfferFailed{Service: r.Name, Err: err})
+		}
+	}()
+}
+
+// reportTraffic emits the forwarder's counters every TrafficInterval while
+// they change.
+func (c *controller) reportTraffic(ctx context.Context, fw *forwards.Forwarder) {
+	tick := time.NewTicker(TrafficInterval)
+	defer tick.Stop()
+	var last int64
+	for {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		stats := fw.Stats()
+		var total int64
+		for _, s := range stats {
+			total += s.BytesIn + s.BytesOut
+		}
+		if total != last {
+			last = total
+			c.emit(Traffic{Services: stats})
+		}
+	}
+}
