@@ -78,7 +78,7 @@ func expect(r *bufio.Reader, want, layer string) error {
 			return fmt.Errorf("dilation %s: %w", layer, err)
 		}
 		if c != want[i] {
-			return &ProtocolError{Layer: layer, Reason: fmt.Sprintf("expected %q, got %q", want, want[:i]+string(c))}
+			return &ProtocolError{Layer: layer, Reason: fmt.Sprintf("expected %q, got %q", want, append([]byte(want[:i]), c))}
 		}
 	}
 	return nil

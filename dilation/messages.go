@@ -103,12 +103,17 @@ func parseHints(raw []json.RawMessage) []hint {
 				out = append(out, hint{host: d.Hostname, port: d.Port, priority: d.Priority})
 			}
 		case "relay-v1":
-			var rh relayHintJSON
+			// Each nested hint is decoded on its own, so that one bad
+			// entry does not lose its siblings.
+			var rh struct {
+				Hints []json.RawMessage `json:"hints"`
+			}
 			if json.Unmarshal(r, &rh) != nil {
 				continue
 			}
-			for _, d := range rh.Hints {
-				if d.Type == "direct-tcp-v1" && validHint(d) {
+			for _, nested := range rh.Hints {
+				var d directHintJSON
+				if json.Unmarshal(nested, &d) == nil && d.Type == "direct-tcp-v1" && validHint(d) {
 					out = append(out, hint{relay: true, host: d.Hostname, port: d.Port, priority: d.Priority})
 				}
 			}
