@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,24 +90,10 @@ var (
 // what went wrong otherwise. A closed commands channel is not an end:
 // fowld too keeps running when its input ends.
 func RunControlled(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
-	if cfg.CloseTimeout == 0 {
-		cfg.CloseTimeout = 3 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	w, err := wormhole.New(ctx, wormhole.Config{
-		MailboxURL:    cfg.MailboxURL,
-		AppID:         forwards.AppID,
-		AppVersions:   forwards.AppVersions(),
-		VersionExtra:  dilation.VersionFields(),
-		ClientVersion: cfg.ClientVersion,
-		Logger:        cfg.Logger,
-	})
+	w, err := openWormhole(ctx, &cfg, emit)
 	if err != nil {
 		return err
 	}
-	emit(Welcome{MOTD: w.MOTD()})
 	c := &controller{
 		cfg: cfg, w: w, emit: emit,
 		policy:  forwards.NewPolicy(cfg.Ask),

@@ -66,10 +66,10 @@ type closingMessage struct {
 	Closing *int `json:"closing"`
 }
 
-// Run runs a session until ctx ends or the peer closes, then closes
-// politely: it sends fowl's goodbye, waits briefly for the peer's, and
-// closes the mailbox.
-func Run(ctx context.Context, cfg Config, emit func(Event)) error {
+// openWormhole fills in cfg's defaults, connects to the mailbox with fowl's
+// app id and gander's version fields, and reports the welcome: the start
+// of every session, whoever drives it.
+func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole.Wormhole, error) {
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = 3 * time.Second
 	}
@@ -85,9 +85,20 @@ func Run(ctx context.Context, cfg Config, emit func(Event)) error {
 		Logger:        cfg.Logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	emit(Welcome{MOTD: w.MOTD()})
+	return w, nil
+}
+
+// Run runs a session until ctx ends or the peer closes, then closes
+// politely: it sends fowl's goodbye, waits briefly for the peer's, and
+// closes the mailbox.
+func Run(ctx context.Context, cfg Config, emit func(Event)) error {
+	w, err := openWormhole(ctx, &cfg, emit)
+	if err != nil {
+		return err
+	}
 	err = run(ctx, cfg, w, emit)
 	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.CloseTimeout)
 	defer cancel()
