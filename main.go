@@ -223,7 +223,11 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if *jsonMode {
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
 	} else {
-		err = session.Run(ctx, cfg, func(ev session.Event) { printEvent(stdout, ev) })
+		commands := make(chan session.Command, 1)
+		if cfg.Code == "" {
+			commands <- session.AllocateCode{}
+		}
+		err = session.Run(ctx, cfg, commands, func(ev session.Event) { printEvent(stdout, ev) })
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))

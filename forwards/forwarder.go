@@ -60,6 +60,8 @@ type (
 	}
 	// Problem is anything else that went wrong without ending the session.
 	Problem struct{ Err error }
+	// Removed: the service was removed locally (Forwarder.Remove).
+	Removed struct{ Service string }
 )
 
 func (Listening) isEvent()        {}
@@ -68,6 +70,7 @@ func (Refused) isEvent()          {}
 func (ConnectionOpened) isEvent() {}
 func (ConnectionClosed) isEvent() {}
 func (Problem) isEvent()          {}
+func (Removed) isEvent()          {}
 
 // ServiceStats are one service's counters.
 type ServiceStats struct {
@@ -114,6 +117,9 @@ type Forwarder struct {
 	mu       sync.Mutex
 	services map[string]*serviceCounters
 	closers  map[io.Closer]bool // listeners, subchannels and sockets to close on Close
+	// perService are what Remove closes: our listeners for a peer's
+	// service, and the request subchannel that keeps an offer alive.
+	perService map[string][]io.Closer
 }
 
 // Start listens for the peer's fowl subchannels on conn.
@@ -133,6 +139,7 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 		fowlPeer: !cfg.PeerIsGander,
 		ctx:      ctx, cancel: cancel,
 		services: map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
+		perService: map[string][]io.Closer{},
 	}
 	commands, err := conn.Listen(commandsSubprotocol)
 	if err != nil {
@@ -163,6 +170,30 @@ func (f *Forwarder) Close() error {
 	f.mu.Unlock()
 	f.wg.Wait()
 	return nil
+}
+
+// Remove stops a service in both directions: the peer may no longer ask
+// for it, our listener for it closes, and an offer of ours is withdrawn
+// (closing its request subchannel makes the peer stop listening, as in
+// fowl). Connections already open carry on, as with ssh's cancel-forward.
+func (f *Forwarder) Remove(name string) {
+	f.policy.Remove(name)
+	f.mu.Lock()
+	closers := f.perService[name]
+	delete(f.perService, name)
+	delete(f.services, name)
+	f.mu.Unlock()
+	for _, c := range closers {
+		c.Close()
+	}
+	f.emit(Removed{Service: name})
+}
+
+// closeWithService makes Remove(name) close c.
+func (f *Forwarder) closeWithService(name string, c io.Closer) {
+	f.mu.Lock()
+	f.perService[name] = append(f.perService[name], c)
+	f.mu.Unlock()
 }
 
 // Stats returns every service's counters.
@@ -291,6 +322,7 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 		return r, err
 	}
 	addr := net.JoinHostPort(r.Address, strconv.Itoa(r.ConnectPort))
+	f.closeWithService(r.Name, sc)
 	f.register(r.Name, true, addr)
 	f.emit(AwaitingConnect{Service: r.Name, Addr: addr})
 	return r, nil
@@ -415,6 +447,7 @@ func (f *Forwarder) listenFor(name string, requested int) (net.Listener, Local, 
 	if _, ok := f.track(l); !ok {
 		return nil, local, net.ErrClosed
 	}
+	f.closeWithService(name, l)
 	f.register(name, false, l.Addr().String())
 	return l, local, nil
 }

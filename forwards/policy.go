@@ -3,6 +3,7 @@ package forwards
 import (
 	"context"
 	"fmt"
+	"path"
 	"sync"
 )
 
@@ -49,6 +50,9 @@ type Policy struct {
 	mu      sync.Mutex
 	locals  map[string]Local
 	remotes map[string]Remote
+	// allowed are name patterns (path.Match) the peer may make us listen
+	// for without asking: --allow-listen.
+	allowed []string
 	ask     Asker
 }
 
@@ -63,6 +67,28 @@ func (p *Policy) AddLocal(l Local) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.locals[l.Name] = l
+}
+
+// AllowListen lets the peer make us listen, on loopback, for any service
+// whose name matches pattern (path.Match syntax: "dev-*", "*"). A bad
+// pattern is an error.
+func (p *Policy) AllowListen(pattern string) error {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return fmt.Errorf("bad --allow-listen pattern %q: %w", pattern, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allowed = append(p.allowed, pattern)
+	return nil
+}
+
+func (p *Policy) allowedLocked(name string) bool {
+	for _, pattern := range p.allowed {
+		if ok, _ := path.Match(pattern, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // AddRemote allows forwarded connections to r.Name's daemon.
@@ -86,6 +112,9 @@ func (p *Policy) Remove(name string) {
 func (p *Policy) listen(ctx context.Context, name string, requested int) (Local, error) {
 	p.mu.Lock()
 	l, ok := p.locals[name]
+	if !ok && p.allowedLocked(name) {
+		l, ok = Local{Name: name, BindAddr: defaultAddress}, true
+	}
 	ask := p.ask
 	p.mu.Unlock()
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,59 +14,6 @@ import (
 	"github.com/gander-pair/gander/wormhole"
 )
 
-// A controlled session (RunControlled) is driven by commands at run time,
-// the way fowld is driven by its controller: the code, the services and
-// the close all arrive as Commands while the session runs.
-
-// Command is an instruction to a controlled session.
-type Command interface{ isCommand() }
-
-type (
-	// AllocateCode allocates a code of Length words (0: Config.CodeLength).
-	AllocateCode struct{ Length int }
-	// SetCode joins the session with a known code.
-	SetCode struct{ Code string }
-	// AddLocal lets the peer make us listen for a service (--local).
-	AddLocal struct{ Local forwards.Local }
-	// AddRemote offers one of our services to the peer (--remote); it is
-	// sent once the peer is connected.
-	AddRemote struct{ Remote forwards.Remote }
-	// Ping asks for a Dilation ping (fowld's "ping"); see PingUnsupported.
-	Ping struct{}
-	// Close ends the session politely: our goodbye, then up to Timeout
-	// for the peer's. Before the peer came it just closes.
-	Close struct{ Timeout time.Duration }
-)
-
-func (AllocateCode) isCommand() {}
-func (SetCode) isCommand()      {}
-func (AddLocal) isCommand()     {}
-func (AddRemote) isCommand()    {}
-func (Ping) isCommand()         {}
-func (Close) isCommand()        {}
-
-// Events only a controlled session emits, besides the ones Run emits.
-type (
-	// CommandFailed: a command could not be carried out; the session
-	// goes on.
-	CommandFailed struct{ Err error }
-	// Traffic is the forwarder's byte counters, emitted every
-	// TrafficInterval while they move, and just before every
-	// forwards.ConnectionClosed with For set to that connection's id, so
-	// that a connection's last bytes are counted before it is reported
-	// closed.
-	Traffic struct {
-		Services []forwards.ServiceStats
-		For      int64
-	}
-	// Closed is the last event: the wormhole closed with Result "happy",
-	// "lonely", or what went wrong.
-	Closed struct{ Result string }
-)
-
-// TrafficInterval is how often a controlled session reports Traffic.
-const TrafficInterval = 250 * time.Millisecond
-
 // ErrCloseTimeout: the peer did not answer our goodbye within the Close
 // command's timeout (the session is closed all the same).
 var ErrCloseTimeout = errors.New("the peer did not answer the goodbye in time")
@@ -73,6 +21,7 @@ var ErrCloseTimeout = errors.New("the peer did not answer the goodbye in time")
 // Errors a CommandFailed carries.
 var (
 	ErrCodeAlreadySet = errors.New("the code is already set")
+	ErrNoSuchRequest  = errors.New("no such permission request (already answered or withdrawn)")
 	// fowld 26.8 fails every ping: before Dilation for want of a
 	// connection, after it because it cannot encode the ping id; gander
 	// has no Dilation ping to send.
@@ -80,25 +29,36 @@ var (
 	ErrPingUnsupported   = errors.New("Cannot send ping: gander does not send Dilation pings")
 )
 
-// RunControlled runs a session driven by commands: it connects to the
-// mailbox, then waits for AllocateCode or SetCode (or uses Config.Code),
-// applies Config.Locals and Config.Remotes as if they were the first
-// commands, and carries out commands until a Close, the peer's goodbye, a
-// failure or the end of ctx (which says goodbye as Run does). Its last
-// event is Closed. It returns nil after a close by command, by the peer or
-// by ctx, ErrCloseTimeout if the peer did not answer a Close in time, and
-// what went wrong otherwise. A closed commands channel is not an end:
-// fowld too keeps running when its input ends.
-func RunControlled(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
+// Run runs a session: it connects to the mailbox, then waits for
+// AllocateCode or SetCode (or uses Config.Code), applies Config.Locals and
+// Config.Remotes as if they were the first commands, and carries out
+// commands until a Close, the peer's goodbye, a failure or the end of ctx
+// (which says goodbye and waits up to Config.CloseTimeout for the peer's).
+// Its last event is Closed. It returns nil after a close by command, by
+// the peer or by ctx, ErrCloseTimeout if the peer did not answer a Close
+// in time, and what went wrong otherwise. A nil or closed commands channel
+// is not an end: fowld too keeps running when its input ends.
+func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
 	w, err := openWormhole(ctx, &cfg, emit)
 	if err != nil {
 		return err
 	}
 	c := &controller{
 		cfg: cfg, w: w, emit: emit,
-		policy:  forwards.NewPolicy(cfg.Ask),
 		locals:  map[string]bool{},
 		remotes: map[string]bool{},
+		asks:    map[int64]chan forwards.Decision{},
+	}
+	var ask forwards.Asker
+	if cfg.AskPeer {
+		ask = c.ask
+	}
+	c.policy = forwards.NewPolicy(ask)
+	for _, pattern := range cfg.AllowListen {
+		if err := c.policy.AllowListen(pattern); err != nil {
+			w.Close(ctx)
+			return err
+		}
 	}
 	for _, l := range cfg.Locals {
 		c.addLocal(l)
@@ -143,6 +103,8 @@ type controller struct {
 	pending []forwards.Remote
 	fw      *forwards.Forwarder // nil until the peer is connected
 	runCtx  context.Context     // for offers, once connected
+	lastAsk int64
+	asks    map[int64]chan forwards.Decision // unanswered PermissionRequests
 }
 
 // setupResult is what the connection goroutine hands the command loop.
@@ -180,6 +142,7 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 		}
 		c.wg.Wait()
 	}()
+	defer c.withdrawAsks()
 	startSetup := func(code string, length int) {
 		setupActive = true
 		go func() { ready <- c.setup(runCtx, code, length) }()
@@ -247,6 +210,20 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 				c.addLocal(cmd.Local)
 			case AddRemote:
 				c.addRemote(cmd.Remote)
+			case Remove:
+				c.remove(cmd.Service)
+			case Answer:
+				c.answer(cmd)
+			case ListNameplates:
+				c.wg.Add(1)
+				go func() {
+					defer c.wg.Done()
+					if names, err := c.w.ListNameplates(runCtx); err != nil {
+						c.emit(CommandFailed{Err: err})
+					} else {
+						c.emit(Nameplates{Names: names})
+					}
+				}()
 			case Ping:
 				if fw == nil {
 					c.emit(CommandFailed{Err: ErrPingNotInDilation})
@@ -362,6 +339,76 @@ func (c *controller) addRemote(r forwards.Remote) {
 	}
 	c.mu.Unlock()
 	c.offer(r)
+}
+
+// remove stops a service: through the forwarder once the peer is
+// connected, else by forgetting it.
+func (c *controller) remove(name string) {
+	c.mu.Lock()
+	known := c.locals[name] || c.remotes[name]
+	delete(c.locals, name)
+	delete(c.remotes, name)
+	c.pending = slices.DeleteFunc(c.pending, func(r forwards.Remote) bool { return r.Name == name })
+	fw := c.fw
+	c.mu.Unlock()
+	switch {
+	case fw != nil:
+		fw.Remove(name)
+	case known:
+		c.policy.Remove(name)
+		c.emit(forwards.Removed{Service: name})
+	default:
+		c.emit(CommandFailed{Err: fmt.Errorf("no service named %q", name)})
+	}
+}
+
+// ask is the policy's Asker when Config.AskPeer is set: the request
+// becomes an event and waits for its Answer.
+func (c *controller) ask(ctx context.Context, req forwards.ListenRequest) forwards.Decision {
+	answer := make(chan forwards.Decision, 1)
+	c.mu.Lock()
+	c.lastAsk++
+	id := c.lastAsk
+	c.asks[id] = answer
+	c.mu.Unlock()
+	c.emit(PermissionRequest{ID: id, Request: req})
+	select {
+	case d := <-answer:
+		return d
+	case <-ctx.Done():
+		c.mu.Lock()
+		_, unanswered := c.asks[id]
+		delete(c.asks, id)
+		c.mu.Unlock()
+		if unanswered {
+			c.emit(PermissionWithdrawn{ID: id})
+		}
+		return forwards.Deny
+	}
+}
+
+func (c *controller) answer(a Answer) {
+	c.mu.Lock()
+	ch, ok := c.asks[a.ID]
+	delete(c.asks, a.ID)
+	c.mu.Unlock()
+	if !ok {
+		c.emit(CommandFailed{Err: ErrNoSuchRequest})
+		return
+	}
+	ch <- a.Decision
+}
+
+// withdrawAsks denies every unanswered request when the session ends.
+func (c *controller) withdrawAsks() {
+	c.mu.Lock()
+	asks := c.asks
+	c.asks = map[int64]chan forwards.Decision{}
+	c.mu.Unlock()
+	for id, ch := range asks {
+		ch <- forwards.Deny
+		c.emit(PermissionWithdrawn{ID: id})
+	}
 }
 
 // offer asks the peer to listen for r; a refused offer frees its name.

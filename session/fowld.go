@@ -107,7 +107,7 @@ const (
 )
 
 // RunJSON runs a controlled session speaking fowld's protocol: commands
-// are read from in, events written to out. It returns what RunControlled
+// are read from in, events written to out. It returns what Run
 // returns; a failure is also reported on out.
 func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	enc := newFowldWriter(out, cfg.MailboxURL)
@@ -115,7 +115,7 @@ func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go readCommands(in, enc, commands, stopped)
-	err := RunControlled(ctx, cfg, commands, enc.event)
+	err := Run(ctx, cfg, commands, enc.event)
 	if err != nil && !errors.Is(err, ErrCloseTimeout) {
 		enc.errorLine(err.Error())
 	}

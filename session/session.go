@@ -1,13 +1,13 @@
-// Package session runs one gander pairing: it owns the wormhole, the
-// dilated connection and the forwarder, and reports what happens as
-// events. The plain-text mode and (later) the TUI sit on it.
+// Package session runs one gander pairing: one goroutine (Run) owns the
+// wormhole, the dilated connection and the forwarder. It takes Commands
+// (set or allocate a code, add or remove a forward, answer the peer's
+// request, close) and reports what happens as Events. The TUI, the plain
+// line output and the --json mode all sit on this one API.
 package session
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,18 +21,23 @@ type Config struct {
 	MailboxURL   string
 	TransitRelay string // "tcp:HOST:PORT"; empty for none
 	NoDirect     bool   // relay only
-	// Code joins an existing session; empty allocates a code of
-	// CodeLength words.
+	// Code joins an existing session at once; empty waits for an
+	// AllocateCode or SetCode command.
 	Code       string
 	CodeLength int
 	Locals     []forwards.Local
 	Remotes    []forwards.Remote
-	// Ask is consulted when the peer asks us to listen for a service we
-	// did not configure; nil denies.
-	Ask           forwards.Asker
+	// AllowListen are service-name patterns (path.Match) the peer may
+	// make us listen for without asking (--allow-listen).
+	AllowListen []string
+	// AskPeer: a listen request the configuration does not allow becomes
+	// a PermissionRequest event, answered by an Answer command. Without
+	// it such requests are refused.
+	AskPeer       bool
 	ClientVersion string
 	Logger        *slog.Logger
-	// CloseTimeout bounds the wait for the peer's goodbye; zero means 3 s.
+	// CloseTimeout bounds the wait for the peer's goodbye after an
+	// interrupt, and for the mailbox to close; zero means 3 s.
 	CloseTimeout time.Duration
 }
 
@@ -41,9 +46,12 @@ type Config struct {
 type Event any
 
 type (
-	// Welcome is the mailbox server's greeting.
+	// Welcome: connected to the mailbox server, which said MOTD.
 	Welcome struct{ MOTD string }
-	// CodeReady carries the code to give the peer.
+	// Nameplates answers ListNameplates: the nameplates in use on the
+	// server, for completing a code.
+	Nameplates struct{ Names []string }
+	// CodeReady carries the code to give the peer (allocated or set).
 	CodeReady struct{ Code string }
 	// PeerConnected: the peer proved the code and the link is up.
 	PeerConnected struct {
@@ -56,9 +64,76 @@ type (
 		Service string
 		Err     error
 	}
+	// PermissionRequest: the peer asks us to listen for a service nothing
+	// allows. Nothing is opened until an Answer with the same ID.
+	PermissionRequest struct {
+		ID      int64
+		Request forwards.ListenRequest
+	}
+	// PermissionWithdrawn: a PermissionRequest no longer needs an answer
+	// (the peer gave up or the session is ending).
+	PermissionWithdrawn struct{ ID int64 }
+	// CommandFailed: a command could not be carried out; the session
+	// goes on.
+	CommandFailed struct{ Err error }
+	// Traffic is the forwarder's byte counters, emitted every
+	// TrafficInterval while they move, and just before every
+	// forwards.ConnectionClosed with For set to that connection's id, so
+	// that a connection's last bytes are counted before it is reported
+	// closed.
+	Traffic struct {
+		Services []forwards.ServiceStats
+		For      int64
+	}
 	// PeerClosing: the peer said goodbye.
 	PeerClosing struct{}
+	// Closed is the last event: the wormhole closed with Result "happy",
+	// "lonely", or what went wrong.
+	Closed struct{ Result string }
 )
+
+// Command is an instruction to a running session.
+type Command interface{ isCommand() }
+
+type (
+	// AllocateCode allocates a code of Length words (0: Config.CodeLength).
+	AllocateCode struct{ Length int }
+	// SetCode joins the session with a known code.
+	SetCode struct{ Code string }
+	// ListNameplates asks the server which nameplates are in use; the
+	// answer is a Nameplates event.
+	ListNameplates struct{}
+	// AddLocal lets the peer make us listen for a service (--local).
+	AddLocal struct{ Local forwards.Local }
+	// AddRemote offers one of our services to the peer (--remote); it is
+	// sent once the peer is connected.
+	AddRemote struct{ Remote forwards.Remote }
+	// Remove stops a service, ours or the peer's (forwards.Forwarder.Remove).
+	Remove struct{ Service string }
+	// Answer decides a PermissionRequest.
+	Answer struct {
+		ID       int64
+		Decision forwards.Decision
+	}
+	// Ping asks for a Dilation ping (fowld's "ping"); see ErrPingUnsupported.
+	Ping struct{}
+	// Close ends the session politely: our goodbye, then up to Timeout
+	// for the peer's. Before the peer came it just closes.
+	Close struct{ Timeout time.Duration }
+)
+
+func (AllocateCode) isCommand()   {}
+func (SetCode) isCommand()        {}
+func (ListNameplates) isCommand() {}
+func (AddLocal) isCommand()       {}
+func (AddRemote) isCommand()      {}
+func (Remove) isCommand()         {}
+func (Answer) isCommand()         {}
+func (Ping) isCommand()           {}
+func (Close) isCommand()          {}
+
+// TrafficInterval is how often a session reports Traffic.
+const TrafficInterval = 250 * time.Millisecond
 
 // closingMessage is fowl's goodbye, an application message in the
 // wormhole: each side sends it, waits for the other's, then closes.
@@ -67,8 +142,7 @@ type closingMessage struct {
 }
 
 // openWormhole fills in cfg's defaults, connects to the mailbox with fowl's
-// app id and gander's version fields, and reports the welcome: the start
-// of every session, whoever drives it.
+// app id and gander's version fields, and reports the welcome.
 func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole.Wormhole, error) {
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = 3 * time.Second
@@ -89,109 +163,6 @@ func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole
 	}
 	emit(Welcome{MOTD: w.MOTD()})
 	return w, nil
-}
-
-// Run runs a session until ctx ends or the peer closes, then closes
-// politely: it sends fowl's goodbye, waits briefly for the peer's, and
-// closes the mailbox.
-func Run(ctx context.Context, cfg Config, emit func(Event)) error {
-	w, err := openWormhole(ctx, &cfg, emit)
-	if err != nil {
-		return err
-	}
-	err = run(ctx, cfg, w, emit)
-	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.CloseTimeout)
-	defer cancel()
-	closeErr := w.Close(closeCtx)
-	interrupted := ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err()))
-	switch {
-	case err != nil && !interrupted:
-		return err
-	case interrupted && errors.Is(closeErr, wormhole.ErrLonely):
-		return fmt.Errorf("interrupted before the peer connected: %w", closeErr)
-	case interrupted:
-		return nil
-	}
-	return closeErr
-}
-
-func run(ctx context.Context, cfg Config, w *wormhole.Wormhole, emit func(Event)) error {
-	code := cfg.Code
-	var err error
-	if code == "" {
-		code, err = w.AllocateCode(ctx, cfg.CodeLength)
-	} else {
-		err = w.SetCode(ctx, code)
-	}
-	if err != nil {
-		return err
-	}
-	emit(CodeReady{Code: code})
-
-	verifier, err := w.Verifier(ctx)
-	if err != nil {
-		return err
-	}
-	versions, err := w.PeerVersion(ctx)
-	if err != nil {
-		return err
-	}
-	conn, err := dilation.Dilate(ctx, w, dilation.Config{
-		TransitRelay: cfg.TransitRelay,
-		NoDirect:     cfg.NoDirect,
-		Logger:       cfg.Logger,
-	})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	emit(PeerConnected{Verifier: verifier, PeerVersions: versions["app_versions"]})
-
-	policy := forwards.NewPolicy(cfg.Ask)
-	for _, l := range cfg.Locals {
-		policy.AddLocal(l)
-	}
-	fw, err := forwards.Start(conn, forwards.Config{
-		Policy:       policy,
-		OnEvent:      func(e forwards.Event) { emit(e) },
-		Logger:       cfg.Logger,
-		PeerIsGander: forwards.PeerIsGander(versions["app_versions"]),
-	})
-	if err != nil {
-		return err
-	}
-	defer fw.Close()
-
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go reportStatus(runCtx, conn, emit)
-	for _, r := range cfg.Remotes {
-		go func() {
-			if _, err := fw.Offer(runCtx, r); err != nil && runCtx.Err() == nil {
-				emit(OfferFailed{Service: r.Name, Err: err})
-			}
-		}()
-	}
-
-	// The goodbye reader must outlive ctx: after Ctrl-C we still wait for
-	// the peer's answer.
-	readCtx, stopReading := context.WithCancel(context.Background())
-	defer stopReading()
-	peerClosing := make(chan struct{})
-	go func() {
-		if waitForClosing(readCtx, w) {
-			close(peerClosing)
-		}
-	}()
-	select {
-	case <-ctx.Done():
-		return sayGoodbye(w, peerClosing, cfg.CloseTimeout)
-	case <-peerClosing:
-		emit(PeerClosing{})
-		return sendClosing(w)
-	case <-conn.Done():
-		return errors.New("the dilated connection stopped")
-	}
 }
 
 func reportStatus(ctx context.Context, conn *dilation.Conn, emit func(Event)) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,16 +88,16 @@ func TestTwoSessionsForwardAndSayGoodbye(t *testing.T) {
 
 	go func() {
 		offerDone <- Run(offerCtx, Config{
-			MailboxURL: server.URL(), CodeLength: 2,
+			MailboxURL: server.URL(), Code: "", CodeLength: 2,
 			Remotes: []forwards.Remote{{Name: "echo", ConnectPort: echoDaemon(t), Address: "127.0.0.1"}},
-		}, offerEvents.emit)
+		}, allocate(), offerEvents.emit)
 	}()
 	code := waitEvent[CodeReady](t, offerEvents).Code
 	go func() {
 		acceptDone <- Run(context.Background(), Config{
 			MailboxURL: server.URL(), Code: code,
 			Locals: []forwards.Local{{Name: "echo", BindAddr: "127.0.0.1"}},
-		}, acceptEvents.emit)
+		}, nil, acceptEvents.emit)
 	}()
 
 	a, b := waitEvent[PeerConnected](t, offerEvents), waitEvent[PeerConnected](t, acceptEvents)
@@ -144,16 +143,26 @@ func TestInterruptBeforeThePeerCameIsLonely(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{MailboxURL: server.URL(), CodeLength: 2,
-			Locals: []forwards.Local{{Name: "x", BindAddr: "127.0.0.1"}}}, events.emit)
+			Locals: []forwards.Local{{Name: "x", BindAddr: "127.0.0.1"}}}, allocate(), events.emit)
 	}()
 	waitEvent[CodeReady](t, events)
 	interrupt()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "before the peer connected") {
-			t.Fatalf("Run = %v", err)
+		if err != nil {
+			t.Fatalf("Run = %v, want nil after an interrupt", err)
+		}
+		if closed := waitEvent[Closed](t, events); closed.Result != "lonely" {
+			t.Fatalf("closed with %q, want lonely", closed.Result)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the interrupt")
 	}
+}
+
+// allocate is a command stream that asks for a code and then nothing.
+func allocate() <-chan Command {
+	commands := make(chan Command, 1)
+	commands <- AllocateCode{}
+	return commands
 }
