@@ -53,15 +53,22 @@ if [[ "$have" != "$want" ]] || ! "$venv/bin/python" -c '' 2> /dev/null; then
 	echo "$want" > "$venv/.requirements-sha256"
 fi
 
-# The forwarding benchmark compares gander with ssh -L to a private sshd.
-if [[ ! -x /usr/sbin/sshd ]]; then
+# Debian packages the tests drive: tmux (the TUI tests type into it and
+# read its screen), curl (what a person fetches a forwarded page with) and
+# sshd (the ssh -L baseline of the forwarding benchmark). Without them
+# those tests are skipped, loudly.
+missing=()
+command -v tmux > /dev/null || missing+=(tmux)
+command -v curl > /dev/null || missing+=(curl)
+[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+if ((${#missing[@]})); then
 	if [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
-		step "installing openssh-server (for the ssh -L baseline)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server > /dev/null 2>&1 ||
-			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server > /dev/null; } ||
-			echo "e2e/test.sh: could not install openssh-server; the ssh -L baseline will be skipped" >&2
+		step "installing ${missing[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null 2>&1 ||
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null; } ||
+			echo "e2e/test.sh: could not install ${missing[*]}; the tests that need them will be skipped" >&2
 	else
-		echo "e2e/test.sh: no sshd; the ssh -L benchmark baseline will be skipped" >&2
+		echo "e2e/test.sh: ${missing[*]} missing and not root; the tests that need them will be skipped" >&2
 	fi
 fi
 

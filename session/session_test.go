@@ -166,3 +166,113 @@ func allocate() <-chan Command {
 	commands <- AllocateCode{}
 	return commands
 }
+
+// pair starts an offering session (our echo service) and a session
+// configured by accept, joined with its code; both are interrupted when
+// the test ends.
+func pair(t *testing.T, accept Config) (offer, acceptor *recorder, acceptCommands chan Command) {
+	t.Helper()
+	server := mailboxtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	offer, acceptor = newRecorder(), newRecorder()
+	acceptCommands = make(chan Command, 8)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		Run(ctx, Config{
+			MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second,
+			Remotes: []forwards.Remote{{Name: "echo", ConnectPort: echoDaemon(t), Address: "127.0.0.1"}},
+		}, allocate(), offer.emit)
+	}()
+	code := waitEvent[CodeReady](t, offer).Code
+	accept.MailboxURL, accept.Code, accept.CloseTimeout = server.URL(), code, time.Second
+	go func() {
+		defer wg.Done()
+		Run(ctx, accept, acceptCommands, acceptor.emit)
+	}()
+	return offer, acceptor, acceptCommands
+}
+
+func echoes(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "ping\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "ping\n" {
+		t.Fatalf("through the forward: %q, %v", line, err)
+	}
+}
+
+// The peer's request is asked, nothing listens until the answer, and an
+// allowed service can be removed again.
+func TestPeerRequestIsAskedThenRemoved(t *testing.T) {
+	_, events, commands := pair(t, Config{AskPeer: true})
+	req := waitEvent[PermissionRequest](t, events)
+	if req.Request.Service != "echo" {
+		t.Fatalf("asked about %+v", req.Request)
+	}
+	if has[forwards.Listening](events) {
+		t.Fatal("listening before the answer")
+	}
+	commands <- Answer{ID: req.ID + 100, Decision: forwards.AllowOnce}
+	if failed := waitEvent[CommandFailed](t, events); failed.Err != ErrNoSuchRequest {
+		t.Fatalf("answer to an unknown request: %v", failed.Err)
+	}
+	commands <- Answer{ID: req.ID, Decision: forwards.AllowOnce}
+	listening := waitEvent[forwards.Listening](t, events)
+	echoes(t, listening.Addr)
+
+	commands <- Remove{Service: "echo"}
+	waitEvent[forwards.Removed](t, events)
+	if c, err := net.Dial("tcp", listening.Addr); err == nil {
+		c.Close()
+		t.Fatal("the removed service still listens")
+	}
+}
+
+func TestDeniedRequestReachesThePeer(t *testing.T) {
+	offer, events, commands := pair(t, Config{AskPeer: true})
+	req := waitEvent[PermissionRequest](t, events)
+	commands <- Answer{ID: req.ID, Decision: forwards.Deny}
+	refused := waitEvent[forwards.Refused](t, offer)
+	if !refused.ByPeer || refused.Service != "echo" || refused.Reason != "No service permitted for name: echo" {
+		t.Fatalf("the peer saw %+v", refused)
+	}
+	waitEvent[forwards.Refused](t, events)
+}
+
+func TestAllowListenPatternNeedsNoAnswer(t *testing.T) {
+	_, events, _ := pair(t, Config{AskPeer: true, AllowListen: []string{"ec*"}})
+	echoes(t, waitEvent[forwards.Listening](t, events).Addr)
+	if has[PermissionRequest](events) {
+		t.Fatal("asked although --allow-listen matched")
+	}
+}
+
+// A request still unanswered when the session ends is withdrawn.
+func TestUnansweredRequestIsWithdrawnAtClose(t *testing.T) {
+	_, events, commands := pair(t, Config{AskPeer: true})
+	req := waitEvent[PermissionRequest](t, events)
+	commands <- Close{Timeout: time.Second}
+	if w := waitEvent[PermissionWithdrawn](t, events); w.ID != req.ID {
+		t.Fatalf("withdrew %d, asked %d", w.ID, req.ID)
+	}
+	waitEvent[Closed](t, events)
+}
+
+func has[T Event](r *recorder) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if _, ok := e.(T); ok {
+			return true
+		}
+	}
+	return false
+}
