@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -36,25 +38,34 @@ var version = "0.1.0-dev"
 const usage = `gander: pair over a Magic Wormhole.
 
 Usage:
-  gander [CODE] --local SPEC --remote SPEC ...   forward ports with the peer
+  gander [CODE] [options]                        the full-screen app: share a
+                                                 code, then forward ports
+  gander [CODE] --no-tui --local SPEC ...        the same, one line per event
   gander --json [options]                        the same, driven like fowld
   gander send --text MESSAGE [options]           send a text message
   gander receive [CODE] [options]                receive it
   gander --version | --help
 
-Forwarding (compatible with fowl; without CODE a code is allocated):
+Without CODE the app lets you type one (Tab completes) or allocate one.
+
+Forwarding (compatible with fowl):
   --local NAME[:PORT][:bind=ADDR][:remote-connect=PORT]
         let the peer make us listen for its service NAME (on 127.0.0.1
         unless bind= says otherwise; a random port unless PORT is given)
   --remote NAME[:PORT][:listen=PORT][:address=ADDR]
         our service NAME runs at ADDR:PORT (127.0.0.1, a free port if not
         given); ask the peer to listen for it
+  --allow-listen PATTERN
+        let the peer make us listen (on 127.0.0.1) for any service whose
+        name matches PATTERN ("dev-*", "*") without asking
+  Other requests of the peer are asked about in the app, and refused
+  with --no-tui and --json.
   --relay tcp:HOST:PORT   transit relay (default %s)
   --no-direct             relay only: no direct connections
+  --no-tui                plain line output, for scripts and dumb terminals
   --json                  speak fowld's JSON-lines protocol: commands on
                           stdin (allocate-code, set-code, local, remote,
                           session-close), events on stdout
-  Requests the peer makes for anything not given here are refused.
 
 send and receive interoperate with "wormhole send --text" and "wormhole receive".
 
@@ -62,7 +73,10 @@ Options:
   --mailbox URL       mailbox server (default %s)
   --code CODE         send: use this code instead of allocating one
   --code-length N     words in an allocated code (default %d)
-  --log FILE          write a debug log to FILE
+  --log FILE          write a debug log to FILE (the app logs to
+                      $XDG_STATE_HOME/gander/gander.log by default)
+
+NO_COLOR=1 turns colours off.
 `
 
 func main() {
@@ -74,11 +88,7 @@ func main() {
 
 // Exit statuses: 0 success, 1 the exchange failed, 2 bad usage.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printUsage(stderr)
-		return 2
-	}
-	switch args[0] {
+	switch first(args) {
 	case "--version", "-version", "version":
 		fmt.Fprintln(stdout, "gander", version)
 		return 0
@@ -147,6 +157,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, usage, dilation.DefaultTransitRelay, wormhole.DefaultMailboxURL, codes.DefaultLength)
 }
@@ -163,9 +180,11 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fs := flag.NewFlagSet("gander", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printUsage(stderr) }
-	var locals, remotes repeated
+	var locals, remotes, allowListen repeated
 	fs.Var(&locals, "local", "")
 	fs.Var(&remotes, "remote", "")
+	fs.Var(&allowListen, "allow-listen", "")
+	noTUI := fs.Bool("no-tui", false, "")
 	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
 	relay := fs.String("relay", dilation.DefaultTransitRelay, "")
 	noDirect := fs.Bool("no-direct", false, "")
@@ -183,10 +202,26 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	cfg := session.Config{
 		MailboxURL: *mailboxURL, TransitRelay: *relay, NoDirect: *noDirect,
 		Code: fs.Arg(0), CodeLength: *codeLength, ClientVersion: version,
+		AllowListen: allowListen,
 	}
-	if len(locals) == 0 && len(remotes) == 0 && !*jsonMode {
-		fmt.Fprintln(stderr, "gander: nothing to forward: give at least one --local or --remote (see gander --help)")
+	if *codeLength < 1 {
+		fmt.Fprintln(stderr, "gander: --code-length must be at least 1")
 		return 2
+	}
+	tui := !*jsonMode && !*noTUI
+	if tui && !isTerminal(stdout) {
+		fmt.Fprintln(stderr, "gander: the app needs a terminal; use --no-tui or --json for scripts")
+		return 2
+	}
+	if *noTUI && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 {
+		fmt.Fprintln(stderr, "gander: nothing to forward: give at least one --local, --remote or --allow-listen (see gander --help)")
+		return 2
+	}
+	for _, pattern := range allowListen {
+		if _, err := path.Match(pattern, ""); err != nil {
+			fmt.Fprintf(stderr, "gander: bad --allow-listen pattern %q: %v\n", pattern, err)
+			return 2
+		}
 	}
 	for _, spec := range locals {
 		l, err := forwards.ParseLocal(spec)
@@ -212,6 +247,9 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		cfg.Code = code
 	}
+	if tui && *logFile == "" {
+		*logFile = defaultLogPath()
+	}
 	logger, closeLog, err := openLog(*logFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", err)
@@ -220,9 +258,12 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	defer closeLog()
 	cfg.Logger = logger
 
-	if *jsonMode {
+	switch {
+	case tui:
+		err = runTUI(ctx, cfg, logger, stdout)
+	case *jsonMode:
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
-	} else {
+	default:
 		commands := make(chan session.Command, 1)
 		if cfg.Code == "" {
 			commands <- session.AllocateCode{}
@@ -234,6 +275,60 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return 1
 	}
 	return 0
+}
+
+// runTUI runs the session in its goroutine and the app on the terminal;
+// the app quits once the session has said goodbye. Errors are printed by
+// the caller, after the terminal is restored.
+func runTUI(ctx context.Context, cfg session.Config, logger *slog.Logger, stdout io.Writer) error {
+	cfg.AskPeer = true
+	events := make(chan session.Event, 64)
+	commands := make(chan session.Command, 8)
+	sessionCtx, stopSession := context.WithCancel(ctx)
+	defer stopSession()
+	done := make(chan error, 1)
+	go func() {
+		err := session.Run(sessionCtx, cfg, commands, func(ev session.Event) {
+			select {
+			case events <- ev:
+			case <-sessionCtx.Done(): // the app has gone: nobody reads
+			}
+		})
+		close(events)
+		done <- err
+	}()
+	uiErr := ui.Run(ctx, events, commands, ui.Options{
+		Code: cfg.Code, CodeLength: cfg.CodeLength, Version: version,
+		Logger: logger, NoColor: os.Getenv("NO_COLOR") != "",
+	})
+	stopSession()
+	if err := <-done; err != nil {
+		return err
+	}
+	return uiErr
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// defaultLogPath is the app's log under the user's state directory
+// (XDG_STATE_HOME, else ~/.local/state): the screen is the app's.
+func defaultLogPath() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return filepath.Join(os.TempDir(), "gander.log")
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "gander", "gander.log")
 }
 
 // printEvent writes one line for a person or a script. Peer-supplied text
@@ -253,6 +348,14 @@ func printEvent(w io.Writer, ev session.Event) {
 		fmt.Fprintf(w, "Could not offer %s: %s\n", clean(e.Service), clean(e.Err.Error()))
 	case session.PeerClosing:
 		fmt.Fprintln(w, "The peer closed the session.")
+	case session.CommandFailed:
+		fmt.Fprintf(w, "Failed: %s\n", clean(e.Err.Error()))
+	case session.Closed:
+		if e.Result == "lonely" {
+			fmt.Fprintln(w, "Closed before the peer connected.")
+		} else if e.Result != "happy" {
+			fmt.Fprintf(w, "Closed: %s\n", clean(e.Result))
+		}
 	case dilation.Status:
 		switch e.State {
 		case dilation.Connected:
@@ -332,6 +435,9 @@ func isFlagSet(fs *flag.FlagSet, name string) bool {
 func openLog(path string) (*slog.Logger, func(), error) {
 	if path == "" {
 		return slog.New(slog.DiscardHandler), func() {}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("opening log: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -1,0 +1,160 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
+)
+
+// dialog is a question from the peer: one of the two is set.
+type dialog struct {
+	perm  *session.PermissionRequest
+	offer *session.TransferOffered
+}
+
+// dialogQueue holds the peer's questions in the order they came; the
+// first is shown as a modal, the others wait ("2 more waiting").
+type dialogQueue struct {
+	keys  *keyMap
+	send  func(session.Command) tea.Cmd
+	items []dialog
+	// folder, when set, is the "accept into another folder" input for
+	// the first item, an offer.
+	folder *textinput.Model
+}
+
+func (q *dialogQueue) active() bool { return len(q.items) > 0 }
+
+// typing says whether the folder input has the keyboard.
+func (q *dialogQueue) typing() bool { return q.folder != nil }
+
+func (q *dialogQueue) push(d dialog) { q.items = append(q.items, d) }
+
+// withdraw drops a permission request the session no longer waits for.
+func (q *dialogQueue) withdraw(id int64) {
+	for i, d := range q.items {
+		if d.perm != nil && d.perm.ID == id {
+			q.drop(i)
+			return
+		}
+	}
+}
+
+func (q *dialogQueue) drop(i int) {
+	if i == 0 {
+		q.folder = nil
+	}
+	q.items = append(q.items[:i], q.items[i+1:]...)
+}
+
+func (q *dialogQueue) clear() { q.items, q.folder = nil, nil }
+
+// accepted is an offer the user accepted, for the transfers pane.
+type accepted struct {
+	offer session.TransferOffered
+	dir   string
+}
+
+// update handles a key (or a paste, for the folder input) for the first
+// dialog.
+func (q *dialogQueue) update(msg tea.Msg, st *Styles, width int) (tea.Cmd, *accepted) {
+	d := q.items[0]
+	k, isKey := msg.(tea.KeyPressMsg)
+	if q.folder != nil {
+		if isKey {
+			switch {
+			case key.Matches(k, q.keys.Cancel):
+				q.folder = nil
+				return nil, nil
+			case key.Matches(k, q.keys.Submit):
+				dir := strings.TrimSpace(q.folder.Value())
+				q.drop(0)
+				return q.send(session.AcceptTransfer{ID: d.offer.ID, Dir: dir}), &accepted{*d.offer, dir}
+			}
+		}
+		var cmd tea.Cmd
+		*q.folder, cmd = q.folder.Update(msg)
+		return cmd, nil
+	}
+	if !isKey {
+		return nil, nil
+	}
+	if d.perm != nil {
+		decision := forwards.Decision(-1)
+		switch {
+		case key.Matches(k, q.keys.AllowOnce):
+			decision = forwards.AllowOnce
+		case key.Matches(k, q.keys.AllowAlways):
+			decision = forwards.AllowAlways
+		case key.Matches(k, q.keys.Deny):
+			decision = forwards.Deny
+		}
+		if decision < 0 {
+			return nil, nil
+		}
+		q.drop(0)
+		return q.send(session.Answer{ID: d.perm.ID, Decision: decision}), nil
+	}
+	switch {
+	case key.Matches(k, q.keys.Accept):
+		q.drop(0)
+		return q.send(session.AcceptTransfer{ID: d.offer.ID}), &accepted{*d.offer, d.offer.SaveDir}
+	case key.Matches(k, q.keys.AcceptInto):
+		in := textinput.New()
+		in.Prompt = "folder: "
+		in.SetStyles(st.Input)
+		in.SetWidth(max(10, width-len(in.Prompt)-1))
+		in.SetValue(d.offer.SaveDir)
+		in.CursorEnd()
+		q.folder = &in
+		return q.folder.Focus(), nil
+	case key.Matches(k, q.keys.Refuse):
+		q.drop(0)
+		return q.send(session.RefuseTransfer{ID: d.offer.ID}), nil
+	}
+	return nil, nil
+}
+
+// view is the first dialog's content, for a modal of the given inner width.
+func (q *dialogQueue) view(st *Styles, width int) string {
+	d := q.items[0]
+	var b strings.Builder
+	if d.perm != nil {
+		r := d.perm.Request
+		where := "127.0.0.1, on any free port"
+		if r.Port != 0 {
+			where = "127.0.0.1:" + strconv.Itoa(r.Port)
+		}
+		b.WriteString(st.Header.Render("Your peer asks for a port") + "\n\n")
+		b.WriteString(wrap(fmt.Sprintf("Your peer asks to listen for service %s on %s. Connections to it will go to the peer's machine.",
+			st.Code.Render(strconv.Quote(clean(r.Service))), where), width))
+		b.WriteString("\n\n" + wrap(st.Key.Render("o")+" allow once   "+st.Key.Render("a")+" allow always   "+st.Key.Render("d")+" deny", width))
+	} else {
+		o := d.offer
+		what := "a file"
+		size := humanBytes(o.Size)
+		if o.Directory {
+			what = "a folder"
+			size = fmt.Sprintf("%d files, %s", o.Files, size)
+		}
+		b.WriteString(st.Header.Render("Incoming "+strings.TrimPrefix(what, "a ")) + "\n\n")
+		b.WriteString(wrap(fmt.Sprintf("Your peer offers %s: %s (%s).", what, st.Code.Render(strconv.Quote(clean(o.Name))), size), width))
+		b.WriteString("\n" + wrap("It will be saved in "+clean(o.SaveDir)+".", width))
+		if q.folder != nil {
+			b.WriteString("\n\n" + q.folder.View() + "\n" + st.Key.Render("enter") + " accept   " + st.Key.Render("esc") + " back")
+		} else {
+			b.WriteString("\n\n" + wrap(st.Key.Render("y")+" accept   "+st.Key.Render("f")+" accept into another folder   "+st.Key.Render("n")+" refuse", width))
+		}
+	}
+	if n := len(q.items) - 1; n > 0 {
+		b.WriteString("\n" + st.Dim.Render(fmt.Sprintf("%d more waiting", n)))
+	}
+	return b.String()
+}

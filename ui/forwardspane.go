@@ -1,0 +1,446 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
+)
+
+// rateWindow is the shortest interval a rate is computed over: the Traffic
+// sent just before a ConnectionClosed comes sooner than TrafficInterval.
+const rateWindow = 200 * time.Millisecond
+
+// staleAfter: a rate not refreshed for this long is shown as nothing
+// moving (the session sends Traffic only while bytes move).
+const staleAfter = 3 * session.TrafficInterval
+
+// rate turns successive byte counts into bytes per second.
+type rate struct {
+	at     time.Time // the last sample
+	bytes  int64
+	perSec float64
+}
+
+func (r *rate) sample(bytes int64, now time.Time) {
+	switch {
+	case r.at.IsZero():
+		r.at, r.bytes = now, bytes
+	case now.Sub(r.at) >= rateWindow:
+		r.perSec = float64(bytes-r.bytes) / now.Sub(r.at).Seconds()
+		r.at, r.bytes = now, bytes
+	}
+}
+
+// expire zeroes a rate not sampled recently and reports whether it is
+// still moving.
+func (r *rate) expire(now time.Time) (moving bool) {
+	if now.Sub(r.at) >= staleAfter {
+		r.perSec = 0
+	}
+	return r.perSec > 0
+}
+
+// forwardRow is one service.
+type forwardRow struct {
+	name string
+	// ours: our service, offered to the peer (--remote); otherwise the
+	// peer's, that we listen for (--local).
+	ours        bool
+	addr        string // where we listen, or where our daemon is
+	state       string // what is going on, when it is not simply working
+	bad         bool   // state is a failure
+	open, total int64
+	in, out     int64
+	rate        rate
+}
+
+// forwardKind is a choice in the add form.
+type forwardKind int
+
+const (
+	offerMine   forwardKind = iota // session.AddRemote
+	acceptPeers                    // session.AddLocal
+)
+
+// addForm is the "add a forward" form.
+type addForm struct {
+	kind  forwardKind
+	input textinput.Model
+	err   string
+}
+
+// forwardsPane is the table of services, with its add form and remove
+// confirmation.
+type forwardsPane struct {
+	keys     *keyMap
+	send     func(session.Command) tea.Cmd
+	rows     []*forwardRow // in order of appearance
+	sel      int
+	form     *addForm
+	removing string // the service whose removal awaits y/n
+}
+
+// capturing says whether the form or the confirmation has the keyboard.
+func (p *forwardsPane) capturing() bool { return p.form != nil || p.removing != "" }
+
+func (p *forwardsPane) row(name string) *forwardRow {
+	for _, r := range p.rows {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// rowFor returns name's row, adding it if need be.
+func (p *forwardsPane) rowFor(name string, ours bool) *forwardRow {
+	if r := p.row(name); r != nil {
+		return r
+	}
+	r := &forwardRow{name: name, ours: ours}
+	p.rows = append(p.rows, r)
+	return r
+}
+
+func (p *forwardsPane) remove(name string) {
+	for i, r := range p.rows {
+		if r.name == name {
+			p.rows = append(p.rows[:i], p.rows[i+1:]...)
+			break
+		}
+	}
+	p.sel = max(0, min(p.sel, len(p.rows)-1))
+	if p.removing == name {
+		p.removing = ""
+	}
+}
+
+// handle applies a forwarder or traffic event; it returns a notice for
+// the status line, if the event deserves one.
+func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, bad bool) {
+	switch e := ev.(type) {
+	case forwards.Listening:
+		r := p.rowFor(e.Service, false)
+		r.ours, r.addr, r.state, r.bad = false, e.Addr, "", false
+	case forwards.AwaitingConnect:
+		r := p.rowFor(e.Service, true)
+		r.ours, r.addr, r.state, r.bad = true, e.Addr, "", false
+	case forwards.Refused:
+		who := "refused"
+		if e.ByPeer {
+			who = "refused by the peer"
+		}
+		text := who + ": " + clean(e.Reason)
+		if r := p.row(e.Service); r != nil {
+			r.state, r.bad = text, true
+		}
+		return fmt.Sprintf("%q %s", clean(e.Service), text), true
+	case forwards.ConnectionOpened:
+		if r := p.row(e.Service); r != nil {
+			r.open++
+			r.total++
+		}
+	case forwards.ConnectionClosed:
+		if r := p.row(e.Service); r != nil && r.open > 0 {
+			r.open--
+		}
+		if e.Err != nil {
+			return fmt.Sprintf("a connection for %q ended: %s", clean(e.Service), errText(e.Err)), true
+		}
+	case forwards.Removed:
+		p.remove(e.Service)
+		return fmt.Sprintf("removed %q", clean(e.Service)), false
+	case session.OfferFailed:
+		r := p.rowFor(e.Service, true)
+		r.state, r.bad = "failed: "+errText(e.Err), true
+		return fmt.Sprintf("could not offer %q: %s", clean(e.Service), errText(e.Err)), true
+	case session.Traffic:
+		for _, s := range e.Services {
+			r := p.rowFor(s.Service, s.Offered)
+			r.ours, r.open, r.total, r.in, r.out = s.Offered, s.Open, s.Total, s.BytesIn, s.BytesOut
+			if s.Addr != "" {
+				r.addr = s.Addr
+			}
+			r.rate.sample(s.BytesIn+s.BytesOut, now)
+		}
+	}
+	return "", false
+}
+
+// expireRates zeroes rates that stopped; it reports whether any still move.
+func (p *forwardsPane) expireRates(now time.Time) (moving bool) {
+	for _, r := range p.rows {
+		if r.rate.expire(now) {
+			moving = true
+		}
+	}
+	return moving
+}
+
+func (p *forwardsPane) move(delta int) {
+	p.sel = max(0, min(p.sel+delta, len(p.rows)-1))
+}
+
+// openForm opens the add form.
+func (p *forwardsPane) openForm(st *Styles, width int) tea.Cmd {
+	in := textinput.New()
+	in.Prompt = "> "
+	in.SetStyles(st.Input)
+	in.CharLimit = 200
+	in.SetWidth(max(10, width-3)) // the prompt and the cursor
+	p.form = &addForm{input: in}
+	p.form.setPlaceholder()
+	return p.form.input.Focus()
+}
+
+func (f *addForm) setPlaceholder() {
+	if f.kind == offerMine {
+		f.input.Placeholder = "web:8000"
+	} else {
+		f.input.Placeholder = "web:8080"
+	}
+}
+
+// parse checks the spec typed with the parser of the form's kind.
+func (f *addForm) parse() (session.Command, error) {
+	spec := strings.TrimSpace(f.input.Value())
+	if f.kind == offerMine {
+		r, err := forwards.ParseRemote(spec)
+		return session.AddRemote{Remote: r}, err
+	}
+	l, err := forwards.ParseLocal(spec)
+	return session.AddLocal{Local: l}, err
+}
+
+// confirmRemove asks before removing the selected service.
+func (p *forwardsPane) confirmRemove() {
+	if p.sel < len(p.rows) {
+		p.removing = p.rows[p.sel].name
+	}
+}
+
+// handleKey handles a key while the form or the confirmation is open.
+func (p *forwardsPane) handleKey(msg tea.Msg) tea.Cmd {
+	k, isKey := msg.(tea.KeyPressMsg)
+	if p.removing != "" {
+		if !isKey {
+			return nil
+		}
+		name := p.removing
+		switch {
+		case key.Matches(k, p.keys.Yes):
+			p.removing = ""
+			if r := p.row(name); r != nil {
+				r.state, r.bad = "removing…", false
+			}
+			return p.send(session.Remove{Service: name})
+		case key.Matches(k, p.keys.No):
+			p.removing = ""
+		}
+		return nil
+	}
+	f := p.form
+	if isKey {
+		switch {
+		case key.Matches(k, p.keys.Cancel):
+			p.form = nil
+			return nil
+		case key.Matches(k, p.keys.SwitchKind):
+			f.kind = 1 - f.kind
+			f.setPlaceholder()
+			f.validate()
+			return nil
+		case key.Matches(k, p.keys.Submit):
+			cmd, err := f.parse()
+			if err != nil {
+				f.err = errText(err)
+				return nil
+			}
+			name, ours := "", f.kind == offerMine
+			switch c := cmd.(type) {
+			case session.AddRemote:
+				name = c.Remote.Name
+			case session.AddLocal:
+				name = c.Local.Name
+			}
+			if p.row(name) != nil {
+				f.err = fmt.Sprintf("there is already a service named %q", clean(name))
+				return nil
+			}
+			r := p.rowFor(name, ours)
+			if ours {
+				r.state = "offered; waiting for the peer"
+			} else {
+				r.state = "accepted; waiting for the peer's offer"
+			}
+			p.form = nil
+			return p.send(cmd)
+		}
+	}
+	var cmd tea.Cmd
+	f.input, cmd = f.input.Update(msg)
+	f.validate()
+	return cmd
+}
+
+// validate shows the parser's complaint as the spec is typed.
+func (f *addForm) validate() {
+	f.err = ""
+	if strings.TrimSpace(f.input.Value()) == "" {
+		return
+	}
+	if _, err := f.parse(); err != nil {
+		f.err = errText(err)
+	}
+}
+
+// formView is the add form's content, for a modal of the given inner width.
+func (p *forwardsPane) formView(st *Styles, width int) string {
+	f := p.form
+	choice := func(k forwardKind, text string) string {
+		if f.kind == k {
+			return st.Selected.Render("(•) " + text)
+		}
+		return "( ) " + text
+	}
+	var b strings.Builder
+	b.WriteString(st.Header.Render("Add a forward") + "\n\n")
+	b.WriteString(fit(choice(offerMine, "offer a service of mine to the peer"), width) + "\n")
+	b.WriteString(fit(choice(acceptPeers, "let the peer offer me a service"), width) + "\n\n")
+	if f.kind == offerMine {
+		b.WriteString(wrap(st.Dim.Render("NAME[:PORT][:listen=PORT][:address=ADDR]: your service runs here on PORT; the peer gets a port for it."), width))
+	} else {
+		b.WriteString(wrap(st.Dim.Render("NAME[:PORT][:bind=ADDR][:remote-connect=PORT]: the peer runs it; you get a local PORT for it."), width))
+	}
+	b.WriteString("\n" + f.input.View())
+	if f.err != "" {
+		b.WriteString("\n" + wrap(st.Bad.Render("✗ ")+f.err, width))
+	}
+	return b.String()
+}
+
+// confirmView asks about removing a service.
+func (p *forwardsPane) confirmView(st *Styles, width int) string {
+	return wrap(fmt.Sprintf("Remove the forward %q?", clean(p.removing)), width) + "\n" +
+		wrap(st.Dim.Render("Connections already open carry on."), width) + "\n\n" +
+		st.Key.Render("y") + " remove   " + st.Key.Render("n") + " keep"
+}
+
+// column is one column of the table.
+type column struct {
+	title string
+	width int
+	right bool // numbers are right-aligned
+}
+
+// view draws the table in at most height lines; focused shows the
+// selection marker.
+func (p *forwardsPane) view(st *Styles, width, height int, focused bool) string {
+	title := st.Title.Render("Forwards")
+	if len(p.rows) == 0 {
+		return title + "\n" + fit(st.Dim.Render("None yet: press ")+st.Key.Render("a")+st.Dim.Render(" to add one."), width)
+	}
+	type cells struct {
+		name, dir, addr, conns, in, out, rate, state string
+	}
+	var all []cells
+	nameW, addrW := len("service"), len("local address")
+	for _, r := range p.rows {
+		c := cells{name: clean(r.name), dir: "← peer", addr: clean(r.addr), state: r.state}
+		if r.ours {
+			c.dir = "→ peer"
+		}
+		if c.addr == "" {
+			c.addr = "–"
+		}
+		c.conns = strconv.FormatInt(r.open, 10) + "/" + strconv.FormatInt(r.total, 10)
+		c.in, c.out, c.rate = humanBytes(r.in), humanBytes(r.out), humanRate(r.rate.perSec)
+		nameW, addrW = max(nameW, ansi.StringWidth(c.name)), max(addrW, ansi.StringWidth(c.addr))
+		all = append(all, c)
+	}
+	nameW, addrW = min(nameW, 16), min(addrW, 21)
+	cols := []column{
+		{"service", nameW, false}, {"dir", 6, false}, {"local address", addrW, false},
+		{"conns", 5, true}, {"in", 6, true}, {"out", 6, true}, {"rate", 8, true},
+	}
+	total := func() int {
+		n := 1 // the marker, less the last column's gap
+		for _, c := range cols {
+			n += c.width + 1
+		}
+		return n
+	}
+	// Narrow terminals: squeeze long names a little, drop the rate, then
+	// the byte counts, then squeeze addresses and names.
+	if over := total() - width; over > 0 {
+		cols[0].width = max(min(cols[0].width, 8), cols[0].width-over)
+	}
+	for total() > width && len(cols) > 4 {
+		cols = cols[:len(cols)-1]
+	}
+	if over := total() - width; over > 0 {
+		cols[2].width = max(9, cols[2].width-over)
+	}
+	if over := total() - width; over > 0 {
+		cols[0].width = max(6, cols[0].width-over)
+	}
+	// line lays out the first n columns.
+	line := func(values []string, n int) string {
+		parts := make([]string, n)
+		for i, c := range cols[:n] {
+			v := fit(values[i], c.width)
+			if c.right {
+				v = strings.Repeat(" ", c.width-ansi.StringWidth(v)) + v
+			} else {
+				v = pad(v, c.width)
+			}
+			parts[i] = v
+		}
+		return strings.Join(parts, " ")
+	}
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.title
+	}
+	lines := []string{title, "  " + st.Column.Render(line(titles, len(cols)))}
+
+	// Keep the selection in view when the rows do not fit.
+	room := max(1, height-2)
+	first, shown := 0, len(all)
+	if len(all) > room {
+		shown = max(1, room-1) // and a line saying how many more
+		first = max(0, min(p.sel-shown/2, len(all)-shown))
+	}
+	for i := first; i < first+shown; i++ {
+		c := all[i]
+		values := []string{c.name, c.dir, c.addr, c.conns, c.in, c.out, c.rate}
+		text := line(values, len(cols))
+		if c.state != "" {
+			// The state takes the place of the counters.
+			state := st.Dim.Render(c.state)
+			if p.rows[i].bad {
+				state = st.Bad.Render(c.state)
+			}
+			text = line(values, 3) + " " + state
+		}
+		marker := "  "
+		if focused && i == p.sel {
+			marker = "› "
+			text = st.Selected.Render(text)
+		}
+		lines = append(lines, fit(marker+text, width))
+	}
+	if shown < len(all) {
+		lines = append(lines, st.Dim.Render(fmt.Sprintf("  … %d more (↑/↓)", len(all)-shown)))
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,223 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
+)
+
+// testVerifier is a 32-byte verifier: 0001 0203 ... 1e1f.
+func testVerifier() []byte {
+	v := make([]byte, 32)
+	for i := range v {
+		v[i] = byte(i * 7)
+	}
+	return v
+}
+
+// connected brings a harness to a connected session, joined with a code
+// given on the command line, with a gander peer over a direct path.
+func connected(t *testing.T, width, height int, opts Options) *harness {
+	opts.Code = "7-guitarist-revenge"
+	h := newHarness(t, opts, width, height)
+	h.event(
+		session.Welcome{MOTD: "Welcome to the \x1b[31mtest\x1b[0m server"},
+		session.CodeReady{Code: "7-guitarist-revenge"},
+		session.PeerConnected{Verifier: testVerifier(), PeerVersions: json.RawMessage(`{"gander":{"version":"1"}}`)},
+		dilation.Status{State: dilation.Connected, Generation: 1, Via: "direct 10.0.0.2:4444"},
+	)
+	return h
+}
+
+// withForwards adds two services, ours and the peer's, with traffic over
+// one second.
+func withForwards(h *harness) {
+	h.event(
+		forwards.AwaitingConnect{Service: "web", Addr: "127.0.0.1:8000"},
+		forwards.Listening{Service: "database", Addr: "127.0.0.1:5432"},
+		forwards.ConnectionOpened{ID: 1, Service: "web", Incoming: true},
+		session.Traffic{Services: []forwards.ServiceStats{
+			{Service: "web", Offered: true, Addr: "127.0.0.1:8000", Open: 1, Total: 3, BytesIn: 1_000, BytesOut: 200_000},
+			{Service: "database", Addr: "127.0.0.1:5432", Open: 0, Total: 1, BytesIn: 4_000, BytesOut: 512},
+		}},
+	)
+	h.advance(time.Second)
+	h.event(session.Traffic{Services: []forwards.ServiceStats{
+		{Service: "web", Offered: true, Addr: "127.0.0.1:8000", Open: 1, Total: 3, BytesIn: 21_000, BytesOut: 1_400_000},
+		{Service: "database", Addr: "127.0.0.1:5432", Open: 0, Total: 1, BytesIn: 4_000, BytesOut: 512},
+	}})
+}
+
+func TestScreenLandingCompletions(t *testing.T) {
+	h := newHarness(t, Options{}, 80, 24)
+	h.event(session.Welcome{})
+	h.typeText("7-guitarist-re")
+	h.press(keyTab)
+	h.event(session.Nameplates{Names: []string{"7", "12"}})
+	h.golden("landing_completions")
+}
+
+func TestScreenLandingBadCode(t *testing.T) {
+	h := newHarness(t, Options{}, 80, 24)
+	h.event(session.Welcome{})
+	h.typeText("7 guitarist revenge")
+	h.press(keyEnter)
+	h.golden("landing_bad_code")
+}
+
+func TestScreenAllocatedCode(t *testing.T) {
+	h := newHarness(t, Options{}, 80, 24)
+	h.event(session.Welcome{})
+	h.press(keyEnter)
+	h.event(session.CodeReady{Code: "7-guitarist-revenge"})
+	h.golden("allocated_code")
+}
+
+func TestScreenConnectedVerifier(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.golden("connected_verifier")
+	h.press(keyRune('v'))
+	h.golden("connected_verifier_confirmed")
+}
+
+func TestScreenForwardsTraffic(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.golden("forwards_traffic")
+}
+
+func TestScreenAddForwardError(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.press(keyRune('a'))
+	h.typeText("ssh:port22")
+	h.golden("add_forward_error")
+}
+
+func TestScreenPermissionDialog(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(
+		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web", Port: 8080}},
+		session.PermissionRequest{ID: 2, Request: forwards.ListenRequest{Service: "db"}},
+	)
+	h.golden("permission_dialog")
+}
+
+func TestScreenIncomingFile(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(session.TransferOffered{ID: 4, Name: "report.pdf", Size: 2_345_678, SaveDir: "/home/alice/Downloads"})
+	h.golden("incoming_file")
+}
+
+func TestScreenTransfersMidway(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.event(
+		session.TransferProgress{ID: 4, Name: "report.pdf", Size: 10_000_000, Done: 1_000_000, Files: 1},
+		session.TransferFinished{ID: 3, Name: "notes.txt", Outgoing: true},
+	)
+	h.advance(time.Second)
+	h.event(session.TransferProgress{ID: 4, Name: "report.pdf", Size: 10_000_000, Done: 3_000_000, Files: 1})
+	h.golden("transfers_midway")
+}
+
+func TestScreenHelpOverlay(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.press(keyRune('?'))
+	h.golden("help_overlay")
+}
+
+func TestScreenClosedWrongCode(t *testing.T) {
+	h := newHarness(t, Options{Code: "7-guitarist-revenge"}, 80, 24)
+	h.event(
+		session.Welcome{},
+		session.CodeReady{Code: "7-guitarist-revenge"},
+		session.Closed{Result: "wrong code: the other side used a different code"},
+	)
+	h.golden("closed_wrong_code")
+	var closed *ClosedError
+	if err := h.m.Err(); !errors.As(err, &closed) {
+		t.Errorf("Err() = %v, want a *ClosedError", err)
+	}
+}
+
+func TestScreenNarrowConnected(t *testing.T) {
+	h := connected(t, 60, 20, Options{})
+	withForwards(h)
+	h.event(forwards.Listening{Service: "a-service-with-a-very-long-name", Addr: "127.0.0.1:65000"})
+	h.golden("narrow_connected")
+}
+
+func TestScreenReconnecting(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 1})
+	h.advance(12 * time.Second)
+	h.golden("reconnecting")
+}
+
+func TestScreenSanitisesPeerText(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(
+		forwards.Listening{Service: "evil\x1b]0;pwned\x07", Addr: "127.0.0.1:1"},
+		session.CommandFailed{Err: errors.New("bad\x1b[2Jthing")},
+	)
+	raw := h.m.View().Content
+	for _, bad := range []string{"\x1b]0;", "\x07", "\x1b[2J"} {
+		if contains(raw, bad) {
+			t.Errorf("the view holds %q from the peer", bad)
+		}
+	}
+}
+
+// Every screen fits the terminal, down to very small ones.
+func TestScreensFitAnySize(t *testing.T) {
+	scenarios := map[string]func(h *harness){
+		"landing": func(h *harness) {
+			h.typeText("7-guitarist-re")
+			h.press(keyTab)
+			h.press(keyEnter)
+		},
+		"connected": func(h *harness) {
+			h.event(session.CodeReady{Code: "7-guitarist-revenge"},
+				session.PeerConnected{Verifier: testVerifier()})
+			withForwards(h)
+			h.event(session.TransferProgress{ID: 1, Name: "a-long-file-name.tar.gz", Size: 1e9, Done: 1e8})
+		},
+		"dialog": func(h *harness) {
+			h.event(session.TransferOffered{ID: 1, Name: "x", SaveDir: "/a/very/long/folder/name/somewhere"})
+			h.press(keyRune('f'))
+		},
+		"form": func(h *harness) {
+			h.press(keyEnter)
+			h.event(session.CodeReady{Code: "7-guitarist-revenge"})
+			h.press(keyRune('a'))
+			h.typeText("x:y")
+		},
+		"help":   func(h *harness) { h.press(keyRune('?')) },
+		"closed": func(h *harness) { h.event(session.Closed{Result: "wrong code: " + string(make([]byte, 200))}) },
+	}
+	for name, setup := range scenarios {
+		for _, size := range [][2]int{{80, 24}, {60, 20}, {40, 12}, {20, 6}, {1, 1}} {
+			h := newHarness(t, Options{}, size[0], size[1])
+			setup(h)
+			lines := strings.Split(strings.TrimSuffix(h.screen(), "\n"), "\n")
+			if len(lines) > size[1] {
+				t.Errorf("%s at %dx%d: %d lines", name, size[0], size[1], len(lines))
+			}
+			for _, l := range lines {
+				if w := ansi.StringWidth(l); w > size[0] {
+					t.Errorf("%s at %dx%d: line %q is %d wide", name, size[0], size[1], l, w)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gander-pair/gander/session"
+)
+
+// transferRow is one file transfer, either way.
+type transferRow struct {
+	id               int64
+	name             string // sanitised when drawn
+	outgoing         bool
+	size, done       int64
+	files, filesDone int
+	rate             rate
+	state            string // "waiting for the first bytes…", "cancelling…"
+	finished         bool
+	savedAs          string
+	err              string
+}
+
+// transfersPane lists transfers with progress bars. It is hidden while
+// there are none. Outgoing transfers appear here as soon as the session
+// reports their progress, however they were started.
+type transfersPane struct {
+	send func(session.Command) tea.Cmd
+	rows []*transferRow
+	sel  int
+}
+
+func (p *transfersPane) empty() bool { return len(p.rows) == 0 }
+
+func (p *transfersPane) rowFor(id int64) *transferRow {
+	for _, r := range p.rows {
+		if r.id == id {
+			return r
+		}
+	}
+	r := &transferRow{id: id}
+	p.rows = append(p.rows, r)
+	return r
+}
+
+// accept shows an offer the user accepted until its bytes start moving.
+func (p *transfersPane) accept(a accepted) {
+	r := p.rowFor(a.offer.ID)
+	r.name, r.size, r.files = a.offer.Name, a.offer.Size, a.offer.Files
+	r.state = "accepted; waiting for the first bytes…"
+}
+
+// handle applies a transfer event; it returns a notice for the status
+// line, if the event deserves one.
+func (p *transfersPane) handle(ev session.Event, now time.Time) (notice string, bad bool) {
+	switch e := ev.(type) {
+	case session.TransferProgress:
+		r := p.rowFor(e.ID)
+		r.name, r.outgoing = e.Name, e.Outgoing
+		r.size, r.done, r.files, r.filesDone = e.Size, e.Done, e.Files, e.FilesDone
+		r.rate.sample(e.Done, now)
+		if r.state != "cancelling…" {
+			r.state = ""
+		}
+	case session.TransferFinished:
+		r := p.rowFor(e.ID)
+		r.name, r.outgoing, r.finished, r.savedAs = e.Name, e.Outgoing, true, e.SavedAs
+		r.state, r.rate.perSec = "", 0
+		if e.Err != nil {
+			r.err = errText(e.Err)
+			return fmt.Sprintf("transfer of %q failed: %s", clean(e.Name), r.err), true
+		}
+		if e.Outgoing {
+			return fmt.Sprintf("sent %q", clean(e.Name)), false
+		}
+		return fmt.Sprintf("received %q", clean(e.Name)), false
+	}
+	return "", false
+}
+
+func (p *transfersPane) expireRates(now time.Time) (moving bool) {
+	for _, r := range p.rows {
+		if !r.finished && r.rate.expire(now) {
+			moving = true
+		}
+	}
+	return moving
+}
+
+func (p *transfersPane) move(delta int) {
+	p.sel = max(0, min(p.sel+delta, len(p.rows)-1))
+}
+
+// cancel stops the selected transfer, if it is still going.
+func (p *transfersPane) cancel() tea.Cmd {
+	if p.sel >= len(p.rows) || p.rows[p.sel].finished {
+		return nil
+	}
+	r := p.rows[p.sel]
+	r.state = "cancelling…"
+	return p.send(session.CancelTransfer{ID: r.id})
+}
+
+// view draws the transfers in at most height lines.
+func (p *transfersPane) view(st *Styles, width, height int, focused bool) string {
+	blocks := make([][]string, len(p.rows))
+	for i, r := range p.rows {
+		marker := "  "
+		if focused && i == p.sel {
+			marker = "› "
+		}
+		blocks[i] = r.view(st, width, marker)
+	}
+	// Show as many blocks as fit, keeping the selection in view.
+	first, used := 0, 1
+	for i := p.sel; i >= 0 && used+len(blocks[i]) <= height; i-- {
+		first, used = i, used+len(blocks[i])
+	}
+	lines := []string{st.Title.Render("Transfers")}
+	for i := first; i < len(blocks); i++ {
+		if len(lines)+len(blocks[i]) > height {
+			lines = append(lines, st.Dim.Render(fmt.Sprintf("  … %d more", len(blocks)-i)))
+			break
+		}
+		lines = append(lines, blocks[i]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (r *transferRow) view(st *Styles, width int, marker string) []string {
+	name := clean(r.name)
+	if r.finished {
+		var text string
+		switch {
+		case r.err != "":
+			text = st.Bad.Render("✗ ") + name + ": " + st.Bad.Render(r.err)
+		case r.outgoing:
+			text = st.Good.Render("✓ sent ") + name
+		case r.savedAs != "":
+			text = st.Good.Render("✓ received ") + name + st.Dim.Render(" — saved as ") + clean(r.savedAs)
+		default:
+			text = st.Good.Render("✓ received ") + name
+		}
+		return []string{fit(marker+text, width)}
+	}
+	arrow := "↓ receiving "
+	if r.outgoing {
+		arrow = "↑ sending "
+	}
+	amount := humanBytes(r.done) + " of " + humanBytes(r.size)
+	if r.files > 1 {
+		amount += fmt.Sprintf(", file %d of %d", min(r.filesDone+1, r.files), r.files)
+	}
+	head := fit(marker+arrow+name, max(10, width-ansi.StringWidth(amount)-2))
+	head = pad(head, width-ansi.StringWidth(amount)) + amount
+	if marker != "  " {
+		head = st.Selected.Render(head)
+	}
+	var detail string
+	if r.state != "" {
+		detail = st.Dim.Render(r.state)
+	} else {
+		detail = fmt.Sprintf("%3d%%", percent(r.done, r.size))
+		if r.rate.perSec > 0 {
+			detail += "  " + humanRate(r.rate.perSec)
+			if left := r.size - r.done; left > 0 {
+				detail += ", " + humanDuration(time.Duration(float64(left)/r.rate.perSec*float64(time.Second))) + " left"
+			}
+		}
+	}
+	barWidth := max(10, min(40, width-4-ansi.StringWidth(detail)-2))
+	return []string{fit(head, width), fit("    "+bar(st, r.done, r.size, barWidth)+"  "+detail, width)}
+}
+
+func percent(done, size int64) int64 {
+	if size <= 0 {
+		return 100
+	}
+	return min(100, done*100/size)
+}
+
+// bar draws a progress bar of width cells; the two glyphs differ, so it
+// reads without colour.
+func bar(st *Styles, done, size int64, width int) string {
+	filled := int(percent(done, size) * int64(width) / 100)
+	return st.Bar.Render(strings.Repeat("█", filled)) + st.BarEmpty.Render(strings.Repeat("░", width-filled))
+}

@@ -1,0 +1,32 @@
+package ui
+
+import "strings"
+
+// verifierPane shows the verifier once the peer is connected: both sides
+// see the same hex if nobody is in the middle, so the two people read it
+// to each other and one presses v.
+type verifierPane struct {
+	verifier  []byte
+	confirmed bool
+}
+
+func (p *verifierPane) known() bool { return p.verifier != nil }
+
+func (p *verifierPane) view(st *Styles, width int) string {
+	perLine := 8 // 32 bytes: two lines of eight groups, 39 cells each
+	if width < 43 {
+		perLine = 4
+	}
+	if p.confirmed {
+		// Once compared, one line is enough: the room goes to the forwards.
+		line := verifierLines(p.verifier, 4)[0] + " …"
+		return fit(st.Title.Render("Verifier")+" "+st.Good.Render("✓ confirmed")+st.Dim.Render(" · "+line), width)
+	}
+	var b strings.Builder
+	b.WriteString(st.Title.Render("Verifier") + fit(st.Dim.Render(" · read it aloud: your peer must see the same"), width-8) + "\n")
+	for _, line := range verifierLines(p.verifier, perLine) {
+		b.WriteString("  " + st.Hex.Render(line) + "\n")
+	}
+	b.WriteString(wrap("  not yet confirmed — compare with your peer, then press "+st.Key.Render("v"), width))
+	return b.String()
+}
