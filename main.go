@@ -63,6 +63,13 @@ Forwarding (compatible with fowl):
   --relay tcp:HOST:PORT   transit relay (default %s)
   --no-direct             relay only: no direct connections
   --no-tui                plain line output, for scripts and dumb terminals
+
+Files (between gander peers; in the app, drop files onto the terminal):
+  --send PATH             with --no-tui: send this file or directory
+  --accept-files          with --no-tui: accept the peer's files (else refused)
+  --save-dir DIR          where received files go (default ~/Downloads, or
+                          the current directory)
+
   --json                  speak fowld's JSON-lines protocol: commands on
                           stdin (allocate-code, set-code, local, remote,
                           session-close), events on stdout
@@ -185,6 +192,10 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fs.Var(&remotes, "remote", "")
 	fs.Var(&allowListen, "allow-listen", "")
 	noTUI := fs.Bool("no-tui", false, "")
+	var sends repeated
+	fs.Var(&sends, "send", "")
+	saveDir := fs.String("save-dir", "", "")
+	acceptFiles := fs.Bool("accept-files", false, "")
 	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
 	relay := fs.String("relay", dilation.DefaultTransitRelay, "")
 	noDirect := fs.Bool("no-direct", false, "")
@@ -202,7 +213,20 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	cfg := session.Config{
 		MailboxURL: *mailboxURL, TransitRelay: *relay, NoDirect: *noDirect,
 		Code: fs.Arg(0), CodeLength: *codeLength, ClientVersion: version,
-		AllowListen: allowListen,
+		AllowListen: allowListen, SaveDir: *saveDir, AcceptFiles: *acceptFiles,
+	}
+	if cfg.SaveDir == "" {
+		cfg.SaveDir = defaultSaveDir()
+	}
+	if len(sends) > 0 && !*noTUI {
+		fmt.Fprintln(stderr, "gander: --send is for --no-tui; in the app, drop the files onto the terminal")
+		return 2
+	}
+	for _, p := range sends {
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintln(stderr, "gander:", err)
+			return 2
+		}
 	}
 	if *codeLength < 1 {
 		fmt.Fprintln(stderr, "gander: --code-length must be at least 1")
@@ -213,8 +237,8 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintln(stderr, "gander: the app needs a terminal; use --no-tui or --json for scripts")
 		return 2
 	}
-	if *noTUI && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 {
-		fmt.Fprintln(stderr, "gander: nothing to forward: give at least one --local, --remote or --allow-listen (see gander --help)")
+	if *noTUI && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
+		fmt.Fprintln(stderr, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)")
 		return 2
 	}
 	for _, pattern := range allowListen {
@@ -264,9 +288,12 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	case *jsonMode:
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
 	default:
-		commands := make(chan session.Command, 1)
+		commands := make(chan session.Command, 2)
 		if cfg.Code == "" {
 			commands <- session.AllocateCode{}
+		}
+		if len(sends) > 0 {
+			commands <- session.SendFiles{Paths: sends}
 		}
 		err = session.Run(ctx, cfg, commands, func(ev session.Event) { printEvent(stdout, ev) })
 	}
@@ -306,6 +333,21 @@ func runTUI(ctx context.Context, cfg session.Config, logger *slog.Logger, stdout
 		return err
 	}
 	return uiErr
+}
+
+// defaultSaveDir is ~/Downloads if there is one, else the current
+// directory.
+func defaultSaveDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		dir := filepath.Join(home, "Downloads")
+		if info, err := os.Stat(dir); err == nil && info.IsDir() {
+			return dir
+		}
+	}
+	if dir, err := os.Getwd(); err == nil {
+		return dir
+	}
+	return "."
 }
 
 func isTerminal(w io.Writer) bool {
@@ -383,6 +425,21 @@ func printEvent(w io.Writer, ev session.Event) {
 		}
 	case forwards.Problem:
 		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
+	case session.TransferOffered:
+		fmt.Fprintf(w, "The peer offers %s (%d bytes)\n", clean(e.Name), e.Size)
+	case session.TransferProgress:
+		if e.Size > 0 {
+			fmt.Fprintf(w, "%s: %d of %d bytes (%d%%)\n", clean(e.Name), e.Done, e.Size, e.Done*100/e.Size)
+		}
+	case session.TransferFinished:
+		switch {
+		case e.Err != nil:
+			fmt.Fprintf(w, "Transfer of %s failed: %s\n", clean(e.Name), clean(e.Err.Error()))
+		case e.Outgoing:
+			fmt.Fprintf(w, "Sent %s\n", clean(e.Name))
+		default:
+			fmt.Fprintf(w, "Received %s as %s\n", clean(e.Name), clean(e.SavedAs))
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session/transfer"
 	"github.com/gander-pair/gander/wormhole"
 )
 
@@ -48,6 +49,7 @@ func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Eve
 		locals:  map[string]bool{},
 		remotes: map[string]bool{},
 		asks:    map[int64]chan forwards.Decision{},
+		files:   fileTransfers{byID: map[int64]*fileTransfer{}},
 	}
 	var ask forwards.Asker
 	if cfg.AskPeer {
@@ -103,15 +105,22 @@ type controller struct {
 	pending []forwards.Remote
 	fw      *forwards.Forwarder // nil until the peer is connected
 	runCtx  context.Context     // for offers, once connected
-	lastAsk int64
-	asks    map[int64]chan forwards.Decision // unanswered PermissionRequests
+	conn    *dilation.Conn      // for file transfers, once connected
+	// peerIsGander: the peer speaks gander's own subprotocols (files).
+	peerIsGander bool
+	pendingSends []string // paths to send once connected
+	lastAsk      int64
+	asks         map[int64]chan forwards.Decision // unanswered PermissionRequests
+	files        fileTransfers
 }
 
 // setupResult is what the connection goroutine hands the command loop.
 type setupResult struct {
 	conn *dilation.Conn
 	fw   *forwards.Forwarder
-	err  error
+	// offers is where a gander peer's file offers arrive; nil for fowl.
+	offers *dilation.Listener
+	err    error
 }
 
 func (c *controller) run(ctx context.Context, commands <-chan Command) error {
@@ -131,6 +140,9 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 		if setupActive {
 			if r := <-ready; r.err == nil {
 				conn, fw = r.conn, r.fw
+				if r.offers != nil {
+					r.offers.Close()
+				}
 			}
 		}
 		stopReading()
@@ -177,13 +189,21 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 			c.wg.Add(2)
 			go func() { defer c.wg.Done(); reportStatus(runCtx, conn, c.emit) }()
 			go func() { defer c.wg.Done(); c.reportTraffic(runCtx, fw) }()
+			if r.offers != nil {
+				c.wg.Add(1)
+				go func() { defer c.wg.Done(); c.receiveOffers(runCtx, r.offers) }()
+			}
 			c.mu.Lock()
-			c.fw, c.runCtx = fw, runCtx
-			pending := c.pending
-			c.pending = nil
+			c.fw, c.runCtx, c.conn = fw, runCtx, conn
+			c.peerIsGander = r.offers != nil
+			pending, sends := c.pending, c.pendingSends
+			c.pending, c.pendingSends = nil, nil
 			c.mu.Unlock()
 			for _, r := range pending {
 				c.offer(r)
+			}
+			if sends != nil {
+				c.sendFiles(sends)
 			}
 		case <-peerClosing:
 			c.emit(PeerClosing{})
@@ -212,6 +232,14 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 				c.addRemote(cmd.Remote)
 			case Remove:
 				c.remove(cmd.Service)
+			case SendFiles:
+				c.sendFiles(cmd.Paths)
+			case AcceptTransfer:
+				c.answerOffer(cmd.ID, offerAnswer{accept: true, dir: cmd.Dir})
+			case RefuseTransfer:
+				c.answerOffer(cmd.ID, offerAnswer{})
+			case CancelTransfer:
+				c.cancelTransfer(cmd.ID)
 			case Answer:
 				c.answer(cmd)
 			case ListNameplates:
@@ -305,7 +333,15 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 		return setupResult{err: err}
 	}
 	started.Store(fw)
-	return setupResult{conn: conn, fw: fw}
+	result := setupResult{conn: conn, fw: fw}
+	if forwards.PeerIsGander(versions["app_versions"]) {
+		if result.offers, err = conn.Listen(transfer.Subprotocol); err != nil {
+			fw.Close()
+			conn.Close()
+			return setupResult{err: err}
+		}
+	}
+	return result
 }
 
 func (c *controller) addLocal(l forwards.Local) {

@@ -33,7 +33,13 @@ type Config struct {
 	// AskPeer: a listen request the configuration does not allow becomes
 	// a PermissionRequest event, answered by an Answer command. Without
 	// it such requests are refused.
-	AskPeer       bool
+	AskPeer bool
+	// SaveDir is where accepted files go by default.
+	SaveDir string
+	// AcceptFiles accepts every file a gander peer offers into SaveDir
+	// without asking; otherwise offers are asked about (AskPeer) or
+	// refused.
+	AcceptFiles   bool
 	ClientVersion string
 	Logger        *slog.Logger
 	// CloseTimeout bounds the wait for the peer's goodbye after an
