@@ -42,6 +42,7 @@ var (
 func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
 	w, err := openWormhole(ctx, &cfg, emit)
 	if err != nil {
+		emit(Closed{Result: err.Error()})
 		return err
 	}
 	c := &controller{
