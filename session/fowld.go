@@ -14,6 +14,15 @@ package session
 //	{"kind": "session-close", "timeout": SECONDS}  timeout optional (default 10)
 //	{"kind": "ping", "ping_id": X}                 always answered with an error, as in fowld 26.8
 //
+// gander's own, for file transfers with a gander peer (fowld has none;
+// offers are refused unless --accept-files is given or accept-file
+// answers them):
+//
+//	{"kind": "send-file", "path": P}               a file or a directory
+//	{"kind": "accept-file", "id": N, "directory": D}   directory optional (--save-dir)
+//	{"kind": "refuse-file", "id": N}
+//	{"kind": "cancel-transfer", "id": N}
+//
 // Events (stdout), keys in fowld's order, "kind" last, formatted as
 // Python's json.dumps formats them (", " and ": " separators, non-ASCII
 // escaped), so that even a controller matching text sees fowld's lines:
@@ -33,6 +42,9 @@ package session
 //	{"id": N, "bytes": B, "kind": "bytes-out"}                        from the wormhole to the local socket
 //	{"message": M, "kind": "error"}
 //	{"result": "happy"|"lonely"|..., "kind": "closed"}                the last line
+//	{"id": N, "name": S, "directory": B, "size": B, "files": N, "save_dir": D, "kind": "transfer-offered"}
+//	{"id": N, "name": S, "outgoing": B, "bytes": B, "size": B, "kind": "transfer-progress"}
+//	{"id": N, "name": S, "outgoing": B, "saved_as": P | "error": E, "kind": "transfer-finished"}
 //
 // fowld 26.8 defines listening-failed, remote-connect-failed and pong but
 // never emits them; neither does gander. A refused offer is an error
@@ -81,6 +93,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -265,6 +278,35 @@ func decodeCommand(line []byte) (Command, error) {
 			timeout = time.Duration(secs * float64(time.Second))
 		}
 		cmd = Close{Timeout: timeout}
+	case "send-file":
+		path, ok, err := f.str("path")
+		if err == nil && (!ok || path == "") {
+			err = errors.New(`"path" is missing`)
+		}
+		if err != nil {
+			return nil, commandError(line, "%v", err)
+		}
+		cmd = SendFiles{Paths: []string{path}}
+	case "accept-file", "refuse-file", "cancel-transfer":
+		id, ok, err := f.integer("id", 1, math.MaxInt64)
+		if err == nil && !ok {
+			err = errors.New(`"id" is missing`)
+		}
+		var dir string
+		if err == nil && kind == "accept-file" {
+			dir, _, err = f.str("directory")
+		}
+		if err != nil {
+			return nil, commandError(line, "%v", err)
+		}
+		switch kind {
+		case "accept-file":
+			cmd = AcceptTransfer{ID: id, Dir: dir}
+		case "refuse-file":
+			cmd = RefuseTransfer{ID: id}
+		default:
+			cmd = CancelTransfer{ID: id}
+		}
 	case "ping":
 		if _, ok := f.get("ping_id"); !ok {
 			return nil, commandError(line, `"ping_id" is missing`)
@@ -437,6 +479,20 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			reason = denied.Reason
 		}
 		add(pyObject{{"message", fmt.Sprintf("Service \"%s\" failed: %s", ev.Service, reason)}, {"kind", "error"}})
+	case TransferOffered:
+		add(pyObject{{"id", ev.ID}, {"name", ev.Name}, {"directory", ev.Directory}, {"size", ev.Size},
+			{"files", ev.Files}, {"save_dir", ev.SaveDir}, {"kind", "transfer-offered"}})
+	case TransferProgress:
+		add(pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}, {"bytes", ev.Done},
+			{"size", ev.Size}, {"kind", "transfer-progress"}})
+	case TransferFinished:
+		o := pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}}
+		if ev.Err != nil {
+			o = append(o, pyField{"error", ev.Err.Error()})
+		} else if !ev.Outgoing {
+			o = append(o, pyField{"saved_as", ev.SavedAs})
+		}
+		add(append(o, pyField{"kind", "transfer-finished"}))
 	case forwards.ConnectionOpened:
 		e.conns[ev.ID] = connInfo{service: ev.Service, incoming: ev.Incoming, opened: true}
 		kind := "outgoing-connection"

@@ -45,6 +45,11 @@ func TestDecodeCommand(t *testing.T) {
 		{`{"kind": "session-close", "timeout": 2.5}`, Close{Timeout: 2500 * time.Millisecond}},
 		{`{"kind": "ping", "ping_id": 7}`, Ping{}},
 		{"{\"kind\": \"ping\", \"ping_id\": \"x\", \"extra\": [1]}\r", Ping{}},
+		{`{"kind": "send-file", "path": "/tmp/a b.txt"}`, SendFiles{Paths: []string{"/tmp/a b.txt"}}},
+		{`{"kind": "accept-file", "id": 3}`, AcceptTransfer{ID: 3}},
+		{`{"kind": "accept-file", "id": 3, "directory": "/srv"}`, AcceptTransfer{ID: 3, Dir: "/srv"}},
+		{`{"kind": "refuse-file", "id": 4}`, RefuseTransfer{ID: 4}},
+		{`{"kind": "cancel-transfer", "id": 5}`, CancelTransfer{ID: 5}},
 	}
 	for _, tt := range tests {
 		got, err := decodeCommand([]byte(tt.line))
@@ -71,6 +76,11 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		{`{"kind": "allocate-code", "length": 2.5}`, "must be an integer"},
 		{`{"kind": "allocate-code", "length": 65}`, "must be an integer"},
 		{`{"kind": "set-code"}`, `"code" is missing`},
+		{`{"kind": "send-file"}`, `"path" is missing`},
+		{`{"kind": "send-file", "path": ""}`, `"path" is missing`},
+		{`{"kind": "accept-file"}`, `"id" is missing`},
+		{`{"kind": "cancel-transfer", "id": 0}`, `"id"`},
+		{`{"kind": "accept-file", "id": 1, "directory": 7}`, `"directory" must be a string`},
 		{`{"kind": "set-code", "code": 7}`, `"code" must be a string`},
 		{`{"kind": "set-code", "code": "nonsense"}`, "nameplate"},
 		{`{"kind": "local"}`, `"name" is missing`},
@@ -122,6 +132,15 @@ func TestEncodeEvents(t *testing.T) {
 			`{"verifier": "` + strings.Repeat("ab", 32) + `", "versions": {"fowl": {"features": ["core-v1"]}}, "kind": "peer-connected"}` + "\n"},
 		{"peer connected, no versions", []Event{PeerConnected{Verifier: []byte{1}}},
 			`{"verifier": "01", "versions": {}, "kind": "peer-connected"}` + "\n"},
+		{"file transfers", []Event{
+			TransferOffered{ID: 1, Name: "a.txt", Size: 5, Files: 1, SaveDir: "/d"},
+			TransferProgress{ID: 1, Name: "a.txt", Done: 2, Size: 5},
+			TransferFinished{ID: 1, Name: "a.txt", SavedAs: "/d/a.txt"},
+			TransferFinished{ID: 2, Name: "b", Outgoing: true, Err: errors.New("refused")},
+		}, `{"id": 1, "name": "a.txt", "directory": false, "size": 5, "files": 1, "save_dir": "/d", "kind": "transfer-offered"}` + "\n" +
+			`{"id": 1, "name": "a.txt", "outgoing": false, "bytes": 2, "size": 5, "kind": "transfer-progress"}` + "\n" +
+			`{"id": 1, "name": "a.txt", "outgoing": false, "saved_as": "/d/a.txt", "kind": "transfer-finished"}` + "\n" +
+			`{"id": 2, "name": "b", "outgoing": true, "error": "refused", "kind": "transfer-finished"}` + "\n"},
 		{"listening and awaiting", []Event{
 			forwards.Listening{Service: "echo", Addr: "127.0.0.1:44807"},
 			forwards.AwaitingConnect{Service: "echo", Addr: "127.0.0.1:54839"},
