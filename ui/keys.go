@@ -19,6 +19,7 @@ type keyMap struct {
 	CopyCode       key.Binding
 	Confirm        key.Binding
 	AddForward     key.Binding
+	SendFiles      key.Binding
 	RemoveForward  key.Binding
 	Up, Down       key.Binding
 	SwitchPane     key.Binding
@@ -54,6 +55,7 @@ func newKeyMap() *keyMap {
 		CopyCode:       b([]string{"c"}, "c", "copy code"),
 		Confirm:        b([]string{"v"}, "v", "verifier matches"),
 		AddForward:     b([]string{"a"}, "a", "add forward"),
+		SendFiles:      b([]string{"s"}, "s", "send files"),
 		RemoveForward:  b([]string{"d"}, "d", "remove forward"),
 		Up:             b([]string{"up", "k"}, "↑/k", "up"),
 		Down:           b([]string{"down", "j"}, "↓/j", "down"),

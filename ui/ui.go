@@ -2,7 +2,9 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,8 @@ type Options struct {
 	// NoColor draws without colours (NO_COLOR); bold, faint, underline and
 	// reverse remain, and nothing depends on colour alone.
 	NoColor bool
+	// Home expands ~ in dropped paths; empty means the user's home.
+	Home string
 }
 
 // ClosedError is what Run returns when the session ended unhappily: Result
@@ -106,6 +110,7 @@ type Model struct {
 	forwards  forwardsPane
 	transfers transfersPane
 	dialogs   dialogQueue
+	sending   *sendPrompt // open while files to send are being chosen
 
 	showHelp       bool
 	focusTransfers bool // ↑/↓ and x act on the transfers, not the forwards
@@ -130,6 +135,9 @@ func New(events <-chan session.Event, commands chan<- session.Command, opts Opti
 	}
 	if opts.CodeLength < 1 {
 		opts.CodeLength = codes.DefaultLength
+	}
+	if opts.Home == "" {
+		opts.Home, _ = os.UserHomeDir()
 	}
 	m := &Model{
 		events: events, commands: commands, done: make(chan struct{}),
@@ -253,10 +261,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m, m.handleKey(msg)
 	case tea.PasteMsg:
-		// A paste goes to the text input that has the focus. (Without
-		// one, a paste is files dropped on the terminal: offering them
-		// with session.SendFiles belongs here.)
-		return m, m.routeToInput(msg)
+		// A paste goes to the text input that has the focus; without
+		// one, it is files dropped on the terminal.
+		if cmd, ok := m.routeToInput(msg); ok {
+			return m, cmd
+		}
+		if m.phase == running && !m.showHelp && !m.code.typing() {
+			return m, m.openSending(msg.Content)
+		}
 	}
 	return m, nil
 }
@@ -408,6 +420,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			m.transfers.accept(*acc)
 		}
 		return cmd
+	case m.sending != nil:
+		return m.updateSending(k)
 	case m.forwards.capturing():
 		return m.forwards.handleKey(k)
 	case m.code.typing():
@@ -432,6 +446,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		)
 	case key.Matches(k, m.keys.Confirm) && m.verifier.known():
 		m.verifier.confirmed = !m.verifier.confirmed
+	case key.Matches(k, m.keys.SendFiles):
+		return m.openSending("")
 	case key.Matches(k, m.keys.AddForward):
 		m.focusTransfers = false
 		return m.forwards.openForm(m.styles, m.modalWidth()-4)
@@ -462,22 +478,42 @@ func (m *Model) transfersFocused() bool {
 }
 
 // routeToInput gives a paste to the text input with the focus, if any.
-func (m *Model) routeToInput(msg tea.Msg) tea.Cmd {
+func (m *Model) routeToInput(msg tea.Msg) (cmd tea.Cmd, taken bool) {
 	if m.phase != running || m.showHelp {
-		return nil
+		return nil, true
 	}
 	switch {
 	case m.dialogs.active():
 		if m.dialogs.typing() {
 			cmd, _ := m.dialogs.update(msg, m.styles, m.modalWidth())
-			return cmd
+			return cmd, true
 		}
+		return nil, true
+	case m.sending != nil:
+		return m.updateSending(msg), true
 	case m.forwards.form != nil:
-		return m.forwards.handleKey(msg)
+		return m.forwards.handleKey(msg), true
 	case m.code.typing():
-		return m.code.update(msg)
+		return m.code.update(msg), true
 	}
-	return nil
+	return nil, false
+}
+
+// openSending opens the send prompt holding text (a drop, or nothing).
+func (m *Model) openSending(text string) tea.Cmd {
+	m.sending = newSendPrompt(m.styles, m.modalWidth()-4, text, m.opts.Home)
+	return m.sending.input.Focus()
+}
+
+func (m *Model) updateSending(msg tea.Msg) tea.Cmd {
+	cmd, done := m.sending.update(msg, m.keys, m.send)
+	if done {
+		if len(m.sending.paths) > 0 && cmd != nil {
+			m.status.say(fmt.Sprintf("offering %d item(s) to your peer…", len(m.sending.paths)), false)
+		}
+		m.sending = nil
+	}
+	return cmd
 }
 
 // helpKeys are the bindings that apply now, for the help line.
@@ -498,6 +534,9 @@ func (m *Model) helpKeys() help.KeyMap {
 		return bindings{short: []key.Binding{k.Accept, k.AcceptInto, k.Refuse}}
 	case m.forwards.removing != "":
 		return bindings{short: []key.Binding{k.Yes, k.No}}
+	case m.sending != nil:
+		send := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send"))
+		return bindings{short: []key.Binding{send, k.Cancel}}
 	case m.forwards.form != nil:
 		add := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "add"))
 		return bindings{short: []key.Binding{add, k.SwitchKind, k.Cancel}}
@@ -512,6 +551,9 @@ func (m *Model) helpKeys() help.KeyMap {
 		short = append(short, k.Confirm)
 	}
 	short = append(short, k.AddForward)
+	if m.verifier.known() {
+		short = append(short, k.SendFiles)
+	}
 	if m.transfersFocused() {
 		short = append(short, k.CancelTransfer)
 	} else if len(m.forwards.rows) > 0 {
@@ -527,7 +569,7 @@ func (m *Model) helpKeys() help.KeyMap {
 func (m *Model) helpSections() []helpSection {
 	k := m.keys
 	return []helpSection{
-		{"Session", []key.Binding{k.Confirm, k.CopyCode, k.AddForward, k.RemoveForward}},
+		{"Session", []key.Binding{k.Confirm, k.CopyCode, k.AddForward, k.RemoveForward, k.SendFiles}},
 		{"Lists", []key.Binding{k.Up, k.Down, k.SwitchPane, k.CancelTransfer}},
 		{"Anywhere", []key.Binding{k.Help, k.Quit, k.ForceQuit}},
 		{"Code entry", []key.Binding{k.Complete, k.Submit}},
@@ -571,6 +613,8 @@ func (m *Model) render() string {
 		screen = overlay(screen, m.modal(m.forwards.confirmView(m.styles, m.modalWidth()-4)), w, h)
 	case m.forwards.form != nil:
 		screen = overlay(screen, m.modal(m.forwards.formView(m.styles, m.modalWidth()-4)), w, h)
+	case m.sending != nil:
+		screen = overlay(screen, m.modal(m.sending.view(m.styles, m.modalWidth()-4)), w, h)
 	}
 	return clip(screen, w, h)
 }

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -466,4 +468,41 @@ func TestClosedIsTheLastEvent(t *testing.T) {
 	if err := h.m.Err(); err != nil {
 		t.Errorf("Err() = %v", err)
 	}
+}
+
+// Files dropped on the terminal (a paste with no input focused) open the
+// send prompt; Enter offers them. s opens it empty; a bad path is shown
+// and nothing is sent.
+func TestDroppedFilesAreSent(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a file.txt"), filepath.Join(dir, "b.txt")
+	os.WriteFile(a, []byte("a"), 0o644)
+	os.WriteFile(b, []byte("b"), 0o644)
+	h := connected(t, 80, 24, Options{Home: dir})
+
+	h.m.Update(tea.PasteMsg{Content: "'" + a + "' " + b + "\n"})
+	if h.m.sending == nil {
+		t.Fatal("a drop did not open the send prompt")
+	}
+	h.press(keyEnter)
+	h.wantSent(session.SendFiles{Paths: []string{a, b}})
+	if h.m.sending != nil {
+		t.Fatal("the prompt stayed open after sending")
+	}
+
+	h.press(keyRune('s'))
+	h.typeText("~/missing.txt")
+	h.press(keyEnter)
+	if !contains(h.screen(), "missing.txt: no") {
+		t.Errorf("no complaint about a missing file:\n%s", h.screen())
+	}
+	h.press(keyEsc)
+	h.wantSent()
+}
+
+func TestScreenSendPrompt(t *testing.T) {
+	dir := "/nonexistent-home"
+	h := connected(t, 80, 24, Options{Home: dir})
+	h.m.Update(tea.PasteMsg{Content: "file:///etc/passwd /etc"})
+	h.golden("send_prompt")
 }
