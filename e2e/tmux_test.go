@@ -52,7 +52,7 @@ func startTerminal(t testing.TB, name string) *terminal {
 	}
 	// Through env: tmux 3.3 lets its own PATH win over new-session -e.
 	args := []string{"-f", "/dev/null", "new-session", "-d", "-s", name,
-		"-x", strconv.Itoa(termWidth), "-y", strconv.Itoa(termHeight), "env"}
+		"-x", strconv.Itoa(termWidth), "-y", strconv.Itoa(termHeight), "-c", home, "env"}
 	args = append(append(args, env...), bash, "--norc", "--noprofile")
 	term.tmux(args...)
 	t.Cleanup(func() {
@@ -86,6 +86,14 @@ func (term *terminal) run(line string) {
 func (term *terminal) typeText(s string) {
 	term.t.Helper()
 	term.tmux("send-keys", "-l", s)
+}
+
+// paste pastes s as a terminal does when files are dropped on it: as a
+// bracketed paste, if the program asked for those.
+func (term *terminal) paste(s string) {
+	term.t.Helper()
+	term.tmux("set-buffer", "--", s)
+	term.tmux("paste-buffer", "-p", "-d")
 }
 
 func (term *terminal) keys(keys ...string) {

@@ -142,6 +142,9 @@ func TestTUIPairGanderWithGander(t *testing.T) {
 	mailbox := startMailbox(t)
 	web := tuiWebServer(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
+	if err := os.Mkdir(filepath.Join(bob.home, "Downloads"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	alice.startGanderApp(mailbox.URL)
 	alice.keys("Enter") // an empty line: a new code
@@ -165,6 +168,23 @@ func TestTUIPairGanderWithGander(t *testing.T) {
 	addr := bob.waitScreen(tuiListening, 30*time.Second)[1]
 	if got := curl(t, "http://"+addr+"/through-the-tui"); got != page+"/through-the-tui" {
 		t.Fatalf("curl through the forward got %q", got)
+	}
+
+	// Alice drops a file on her terminal; Bob accepts it into his
+	// Downloads.
+	shared := filepath.Join(alice.home, "notes for bob.txt")
+	if err := os.WriteFile(shared, []byte("dropped through the wormhole\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.paste("'" + shared + "'")
+	alice.waitScreen(regexp.MustCompile(`✓ /`), 10*time.Second) // the parsed path, truncated
+	alice.keys("Enter")
+	bob.waitScreen(regexp.MustCompile(`Your peer offers a file: "notes for bob.txt"`), 30*time.Second)
+	bob.keys("y")
+	bob.waitScreen(regexp.MustCompile(`✓ received`), 30*time.Second)
+	got, err := os.ReadFile(filepath.Join(bob.home, "Downloads", "notes for bob.txt"))
+	if err != nil || string(got) != "dropped through the wormhole\n" {
+		t.Fatalf("bob's copy: %q, %v", got, err)
 	}
 
 	cpu := idleCPU(t, alice)
