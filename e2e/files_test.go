@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -272,4 +273,30 @@ func rawLoopbackCopy(t *testing.T, path string) time.Duration {
 	elapsed := time.Since(started)
 	os.Remove(dst)
 	return elapsed
+}
+
+// A receiver that runs out of room (here a 1 MiB file size limit, which
+// Go reports as EFBIG, as a full disk gives ENOSPC) fails the transfer on
+// both sides, leaves nothing in the save directory, and goes on running.
+func TestFileTransferOutOfRoom(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	mailbox := startMailbox(t)
+	path := filepath.Join(t.TempDir(), "large.bin")
+	writeRandomFile(t, path, 16<<20)
+	saveDir := t.TempDir()
+	sender := startGander(t, mailbox.URL, "--no-tui", "--send", path)
+	code := sender.waitFor(t, ganderCode, 30*time.Second)[1]
+	receiver := startProcess(t, scratch, prlimit, "--fsize=1048576", "--", ganderBin(t),
+		"--mailbox", mailbox.URL, "--relay", "tcp:127.0.0.1:1", "--no-tui", "--accept-files", "--save-dir", saveDir, code)
+	receiver.waitFor(t, regexp.MustCompile(`Transfer of large\.bin failed: .*file too large`), 60*time.Second)
+	sender.waitFor(t, regexp.MustCompile(`Transfer of large\.bin failed`), 30*time.Second)
+	if entries, _ := os.ReadDir(saveDir); len(entries) != 0 {
+		t.Errorf("the save directory holds %v after the failure", entries)
+	}
+	if receiver.exited() || sender.exited() {
+		t.Error("a failed transfer ended the session")
+	}
 }
