@@ -96,3 +96,36 @@ func TestFilesRefusedWithoutAskingOrAccepting(t *testing.T) {
 		t.Fatalf("wrote %v", entries)
 	}
 }
+
+// Either side can cancel a transfer under way; both see it canceled and
+// nothing is left in the save directory.
+func TestCancelTransferEitherSide(t *testing.T) {
+	for _, by := range []string{"sender", "receiver"} {
+		t.Run(by, func(t *testing.T) {
+			saveDir := t.TempDir()
+			sender, receiver, sendCmds, recvCmds := twoSessions(t, Config{AskPeer: true, SaveDir: saveDir})
+			path := filepath.Join(t.TempDir(), "big.bin")
+			f, _ := os.Create(path)
+			f.Truncate(1 << 30) // sparse: quick to make, slow enough to send
+			f.Close()
+			sendCmds <- SendFiles{Paths: []string{path}}
+			offered := waitEvent[TransferOffered](t, receiver)
+			recvCmds <- AcceptTransfer{ID: offered.ID}
+			progress := waitEvent[TransferProgress](t, sender)
+			if by == "sender" {
+				sendCmds <- CancelTransfer{ID: progress.ID}
+			} else {
+				recvCmds <- CancelTransfer{ID: offered.ID}
+			}
+			for side, r := range map[string]*recorder{"sender": sender, "receiver": receiver} {
+				var canceled *transfer.CanceledError
+				if done := waitEvent[TransferFinished](t, r); !errors.As(done.Err, &canceled) || canceled.ByPeer == (side == by) {
+					t.Errorf("%s: finished with %v, want canceled (by peer: %v)", side, done.Err, side != by)
+				}
+			}
+			if entries, _ := os.ReadDir(saveDir); len(entries) != 0 {
+				t.Errorf("left %v", entries)
+			}
+		})
+	}
+}
