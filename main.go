@@ -63,9 +63,10 @@ Forwarding (compatible with fowl):
   --relay tcp:HOST:PORT   transit relay (default %s)
   --no-direct             relay only: no direct connections
   --no-tui                plain line output, for scripts and dumb terminals
+                          (the default when stdout is not a terminal)
 
 Files (between gander peers; in the app, drop files onto the terminal):
-  --send PATH             with --no-tui: send this file or directory
+  --send PATH             send this file or directory once the peer is here
   --accept-files          with --no-tui: accept the peer's files (else refused)
   --save-dir DIR          where received files go (default ~/Downloads, or
                           the current directory)
@@ -218,8 +219,8 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if cfg.SaveDir == "" {
 		cfg.SaveDir = defaultSaveDir()
 	}
-	if len(sends) > 0 && !*noTUI {
-		fmt.Fprintln(stderr, "gander: --send is for --no-tui; in the app, drop the files onto the terminal")
+	if len(sends) > 0 && *jsonMode {
+		fmt.Fprintln(stderr, `gander: --send is for --no-tui; with --json, use {"kind": "send-file", ...}`)
 		return 2
 	}
 	for _, p := range sends {
@@ -232,12 +233,11 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintln(stderr, "gander: --code-length must be at least 1")
 		return 2
 	}
-	tui := !*jsonMode && !*noTUI
-	if tui && !isTerminal(stdout) {
-		fmt.Fprintln(stderr, "gander: the app needs a terminal; use --no-tui or --json for scripts")
-		return 2
-	}
-	if *noTUI && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
+	// Without a terminal (a script, a pipe, TERM=dumb) the plain lines
+	// are what is wanted, as if --no-tui were given.
+	tui := !*jsonMode && !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb"
+	plain := !tui && !*jsonMode
+	if plain && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
 		fmt.Fprintln(stderr, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)")
 		return 2
 	}
@@ -284,7 +284,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 
 	switch {
 	case tui:
-		err = runTUI(ctx, cfg, logger, stdout)
+		err = runTUI(ctx, cfg, sends, logger)
 	case *jsonMode:
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
 	default:
@@ -307,10 +307,13 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 // runTUI runs the session in its goroutine and the app on the terminal;
 // the app quits once the session has said goodbye. Errors are printed by
 // the caller, after the terminal is restored.
-func runTUI(ctx context.Context, cfg session.Config, logger *slog.Logger, stdout io.Writer) error {
+func runTUI(ctx context.Context, cfg session.Config, sends []string, logger *slog.Logger) error {
 	cfg.AskPeer = true
 	events := make(chan session.Event, 64)
 	commands := make(chan session.Command, 8)
+	if len(sends) > 0 {
+		commands <- session.SendFiles{Paths: sends}
+	}
 	sessionCtx, stopSession := context.WithCancel(ctx)
 	defer stopSession()
 	done := make(chan error, 1)
