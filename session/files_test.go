@@ -22,6 +22,7 @@ func twoSessions(t *testing.T, recv Config) (sender, receiver *recorder, sendCmd
 	server := mailboxtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	checkNoLeaks(t)
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	sender, receiver = newRecorder(), newRecorder()
 	sendCmds, recvCmds = make(chan Command, 8), make(chan Command, 8)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -174,6 +175,7 @@ func pair(t *testing.T, accept Config) (offer, acceptor *recorder, acceptCommand
 	t.Helper()
 	server := mailboxtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
+	checkNoLeaks(t)
 	offer, acceptor = newRecorder(), newRecorder()
 	acceptCommands = make(chan Command, 8)
 	var wg sync.WaitGroup
@@ -275,4 +277,22 @@ func has[T Event](r *recorder) bool {
 		}
 	}
 	return false
+}
+
+// checkNoLeaks fails the test if, once its cleanups (registered after
+// this one) have run, goroutines it started are still running.
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }
