@@ -9,6 +9,7 @@
 //	L2 l2.go          one TCP connection (direct or relay), Noise NNpsk0
 //	L3 record.go      KCM, PING, PONG, OPEN, DATA, CLOSE, ACK
 //	L4 manager.go     sequence numbers, acks, resending after reconnection
+//	   outbox.go      a connection's send queue, flushed by the writers
 //	L5 subchannel.go  subchannels per named subprotocol, listeners
 //
 // connector.go races the candidate connections of one generation. A Conn
@@ -179,35 +180,42 @@ func (c *Conn) Open(ctx context.Context, subprotocol string) (*Subchannel, error
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	var sc *Subchannel
-	err := c.m.do(func() {
-		sc = newSubchannel(c.m, c.m.nextSCID, subprotocol)
-		c.m.nextSCID += 2
-		c.m.subchannels[sc.scid] = sc
-		c.m.sendSequenced(openRecord{scid: sc.scid, subprotocol: subprotocol})
-	})
-	return sc, err
+	m := c.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped != nil {
+		return nil, m.stopped
+	}
+	sc := newSubchannel(m, m.nextSCID, subprotocol)
+	m.nextSCID += 2
+	m.subchannels[sc.scid] = sc
+	m.sendSequencedLocked(openRecord{scid: sc.scid, subprotocol: subprotocol})
+	// The OPEN rides with the first Write, or goes before the first Read
+	// waits, or after flushDelay.
+	sc.openPending.Store(true)
+	m.outbox.soon()
+	return sc, nil
 }
 
 // Listen accepts the subchannels the peer opens for subprotocol, including
 // any it opened before Listen was called.
 func (c *Conn) Listen(subprotocol string) (*Listener, error) {
-	l := &Listener{m: c.m, subprotocol: subprotocol, signal: make(chan struct{}, 1), closed: make(chan struct{})}
-	var err error
-	if doErr := c.m.do(func() {
-		if c.m.listeners[subprotocol] != nil {
-			err = errors.New("dilation: already listening for " + subprotocol)
-			return
-		}
-		c.m.listeners[subprotocol] = l
-		for _, sc := range c.m.pendingOpens[subprotocol] {
-			l.enqueue(sc)
-		}
-		delete(c.m.pendingOpens, subprotocol)
-	}); doErr != nil {
-		return nil, doErr
+	m := c.m
+	l := &Listener{m: m, subprotocol: subprotocol, signal: make(chan struct{}, 1), closed: make(chan struct{})}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped != nil {
+		return nil, m.stopped
 	}
-	return l, err
+	if m.listeners[subprotocol] != nil {
+		return nil, errors.New("dilation: already listening for " + subprotocol)
+	}
+	m.listeners[subprotocol] = l
+	for _, sc := range m.pendingOpens[subprotocol] {
+		l.enqueue(sc)
+	}
+	delete(m.pendingOpens, subprotocol)
+	return l, nil
 }
 
 // Status is the connection's current status.

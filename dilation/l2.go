@@ -87,18 +87,31 @@ func expect(r *bufio.Reader, want, layer string) error {
 // readFrame reads one length-prefixed frame into buf (grown as needed),
 // refusing lengths above max before allocating.
 func readFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
+	n, err := readFrameLength(r, max)
+	if err != nil {
+		return nil, err
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	return readFrameBody(r, buf[:n])
+}
+
+// readFrameLength reads a frame's length prefix and checks it against max.
+func readFrameLength(r io.Reader, max int) (int, error) {
 	var prefix [4]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
-		return nil, err
+		return 0, err
 	}
 	n := binary.BigEndian.Uint32(prefix[:])
 	if uint64(n) > uint64(max) {
-		return nil, &ProtocolError{Layer: "frame", Reason: fmt.Sprintf("frame of %d bytes exceeds the %d-byte limit", n, max)}
+		return 0, &ProtocolError{Layer: "frame", Reason: fmt.Sprintf("frame of %d bytes exceeds the %d-byte limit", n, max)}
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
+	return int(n), nil
+}
+
+// readFrameBody fills buf, the body of a frame whose length was read.
+func readFrameBody(r io.Reader, buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -243,9 +256,22 @@ func (l *link) writeFrame(b []byte) error {
 // readRecord reads, decrypts and parses the next record. Each frame gets a
 // fresh buffer, so a DATA payload may be kept by the caller.
 func (l *link) readRecord() (record, error) {
-	frame, err := readFrame(l.r, nil, maxFrameSize)
+	rec, _, err := l.receive()
+	return rec, err
+}
+
+// receive is readRecord with the frame's buffer, which a DATA payload
+// aliases, for the caller to putBuffer once done with the record.
+func (l *link) receive() (record, *[]byte, error) {
+	n, err := readFrameLength(l.r, maxFrameSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	buf := getBuffer(n)
+	frame, err := readFrameBody(l.r, (*buf)[:n])
+	if err != nil {
+		putBuffer(buf)
+		return nil, nil, err
 	}
 	var plain []byte
 	if len(frame) <= noiseMaxCiphertext {
@@ -258,11 +284,19 @@ func (l *link) readRecord() (record, error) {
 			plain, err = l.recv.Decrypt(plain, nil, frame[:n])
 			frame = frame[n:]
 		}
+		putBuffer(buf)
+		buf = nil
 	}
 	if err != nil {
-		return nil, &ProtocolError{Layer: "noise", Reason: "a frame failed to decrypt"}
+		putBuffer(buf)
+		return nil, nil, &ProtocolError{Layer: "noise", Reason: "a frame failed to decrypt"}
 	}
-	return parseRecord(plain)
+	rec, err := parseRecord(plain)
+	if err != nil {
+		putBuffer(buf)
+		return nil, nil, err
+	}
+	return rec, buf, nil
 }
 
 // writeRecord encrypts and writes one record.
@@ -278,7 +312,12 @@ func (l *link) writeRecord(r record) error {
 }
 
 // writeRecords encrypts several records and writes them in one syscall.
-func (l *link) writeRecords(rs []record) error {
+func (l *link) writeRecords(rs []record) error { return l.writeBatch(rs, nil) }
+
+// writeBatch is writeRecords telling when the records have been encrypted
+// (sealed, if not nil, runs then, before the write): from then on their
+// plaintext is not read again.
+func (l *link) writeBatch(rs []record, sealed func()) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	l.writeBuf = l.writeBuf[:0]
@@ -287,6 +326,9 @@ func (l *link) writeRecords(rs []record) error {
 		if l.writeBuf, err = l.sealRecord(l.writeBuf, r); err != nil {
 			return err
 		}
+	}
+	if sealed != nil {
+		sealed()
 	}
 	_, err := l.conn.Write(l.writeBuf)
 	return err

@@ -14,16 +14,23 @@ import (
 	"time"
 )
 
-// The manager is _dilation/manager.py's Manager: one goroutine owns the
-// L1 state machine, the L4 sequence numbers and retransmission queue, and
-// the subchannel table. Connections (L2/L3) are used by a reader and a
-// writer goroutine each, which talk to the manager through events.
+// The manager is _dilation/manager.py's Manager. One goroutine (run) owns
+// the L1 state machine and the connection's lifecycle; the L4 sequence
+// numbers, acknowledgements and retransmission queue and the L5
+// subchannel table sit behind a mutex instead, so that records go
+// straight from a subchannel's writer to the link, and from the link's
+// reader to the subchannel, without a hop through run.
 //
 //	WAITING ─version─▶ WANTING ─peer please─▶ CONNECTING ─link─▶ CONNECTED
 //	Leader:   CONNECTED ─lost─▶ FLUSHING (send reconnect) ─reconnecting─▶ CONNECTING
 //	Follower: CONNECTED ─lost─▶ LONELY ─reconnect─▶ CONNECTING (send reconnecting)
 //	          CONNECTED ─reconnect─▶ ABANDONING ─lost─▶ CONNECTING (send reconnecting)
 //	          CONNECTING ─reconnect─▶ CONNECTING (new generation, send reconnecting)
+//
+// Each connection in use has a reader goroutine, which handles the records
+// it reads under mu, and a writer goroutine, which flushes its outbox when
+// nobody else does (see sendQueue). Lock order: mu, then a Subchannel's
+// or Listener's mu, then the outbox's, then the flow gate's.
 
 type state int
 
@@ -53,23 +60,15 @@ const (
 	window     = 8 << 20
 )
 
-// maxBatch bounds how much the writer encrypts before one syscall.
-const maxBatch = 1 << 20
-
 type managerEvent any
 
 type (
 	versionsKnown struct{ canDilate []string }
 	l1Received    struct{ data []byte }
-	recordIn      struct {
-		generation int
-		rec        record
-	}
-	linkLost struct {
+	linkLost      struct {
 		generation int
 		err        error
 	}
-	backlogDrained struct{ generation int }
 )
 
 type manager struct {
@@ -99,18 +98,21 @@ type manager struct {
 	generation int
 	connector  *connector
 	link       *link
-	outbox     *sendQueue
 	stopLink   context.CancelFunc
 	linkDone   sync.WaitGroup
-	lastPong   time.Time
 	connectors sync.WaitGroup
 
+	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
+	// for the peer go to the outbox.
+	mu           sync.Mutex
+	stopped      error      // set by shutdown: subchannels fail with it
+	outbox       *sendQueue // the connection in use's; nil while there is none
+	lastPong     time.Time
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int
 	parked       []parkedWrite
 	highestSeen  int64
-
 	nextSCID     uint32
 	subchannels  map[uint32]*Subchannel
 	listeners    map[string]*Listener
@@ -198,17 +200,9 @@ func (m *manager) handle(ev managerEvent) {
 		m.gotL1(ev.data)
 	case linkSelected:
 		m.gotLink(ev)
-	case recordIn:
-		if m.link != nil && ev.generation == m.generation {
-			m.gotRecord(ev.rec)
-		}
 	case linkLost:
 		if m.link != nil && ev.generation == m.generation {
 			m.lostLink(ev.err)
-		}
-	case backlogDrained:
-		if ev.generation == m.generation {
-			m.admitParked()
 		}
 	}
 }
@@ -259,10 +253,12 @@ func (m *manager) gotL1(data []byte) {
 			return
 		}
 		m.leader = m.side > msg.Side
+		m.mu.Lock()
 		m.nextSCID = 2
 		if m.leader {
 			m.nextSCID = 1
 		}
+		m.mu.Unlock()
 		close(m.role)
 		m.startGeneration()
 	case "connection-hints":
@@ -329,18 +325,22 @@ func (m *manager) gotLink(ev linkSelected) {
 	m.connector = nil
 	m.link = ev.link
 	m.state = stateConnected
-	m.lastPong = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopLink = cancel
-	m.outbox = newSendQueue()
+	q := newSendQueue(m.link, m.admitParked)
+	m.mu.Lock()
+	m.outbox = q
+	m.lastPong = time.Now()
 	// Everything not yet acknowledged goes first, in sequence order.
-	m.outbox.push(m.unacked...)
-	m.linkDone.Add(2)
-	go m.readLink(ctx, m.generation, m.link)
-	go m.writeLink(ctx, m.generation, m.link, m.outbox)
+	q.push(m.unacked...)
 	if m.leader {
-		m.sendPing()
+		m.sendPingLocked()
 	}
+	m.mu.Unlock()
+	q.kick()
+	m.linkDone.Add(2)
+	go m.readLink(ctx, m.generation, m.link, q)
+	go m.writeLink(ctx, q)
 	select {
 	case <-m.ready:
 	default:
@@ -349,49 +349,55 @@ func (m *manager) gotLink(ev linkSelected) {
 	m.setStatus()
 }
 
-func (m *manager) readLink(ctx context.Context, generation int, l *link) {
+// readLink handles each record the link delivers, as long as q is the
+// connection in use, and reports the link's end.
+func (m *manager) readLink(ctx context.Context, generation int, l *link, q *sendQueue) {
 	defer m.linkDone.Done()
 	for {
 		if !m.gate.wait(l.closed) {
 			m.post(ctx, linkLost{generation, net.ErrClosed})
 			return
 		}
-		rec, err := l.readRecord()
+		rec, buf, err := l.receive()
 		if err != nil {
 			m.post(ctx, linkLost{generation, err})
 			return
 		}
-		if !m.post(ctx, recordIn{generation, rec}) {
-			return
+		if !m.gotRecord(q, rec, buf) {
+			putBuffer(buf)
 		}
 	}
 }
 
-func (m *manager) writeLink(ctx context.Context, generation int, l *link, q *sendQueue) {
+// writeLink flushes q whenever records wait that no writer flushes itself.
+func (m *manager) writeLink(ctx context.Context, q *sendQueue) {
 	defer m.linkDone.Done()
 	for {
-		batch, drained, ok := q.take(ctx)
-		if !ok {
+		select {
+		case <-q.signal:
+		case <-q.timer.C:
+			q.timerFired()
+		case <-ctx.Done():
 			return
 		}
-		if drained {
-			m.post(ctx, backlogDrained{generation})
-		}
-		if err := l.writeRecords(batch); err != nil {
-			l.close()
-			m.post(ctx, linkLost{generation, err})
-			return
-		}
+		q.flush(false)
 	}
 }
 
+// dropLink closes the connection in use. Once it returns, nothing reads
+// the records its outbox held.
 func (m *manager) dropLink() {
 	if m.link == nil {
 		return
 	}
 	m.stopLink()
 	m.link.close()
-	m.link, m.outbox = nil, nil
+	m.mu.Lock()
+	q := m.outbox
+	m.outbox = nil
+	m.mu.Unlock()
+	q.close()
+	m.link = nil
 }
 
 func (m *manager) lostLink(err error) {
@@ -411,39 +417,48 @@ func (m *manager) lostLink(err error) {
 	m.setStatus()
 }
 
-func (m *manager) gotRecord(rec record) {
+// gotRecord handles a record read from q's link, unless another link has
+// replaced it since, and reports whether it kept buf (a DATA payload
+// handed to its subchannel).
+func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.outbox != q {
+		return false
+	}
 	switch r := rec.(type) {
 	case openRecord:
-		if m.accept(r.seq) {
-			m.gotOpen(r.scid, r.subprotocol)
+		if m.acceptLocked(r.seq) {
+			m.gotOpenLocked(r.scid, r.subprotocol)
 		}
 	case dataRecord:
-		if m.accept(r.seq) {
+		if m.acceptLocked(r.seq) {
 			if sc := m.subchannels[r.scid]; sc != nil {
-				sc.deliver(r.payload)
-			} else {
-				m.log.Debug("DATA for unknown subchannel", "scid", r.scid)
+				return sc.deliver(r.payload, buf)
 			}
+			m.log.Debug("DATA for unknown subchannel", "scid", r.scid)
 		}
 	case closeRecord:
-		if m.accept(r.seq) {
-			m.gotClose(r.scid)
+		if m.acceptLocked(r.seq) {
+			m.gotCloseLocked(r.scid)
 		}
 	case ackRecord:
-		m.retire(r.seq)
+		m.retireLocked(r.seq)
 	case pingRecord:
-		m.outbox.push(pongRecord{r.id})
+		q.push(pongRecord{r.id})
+		q.kick()
 	case pongRecord:
 		m.lastPong = time.Now()
 	case kcmRecord:
 		m.log.Debug("unexpected KCM on a selected connection")
 	}
+	return false
 }
 
-// accept acknowledges a sequenced record (always, duplicates included) and
-// reports whether it is new.
-func (m *manager) accept(seq uint32) bool {
-	m.outbox.push(ackRecord{seq})
+// acceptLocked acknowledges a sequenced record (always, duplicates
+// included) and reports whether it is new.
+func (m *manager) acceptLocked(seq uint32) bool {
+	m.outbox.ack(seq)
 	if int64(seq) <= m.highestSeen {
 		return false
 	}
@@ -451,14 +466,15 @@ func (m *manager) accept(seq uint32) bool {
 	return true
 }
 
-func (m *manager) gotOpen(scid uint32, subprotocol string) {
+func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
 	if _, dup := m.subchannels[scid]; dup {
 		m.log.Debug("duplicate OPEN", "scid", scid)
 		return
 	}
 	if m.cfg.ExpectedSubprotocols != nil && !slices.Contains(m.cfg.ExpectedSubprotocols, subprotocol) {
 		m.log.Info("refusing subchannel for unexpected subprotocol", "subprotocol", subprotocol)
-		m.sendSequenced(closeRecord{scid: scid})
+		m.sendSequencedLocked(closeRecord{scid: scid})
+		m.outbox.kick()
 		return
 	}
 	sc := newSubchannel(m, scid, subprotocol)
@@ -470,7 +486,7 @@ func (m *manager) gotOpen(scid uint32, subprotocol string) {
 	m.pendingOpens[subprotocol] = append(m.pendingOpens[subprotocol], sc)
 }
 
-func (m *manager) gotClose(scid uint32) {
+func (m *manager) gotCloseLocked(scid uint32) {
 	sc := m.subchannels[scid]
 	if sc == nil {
 		m.log.Debug("CLOSE for unknown subchannel", "scid", scid)
@@ -482,9 +498,9 @@ func (m *manager) gotClose(scid uint32) {
 	}
 }
 
-// sendSequenced numbers a record, keeps it until acknowledged and sends
-// it if connected.
-func (m *manager) sendSequenced(rec record) {
+// sendSequencedLocked numbers a record, keeps it until acknowledged and
+// queues it if connected. The caller flushes or kicks the outbox.
+func (m *manager) sendSequencedLocked(rec record) {
 	seq := m.nextSeq
 	m.nextSeq++
 	switch r := rec.(type) {
@@ -503,9 +519,7 @@ func (m *manager) sendSequenced(rec record) {
 	}
 	m.unacked = append(m.unacked, rec)
 	m.unackedBytes += recordSize(rec)
-	if m.outbox != nil {
-		m.outbox.push(rec)
-	}
+	m.outbox.push(rec)
 }
 
 func seqOf(rec record) uint32 {
@@ -520,20 +534,30 @@ func seqOf(rec record) uint32 {
 	panic(fmt.Sprintf("dilation: seqOf(%T)", rec))
 }
 
-// retire drops every queued record up to seq and lets parked writes in.
-func (m *manager) retire(seq uint32) {
+// retireLocked drops every queued record up to seq and lets parked writes
+// in. A record is released only once its link has encrypted it, so an ack
+// for records not sent yet (which no honest peer sends) retires no more.
+func (m *manager) retireLocked(seq uint32) {
+	sealed, ok := m.outbox.sealedUpTo()
+	if !ok {
+		return
+	}
+	seq = min(seq, sealed)
 	i := 0
 	for i < len(m.unacked) && seqOf(m.unacked[i]) <= seq {
 		m.unackedBytes -= recordSize(m.unacked[i])
+		if d, ok := m.unacked[i].(dataRecord); ok {
+			putBuffer(d.buf)
+		}
 		m.unacked[i] = nil
 		i++
 	}
 	m.unacked = m.unacked[i:]
-	m.admitParked()
+	m.admitParkedLocked()
 }
 
-// canWrite says whether a new DATA record may be queued now.
-func (m *manager) canWrite() bool {
+// canWriteLocked says whether a new DATA record may be queued now.
+func (m *manager) canWriteLocked() bool {
 	if m.outbox != nil {
 		return m.outbox.size() < maxBacklog
 	}
@@ -541,22 +565,34 @@ func (m *manager) canWrite() bool {
 }
 
 func (m *manager) admitParked() {
-	for len(m.parked) > 0 && m.canWrite() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.admitParkedLocked()
+}
+
+func (m *manager) admitParkedLocked() {
+	admitted := false
+	for len(m.parked) > 0 && m.canWriteLocked() {
 		p := m.parked[0]
 		m.parked = m.parked[1:]
-		p.reply <- m.admitWrite(p.sc, p.rec)
+		p.reply <- m.admitWriteLocked(p.sc, p.rec)
+		admitted = true
+	}
+	if admitted {
+		m.outbox.kick()
 	}
 }
 
-func (m *manager) admitWrite(sc *Subchannel, rec dataRecord) error {
+func (m *manager) admitWriteLocked(sc *Subchannel, rec dataRecord) error {
 	if sc.writeClosed {
+		putBuffer(rec.buf)
 		return ErrClosedWrite
 	}
-	m.sendSequenced(rec)
+	m.sendSequencedLocked(rec)
 	return nil
 }
 
-func (m *manager) sendPing() {
+func (m *manager) sendPingLocked() {
 	var id [4]byte
 	rand.Read(id[:])
 	m.outbox.push(pingRecord{id})
@@ -568,12 +604,15 @@ func (m *manager) keepalive() {
 	if !m.leader || m.link == nil {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if time.Since(m.lastPong) > 2*m.cfg.PingInterval {
 		m.log.Info("peer stopped answering pings; reconnecting")
 		m.link.close()
 		return
 	}
-	m.sendPing()
+	m.sendPingLocked()
+	m.outbox.kick()
 }
 
 func (m *manager) setStatus() {
@@ -625,6 +664,8 @@ func (m *manager) shutdown() {
 	m.linkDone.Wait()
 	m.connectors.Wait()
 	err := m.stoppedErr()
+	m.mu.Lock()
+	m.stopped = err
 	for _, sc := range m.subchannels {
 		sc.fail(err)
 	}
@@ -636,6 +677,8 @@ func (m *manager) shutdown() {
 	for _, p := range m.parked {
 		p.reply <- err
 	}
+	m.parked = nil
+	m.mu.Unlock()
 	m.setStatus()
 	close(m.done)
 }
@@ -663,143 +706,72 @@ func (m *manager) do(f func()) error {
 	}
 }
 
-// write queues one DATA record, prepared (copied) by the caller's
-// goroutine so that the manager's stays free.
-func (m *manager) write(sc *Subchannel, rec dataRecord) error {
-	reply := make(chan error, 1)
-	if err := m.do(func() {
-		if len(m.parked) > 0 || !m.canWrite() {
-			m.parked = append(m.parked, parkedWrite{sc, rec, reply})
-			return
-		}
-		reply <- m.admitWrite(sc, rec)
-	}); err != nil {
-		return err
+// write queues one DATA record, prepared (copied) by the caller, and
+// returns the outbox it went to (nil while disconnected) for the caller
+// to flush. It waits while the backlog is full.
+func (m *manager) write(sc *Subchannel, rec dataRecord) (*sendQueue, error) {
+	m.mu.Lock()
+	if m.stopped != nil {
+		m.mu.Unlock()
+		putBuffer(rec.buf)
+		return nil, m.stopped
 	}
+	// The OPEN, queued before, goes with this record.
+	sc.openPending.Store(false)
+	if len(m.parked) == 0 && m.canWriteLocked() {
+		err := m.admitWriteLocked(sc, rec)
+		q := m.outbox
+		m.mu.Unlock()
+		return q, err
+	}
+	reply := make(chan error, 1)
+	m.parked = append(m.parked, parkedWrite{sc, rec, reply})
+	m.outbox.kick()
+	m.mu.Unlock()
 	select {
 	case err := <-reply:
-		return err
+		return nil, err
 	case <-m.done:
-		return m.stoppedErr()
+		return nil, m.stoppedErr()
 	}
+}
+
+// sendOpen has the writer goroutine send sc's OPEN now: sc is about to
+// wait for the peer, which may need the OPEN to answer.
+func (m *manager) sendOpen(sc *Subchannel) {
+	if !sc.openPending.Swap(false) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.outbox.kick()
 }
 
 func (m *manager) closeWrite(sc *Subchannel) error {
-	var err error
-	doErr := m.do(func() {
-		if sc.writeClosed {
-			err = ErrClosedWrite
-			return
-		}
-		sc.writeClosed = true
-		m.sendSequenced(closeRecord{scid: sc.scid})
-		sc.mu.Lock()
-		remoteEOF := sc.remoteEOF
-		sc.mu.Unlock()
-		if remoteEOF {
-			delete(m.subchannels, sc.scid)
-		}
-	})
-	if doErr != nil {
-		return doErr
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped != nil {
+		return m.stopped
 	}
-	return err
+	if sc.writeClosed {
+		return ErrClosedWrite
+	}
+	sc.writeClosed = true
+	m.sendSequencedLocked(closeRecord{scid: sc.scid})
+	m.outbox.kick()
+	sc.mu.Lock()
+	remoteEOF := sc.remoteEOF
+	sc.mu.Unlock()
+	if remoteEOF {
+		delete(m.subchannels, sc.scid)
+	}
+	return nil
 }
 
 func (m *manager) unlisten(l *Listener) {
-	m.do(func() {
-		if m.listeners[l.subprotocol] == l {
-			delete(m.listeners, l.subprotocol)
-		}
-	})
-}
-
-// collapseAcks copies a batch, replacing its ACKs with one for the highest
-// sequence number: the reference's ACK retires every record up to its
-// number, so under load one ACK per batch does the work of dozens.
-func collapseAcks(items []record) []record {
-	batch := make([]record, 0, len(items))
-	var top ackRecord
-	acks := 0
-	for _, r := range items {
-		if a, ok := r.(ackRecord); ok {
-			if acks == 0 || a.seq > top.seq {
-				top = a
-			}
-			acks++
-			continue
-		}
-		batch = append(batch, r)
-	}
-	if acks > 0 {
-		batch = append(batch, top)
-	}
-	return batch
-}
-
-// sendQueue hands records from the manager to a link's writer goroutine
-// without ever blocking the manager.
-type sendQueue struct {
-	mu     sync.Mutex
-	items  []record
-	bytes  int
-	signal chan struct{}
-}
-
-func newSendQueue() *sendQueue { return &sendQueue{signal: make(chan struct{}, 1)} }
-
-func (q *sendQueue) push(rs ...record) {
-	if q == nil || len(rs) == 0 {
-		return
-	}
-	q.mu.Lock()
-	q.items = append(q.items, rs...)
-	for _, r := range rs {
-		q.bytes += recordSize(r)
-	}
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
-	}
-}
-
-func (q *sendQueue) size() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes
-}
-
-// take waits for records and returns up to about maxBatch bytes of them,
-// and whether taking them brought the backlog under maxBacklog.
-func (q *sendQueue) take(ctx context.Context) (batch []record, drained, ok bool) {
-	for {
-		q.mu.Lock()
-		if len(q.items) > 0 {
-			n, size := 0, 0
-			for n < len(q.items) && (n == 0 || size < maxBatch) {
-				size += recordSize(q.items[n])
-				n++
-			}
-			batch := collapseAcks(q.items[:n])
-			clear(q.items[:n])
-			q.items = q.items[n:]
-			drained := q.bytes >= maxBacklog && q.bytes-size < maxBacklog
-			q.bytes -= size
-			if len(q.items) > 0 {
-				select {
-				case q.signal <- struct{}{}:
-				default:
-				}
-			}
-			q.mu.Unlock()
-			return batch, drained, true
-		}
-		q.mu.Unlock()
-		select {
-		case <-q.signal:
-		case <-ctx.Done():
-			return nil, false, false
-		}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.listeners[l.subprotocol] == l {
+		delete(m.listeners, l.subprotocol)
 	}
 }

@@ -48,6 +48,9 @@ type (
 		// its tail: the sender builds it once so that sealing needs no
 		// further copy (see prepareData).
 		wire []byte
+		// buf, when set, is the pooled buffer under wire or payload, for
+		// whoever is done with the record last to putBuffer.
+		buf *[]byte
 	}
 	closeRecord struct{ scid, seq uint32 }
 	ackRecord   struct{ seq uint32 }
@@ -149,9 +152,23 @@ func appendRecord(dst []byte, r record) []byte {
 
 // prepareData copies payload into a buffer with room for the DATA header.
 func prepareData(scid uint32, payload []byte) dataRecord {
-	wire := make([]byte, 9+len(payload))
-	copy(wire[9:], payload)
-	return dataRecord{scid: scid, payload: wire[9:], wire: wire}
+	d := newData(scid, len(payload))
+	copy(d.payload, payload)
+	return d
+}
+
+// newData returns a DATA record with room for n bytes of payload, which
+// the caller fills in (and may shorten with truncate).
+func newData(scid uint32, n int) dataRecord {
+	buf := getBuffer(9 + n)
+	wire := (*buf)[:9+n]
+	return dataRecord{scid: scid, payload: wire[9:], wire: wire, buf: buf}
+}
+
+// truncate keeps the first n bytes of the payload.
+func (r dataRecord) truncate(n int) dataRecord {
+	r.payload, r.wire = r.payload[:n], r.wire[:9+n]
+	return r
 }
 
 // encode fills in the header of a prepared record once its sequence
@@ -177,4 +194,45 @@ func recordSize(r record) int {
 		return 9
 	}
 	panic(fmt.Sprintf("dilation: recordSize(%T)", r))
+}
+
+// Buffers of up to one Noise message are recycled: a sender's copy of a
+// DATA payload is kept until the peer acknowledges it, and a received
+// frame until its subchannel's reader has consumed it, so a busy
+// connection would otherwise allocate (and zero) every byte it moves.
+// The free list is bounded, unlike a sync.Pool, so that a burst (a
+// thousand subchannels at once) leaves no more than maxFreeBuffers idle;
+// buffers too small to be worth recycling are allocated as usual.
+const (
+	pooledSize     = noiseMaxCiphertext
+	pooledMin      = 1 << 10
+	maxFreeBuffers = 256 // 16 MiB
+)
+
+var freeBuffers = make(chan *[]byte, maxFreeBuffers)
+
+// getBuffer returns a buffer of at least n bytes.
+func getBuffer(n int) *[]byte {
+	if n >= pooledMin && n <= pooledSize {
+		select {
+		case b := <-freeBuffers:
+			return b
+		default:
+			n = pooledSize
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// putBuffer recycles b, which nothing may use afterwards. It ignores nil
+// and buffers of other sizes than the recycled ones.
+func putBuffer(b *[]byte) {
+	if b == nil || cap(*b) != pooledSize {
+		return
+	}
+	select {
+	case freeBuffers <- b:
+	default:
+	}
 }

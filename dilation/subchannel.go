@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // maxDataPayload keeps each DATA record within one Noise message.
@@ -33,14 +34,25 @@ type Subchannel struct {
 	scid        uint32
 	subprotocol string
 
-	mu          sync.Mutex
-	chunks      [][]byte
-	buffered    int
-	readable    chan struct{} // token while chunks or EOF is pending
-	remoteEOF   bool
-	writeClosed bool
-	closed      bool
-	err         error // the connection stopped
+	writeClosed bool // guarded by the manager's mu
+	// openPending: we opened the subchannel and its OPEN waits in the
+	// outbox for the first Write to take it along.
+	openPending atomic.Bool
+
+	mu        sync.Mutex
+	chunks    []chunk
+	buffered  int
+	readable  chan struct{} // token while chunks or EOF is pending
+	remoteEOF bool
+	closed    bool
+	err       error // the connection stopped
+}
+
+// chunk is one received DATA payload and the buffer it lives in, which
+// goes back to the pool once the payload has been read.
+type chunk struct {
+	data []byte
+	buf  *[]byte
 }
 
 func newSubchannel(m *manager, scid uint32, subprotocol string) *Subchannel {
@@ -59,12 +71,13 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 	for {
 		s.mu.Lock()
 		if len(s.chunks) > 0 {
-			n := copy(p, s.chunks[0])
-			if n == len(s.chunks[0]) {
-				s.chunks[0] = nil
+			n := copy(p, s.chunks[0].data)
+			if n == len(s.chunks[0].data) {
+				putBuffer(s.chunks[0].buf)
+				s.chunks[0] = chunk{}
 				s.chunks = s.chunks[1:]
 			} else {
-				s.chunks[0] = s.chunks[0][n:]
+				s.chunks[0].data = s.chunks[0].data[n:]
 			}
 			wasOver := s.buffered >= subchannelBufferLimit
 			s.buffered -= n
@@ -88,6 +101,7 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		s.mu.Unlock()
+		s.m.sendOpen(s)
 		<-s.readable
 	}
 }
@@ -99,17 +113,18 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 	for {
 		s.mu.Lock()
 		if len(s.chunks) > 0 {
-			chunk := s.chunks[0]
-			s.chunks[0] = nil
+			c := s.chunks[0]
+			s.chunks[0] = chunk{}
 			s.chunks = s.chunks[1:]
 			wasOver := s.buffered >= subchannelBufferLimit
-			s.buffered -= len(chunk)
+			s.buffered -= len(c.data)
 			if wasOver && s.buffered < subchannelBufferLimit {
 				s.m.gate.set(s, false)
 			}
 			s.signalLocked()
 			s.mu.Unlock()
-			n, err := w.Write(chunk)
+			n, err := w.Write(c.data)
+			putBuffer(c.buf)
 			total += int64(n)
 			if err != nil {
 				return total, err
@@ -129,6 +144,7 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 		s.mu.Unlock()
+		s.m.sendOpen(s)
 		<-s.readable
 	}
 }
@@ -145,16 +161,45 @@ func (s *Subchannel) signalLocked() {
 // Write sends p as DATA records. It blocks while the connection's window
 // of unacknowledged data is full, including while reconnecting.
 func (s *Subchannel) Write(p []byte) (int, error) {
+	inline := len(p) < inlineWrite
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), maxDataPayload)
-		if err := s.m.write(s, prepareData(s.scid, p[:n])); err != nil {
+		q, err := s.m.write(s, prepareData(s.scid, p[:n]))
+		if err != nil {
 			return written, err
 		}
+		q.send(inline)
 		written += n
 		p = p[n:]
 	}
 	return written, nil
+}
+
+// ReadFrom sends what r yields until EOF, reading it straight into the
+// records' buffers (which saves Write's copy); io.Copy uses it.
+func (s *Subchannel) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		d := newData(s.scid, maxDataPayload)
+		n, err := r.Read(d.payload)
+		if n > 0 {
+			q, werr := s.m.write(s, d.truncate(n))
+			q.send(n < inlineWrite)
+			if werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		} else {
+			putBuffer(d.buf)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // CloseWrite tells the peer we will write no more (a half-close); reading
@@ -167,6 +212,9 @@ func (s *Subchannel) Close() error {
 	err := s.m.closeWrite(s)
 	s.mu.Lock()
 	s.closed = true
+	for _, c := range s.chunks {
+		putBuffer(c.buf)
+	}
 	s.chunks = nil
 	if s.buffered >= subchannelBufferLimit {
 		s.m.gate.set(s, false)
@@ -180,20 +228,22 @@ func (s *Subchannel) Close() error {
 	return err
 }
 
-// deliver is called by the manager with a DATA payload it owns.
-func (s *Subchannel) deliver(data []byte) {
+// deliver hands over a DATA payload and the buffer it lives in, and
+// reports whether it kept them (else the caller recycles buf).
+func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || len(data) == 0 {
-		return
+		return false
 	}
-	s.chunks = append(s.chunks, data)
+	s.chunks = append(s.chunks, chunk{data, buf})
 	wasUnder := s.buffered < subchannelBufferLimit
 	s.buffered += len(data)
 	if wasUnder && s.buffered >= subchannelBufferLimit {
 		s.m.gate.set(s, true)
 	}
 	s.signalLocked()
+	return true
 }
 
 func (s *Subchannel) remoteClose() {

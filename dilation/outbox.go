@@ -1,0 +1,275 @@
+package dilation
+
+import (
+	"sync"
+	"time"
+)
+
+// maxBatch bounds how much one flush encrypts before one syscall.
+const maxBatch = 1 << 20
+
+// Acknowledgements wait a little for a record to ride with: one goes out
+// with the next batch of records, or once ackEvery records await one, or
+// flushDelay after the first of them arrived. The reference's ACK retires
+// every record up to its number, so one ACK does the work of many, and a
+// request answered at once carries its ACK in the answer's syscall.
+// An OPEN waits the same way for the subchannel's first Write, unless its
+// first Read comes first (see Subchannel.openPending).
+const (
+	ackEvery   = 16
+	flushDelay = 2 * time.Millisecond
+)
+
+// A write smaller than inlineWrite is encrypted and sent on the writer's
+// own goroutine, which spares a small request or reply the wake-up of the
+// link's writer goroutine; a larger one is left to the writer goroutine,
+// so that encrypting it overlaps with the caller producing the next.
+const inlineWrite = 16 << 10
+
+// sendQueue is one link's outbox. Records are pushed under the manager's
+// lock and never block it, and are sent by a flush: on the goroutine of a
+// subchannel's small Write, or on the link's writer goroutine when kick
+// wakes it (large writes, CLOSE, pongs, resends) or soon's timer fires
+// (ACKs and OPENs, which wait for a ride). One goroutine flushes at a
+// time.
+type sendQueue struct {
+	link      *link
+	onDrained func() // runs after a flush took the backlog under maxBacklog
+	signal    chan struct{}
+	timer     *time.Timer // the writer goroutine flushes when it fires
+
+	mu       sync.Mutex
+	idle     sync.Cond // broadcast when a flush ends
+	items    []record
+	batch    []record // the last batch's, cleared, for the next one
+	bytes    int
+	ackSeq   uint32
+	acks     int   // records awaiting the ACK for ackSeq
+	sealed   int64 // highest sequence number encrypted for this link, or -1
+	armed    bool  // the timer is running
+	flushing bool
+	closed   bool
+}
+
+func newSendQueue(l *link, onDrained func()) *sendQueue {
+	q := &sendQueue{link: l, onDrained: onDrained, signal: make(chan struct{}, 1), sealed: -1}
+	q.idle.L = &q.mu
+	q.timer = time.NewTimer(time.Hour)
+	q.timer.Stop()
+	return q
+}
+
+// push appends records; nothing is sent until a flush. A nil queue (no
+// connection) drops them: they wait in the manager's unacked list.
+func (q *sendQueue) push(rs ...record) {
+	if q == nil || len(rs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.items = append(q.items, rs...)
+	for _, r := range rs {
+		q.bytes += recordSize(r)
+	}
+}
+
+// ack queues an acknowledgement of seq, which stands in for every earlier
+// one, and sees that it goes out soon.
+func (q *sendQueue) ack(seq uint32) {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.acks == 0 || seq > q.ackSeq {
+		q.ackSeq = seq
+	}
+	q.acks++
+	n := q.acks
+	q.mu.Unlock()
+	if n >= ackEvery {
+		q.kick()
+	} else {
+		q.soon()
+	}
+}
+
+// soon has the writer goroutine flush within flushDelay, unless somebody
+// flushes first.
+func (q *sendQueue) soon() {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.armed {
+		q.armed = true
+		q.timer.Reset(flushDelay)
+	}
+}
+
+// timerFired is the writer goroutine's, when the timer fires.
+func (q *sendQueue) timerFired() {
+	q.mu.Lock()
+	q.armed = false
+	q.mu.Unlock()
+}
+
+// send has a subchannel's records sent: flushed on its own goroutine if
+// inline, else by the writer goroutine.
+func (q *sendQueue) send(inline bool) {
+	if inline {
+		q.flush(true)
+	} else {
+		q.kick()
+	}
+}
+
+// kick wakes the link's writer goroutine unless a flush is under way
+// (which will take whatever was pushed before it ends).
+func (q *sendQueue) kick() {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	busy := q.flushing
+	q.mu.Unlock()
+	if busy {
+		return
+	}
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *sendQueue) size() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+// sealedUpTo is the highest sequence number encrypted for this link: the
+// records up to it are no longer read by a flush.
+func (q *sendQueue) sealedUpTo() (uint32, bool) {
+	if q == nil {
+		return 0, false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return uint32(q.sealed), q.sealed >= 0
+}
+
+// flush writes the queue out, a batch per syscall, unless another
+// goroutine is flushing already. A subchannel's writer (own) writes one
+// batch and leaves the rest, if others keep pushing, to the writer
+// goroutine. A failed write closes the link; its reader reports that.
+func (q *sendQueue) flush(own bool) {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.flushing {
+		q.mu.Unlock()
+		return
+	}
+	q.flushLocked(own)
+	q.mu.Unlock()
+}
+
+// flushLocked is flush with q.mu held and no flush under way; it unlocks
+// q.mu while writing.
+func (q *sendQueue) flushLocked(own bool) {
+	q.flushing = true
+	for !q.closed && (len(q.items) > 0 || q.acks > 0) {
+		batch, last, drained := q.takeLocked()
+		q.mu.Unlock()
+		err := q.link.writeBatch(batch, func() {
+			if last >= 0 {
+				q.mu.Lock()
+				q.sealed = max(q.sealed, last)
+				q.mu.Unlock()
+			}
+		})
+		clear(batch)
+		if err != nil {
+			q.link.close()
+		}
+		if drained && q.onDrained != nil {
+			q.onDrained()
+		}
+		q.mu.Lock()
+		q.batch = batch[:0]
+		if err != nil {
+			q.closed = true
+		}
+		if own && len(q.items) > 0 {
+			// Others keep pushing: their records are the writer
+			// goroutine's to send, not this subchannel's.
+			select {
+			case q.signal <- struct{}{}:
+			default:
+			}
+			break
+		}
+	}
+	if q.armed && len(q.items) == 0 && q.acks == 0 {
+		// What the timer was for has gone: no need to wake the writer.
+		q.timer.Stop()
+		q.armed = false
+	}
+	q.flushing = false
+	q.idle.Broadcast()
+}
+
+// takeLocked removes up to about maxBatch bytes of records, with the
+// pending ACK at the end, and returns them, the highest sequence number
+// among them (or -1), and whether that took the backlog under maxBacklog.
+func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
+	n, size := 0, 0
+	for n < len(q.items) && (n == 0 || size < maxBatch) {
+		size += recordSize(q.items[n])
+		n++
+	}
+	if n == len(q.items) {
+		// Everything: the two slices swap, so neither grows again.
+		batch, q.items = q.items, q.batch[:0]
+	} else {
+		batch = append(q.batch[:0], q.items[:n]...)
+		clear(q.items[:n])
+		q.items = q.items[n:]
+	}
+	drained = q.bytes >= maxBacklog && q.bytes-size < maxBacklog
+	q.bytes -= size
+	if q.acks > 0 {
+		batch = append(batch, ackRecord{q.ackSeq})
+		q.acks = 0
+	}
+	last = -1
+	for _, r := range batch {
+		switch r.(type) {
+		case openRecord, dataRecord, closeRecord:
+			last = int64(seqOf(r))
+		}
+	}
+	return batch, last, drained
+}
+
+// close stops the queue for good and waits for a flush under way, which
+// the closed link makes short: after it returns, nothing reads the
+// records that were queued.
+func (q *sendQueue) close() {
+	if q == nil {
+		return
+	}
+	q.timer.Stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for q.flushing {
+		q.idle.Wait()
+	}
+	q.items = nil
+}
