@@ -247,6 +247,47 @@ func TestSlowReaderPausesTheSender(t *testing.T) {
 	}
 }
 
+func TestCloseWakesAStalledWrite(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	l, err := b.Listen("stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := a.Open(context.Background(), "stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeDone := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := sc.Write(chunk); err != nil {
+				writeDone <- err
+				return
+			}
+		}
+	}()
+	if _, err := l.Accept(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads, so the writer stalls; Close must release it.
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-writeDone:
+		t.Fatalf("write failed before Close: %v", err)
+	default:
+	}
+	sc.Close()
+	select {
+	case err := <-writeDone:
+		if !errors.Is(err, ErrClosedWrite) {
+			t.Fatalf("stalled write returned %v, want ErrClosedWrite", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write stalled on flow control was not woken by Close")
+	}
+}
+
 func TestUnexpectedSubprotocolIsRefused(t *testing.T) {
 	a, b := pair(t, Config{}, Config{ExpectedSubprotocols: []string{"echo"}})
 	echo(t, b, "echo")

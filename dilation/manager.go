@@ -757,6 +757,16 @@ func (m *manager) closeWrite(sc *Subchannel) error {
 		return ErrClosedWrite
 	}
 	sc.writeClosed = true
+	// Writes of sc waiting for room fail now rather than once room comes,
+	// which a stalled peer may never make.
+	m.parked = slices.DeleteFunc(m.parked, func(p parkedWrite) bool {
+		if p.sc != sc {
+			return false
+		}
+		putBuffer(p.rec.buf)
+		p.reply <- ErrClosedWrite
+		return true
+	})
 	m.sendSequencedLocked(closeRecord{scid: sc.scid})
 	m.outbox.kick()
 	sc.mu.Lock()
