@@ -424,7 +424,7 @@ func printEvent(w io.Writer, ev session.Event) {
 		if e.Err != nil {
 			fmt.Fprintf(w, "Connection %d for %s closed: %s\n", e.ID, clean(e.Service), clean(e.Err.Error()))
 		} else {
-			fmt.Fprintf(w, "Connection %d for %s closed\n", e.ID, clean(e.Service))
+			fmt.Fprintf(w, "Connection %d for %s closed (%d bytes from the peer, %d to it)\n", e.ID, clean(e.Service), e.BytesIn, e.BytesOut)
 		}
 	case forwards.Problem:
 		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))

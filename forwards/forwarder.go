@@ -52,11 +52,13 @@ type (
 		Incoming bool
 	}
 	// ConnectionClosed: it ended; Err is nil after a normal close.
+	// BytesIn came from the peer, BytesOut went to it.
 	ConnectionClosed struct {
-		ID       int64
-		Service  string
-		Incoming bool
-		Err      error
+		ID                int64
+		Service           string
+		Incoming          bool
+		Err               error
+		BytesIn, BytesOut int64
 	}
 	// Problem is anything else that went wrong without ending the session.
 	Problem struct{ Err error }
@@ -440,7 +442,10 @@ func (f *Forwarder) listenFor(name string, requested int) (net.Listener, Local, 
 	if err != nil {
 		return nil, local, err
 	}
-	l, err := net.Listen("tcp4", net.JoinHostPort(local.BindAddr, strconv.Itoa(local.ListenPort)))
+	// No keep-alives: the connections are local, and setting them up
+	// costs two system calls per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	l, err := lc.Listen(f.ctx, "tcp4", net.JoinHostPort(local.BindAddr, strconv.Itoa(local.ListenPort)))
 	if err != nil {
 		return nil, local, err
 	}
@@ -467,44 +472,65 @@ func (f *Forwarder) acceptConnections(l net.Listener, service string) {
 	}
 }
 
-// forwardOut carries one local connection to the peer's daemon.
+// forwardOut carries one local connection to the peer's daemon. A gander
+// peer takes the connection's first bytes right behind the request, which
+// saves a round trip on every connection; fowl reads nothing before its
+// reply, so for a fowl peer they wait for it.
 func (f *Forwarder) forwardOut(tcp *net.TCPConn, service string) {
 	id := f.nextID.Add(1)
+	c := f.newConnection(tcp, service)
+	var err error
+	if c != nil {
+		err = f.connectOut(c, service, id)
+	} else {
+		tcp.Close()
+		f.emit(ConnectionOpened{ID: id, Service: service})
+		err = net.ErrClosed
+	}
+	f.emit(c.closed(id, service, false, err))
+}
+
+func (f *Forwarder) connectOut(c *connection, service string, id int64) error {
+	defer c.close()
+	sc, err := f.conn.Open(f.ctx, forwardSubprotocol)
+	if err == nil && c.adopt(sc) {
+		err = writeFrame(sc, forwardRequest{UniqueName: service})
+	} else if err == nil {
+		err = net.ErrClosed
+	}
+	// Reported while the request travels.
 	f.emit(ConnectionOpened{ID: id, Service: service})
-	err := func() error {
-		sc, err := f.conn.Open(f.ctx, forwardSubprotocol)
-		if err != nil {
-			return err
-		}
-		if err := writeFrame(sc, forwardRequest{UniqueName: service}); err != nil {
-			sc.Close()
-			return err
-		}
-		r := bufio.NewReader(sc)
-		body, err := readFrame(r)
-		var reply forwardReply
-		if err == nil {
-			err = decodeMessage(body, &reply)
-		}
-		if err == nil && !reply.Connected {
-			err = &DeniedError{Service: service, Reason: reply.Reason}
-		}
-		if err != nil {
-			sc.Close()
-			return err
-		}
-		return f.splice(tcp, sc, r, service)
-	}()
-	tcp.Close()
-	f.emit(ConnectionClosed{ID: id, Service: service, Err: err})
+	if err != nil {
+		return err
+	}
+	if !f.fowlPeer {
+		c.startToPeer()
+	}
+	fromPeer := bufio.NewReader(sc)
+	body, err := readFrame(fromPeer)
+	var reply forwardReply
+	if err == nil {
+		err = decodeMessage(body, &reply)
+	}
+	if err == nil && !reply.Connected {
+		err = &DeniedError{Service: service, Reason: reply.Reason}
+	}
+	if err != nil {
+		return err
+	}
+	if f.fowlPeer {
+		c.startToPeer()
+	}
+	c.startFromPeer(fromPeer)
+	return c.wait()
 }
 
 // serveForward handles one forwarding subchannel the peer opened: it
 // connects to our daemon for the named service, if the policy allows.
 func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
 	defer sc.Close()
-	r := bufio.NewReader(sc)
-	body, err := readFrame(r)
+	fromPeer := bufio.NewReader(sc)
+	body, err := readFrame(fromPeer)
 	var req forwardRequest
 	if err == nil {
 		err = decodeMessage(body, &req)
@@ -513,79 +539,166 @@ func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
 		f.emit(Problem{Err: fmt.Errorf("forwarding handshake: %w", err)})
 		return
 	}
+	service := req.UniqueName
 	id := f.nextID.Add(1)
-	err = func() error {
-		remote, err := f.policy.connect(req.UniqueName)
-		if err != nil {
-			f.emit(Refused{Service: req.UniqueName, Reason: err.Error()})
-			writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
-			return err
-		}
-		f.emit(ConnectionOpened{ID: id, Service: req.UniqueName, Incoming: true})
-		dialer := net.Dialer{Timeout: dialTimeout}
-		conn, err := dialer.DialContext(f.ctx, "tcp4", net.JoinHostPort(remote.Address, strconv.Itoa(remote.ConnectPort)))
-		if err != nil {
-			writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
-			return err
-		}
-		defer conn.Close()
-		if err := writeFrame(sc, forwardReply{Connected: true}); err != nil {
-			return err
-		}
-		return f.splice(conn.(*net.TCPConn), sc, r, req.UniqueName)
-	}()
-	f.emit(ConnectionClosed{ID: id, Service: req.UniqueName, Incoming: true, Err: err})
+	remote, err := f.policy.connect(service)
+	if err != nil {
+		f.emit(Refused{Service: service, Reason: err.Error()})
+		writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
+		f.emit(ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
+		return
+	}
+	dialer := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	conn, err := dialer.DialContext(f.ctx, "tcp4", net.JoinHostPort(remote.Address, strconv.Itoa(remote.ConnectPort)))
+	if err != nil {
+		f.emit(ConnectionOpened{ID: id, Service: service, Incoming: true})
+		writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
+		f.emit(ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
+		return
+	}
+	c := f.newConnection(conn.(*net.TCPConn), service)
+	if c != nil && !c.adopt(sc) {
+		c.close()
+	}
+	if c == nil || c.sc == nil {
+		f.emit(ConnectionOpened{ID: id, Service: service, Incoming: true})
+		f.emit(c.closed(id, service, true, net.ErrClosed))
+		return
+	}
+	if err = writeFrame(sc, forwardReply{Connected: true}); err == nil {
+		c.startToPeer()
+		c.startFromPeer(fromPeer)
+	}
+	f.emit(ConnectionOpened{ID: id, Service: service, Incoming: true})
+	if err == nil {
+		err = c.wait()
+	}
+	c.close()
+	f.emit(c.closed(id, service, true, err))
 }
 
-// splice copies both ways until both directions are done, passing each
-// end-of-stream on as a half-close. fowl peers turn a half-close into a
-// full close, which ends the other direction too.
-func (f *Forwarder) splice(tcp *net.TCPConn, sc *dilation.Subchannel, fromPeer *bufio.Reader, service string) error {
-	untrackTCP, ok := f.track(tcp)
-	if !ok {
-		return net.ErrClosed
-	}
-	defer untrackTCP()
-	untrackSC, ok := f.track(sc)
-	if !ok {
-		return net.ErrClosed
-	}
-	defer untrackSC()
-	defer sc.Close()
-
-	c := f.counters(service)
-	c.open.Add(1)
-	c.total.Add(1)
-	defer c.open.Add(-1)
-
-	errs := make(chan error, 2)
-	go func() {
-		// Reads as large as a DATA record: fewer records, fewer acks.
-		buf := make([]byte, dilation.MaxWriteChunk)
-		_, err := io.CopyBuffer(countingWriter{sc, &c.bytesOut}, readerOnly{tcp}, buf)
-		sc.CloseWrite()
-		errs <- err
-	}()
-	go func() {
-		_, err := io.Copy(countingWriter{tcp, &c.bytesIn}, fromPeer)
-		tcp.CloseWrite()
-		errs <- err
-	}()
-	first, second := <-errs, <-errs
-	return errors.Join(first, second)
+// connection is one forwarded connection: a local socket spliced to a
+// subchannel, each closed by Forwarder.Close while it lasts. Each
+// direction is copied by its own goroutine and ends in a half-close; fowl
+// peers turn a half-close into a full close, which ends the other
+// direction too.
+type connection struct {
+	f        *Forwarder
+	tcp      *net.TCPConn
+	sc       *dilation.Subchannel
+	untrack  []func()
+	service  *serviceCounters
+	in, out  atomic.Int64 // bytes from and to the peer
+	copies   chan error
+	running  int
+	finished bool
 }
 
-// readerOnly hides a TCP connection's WriteTo, which would make io.Copy
-// use its own small buffer.
-type readerOnly struct{ io.Reader }
+// newConnection tracks tcp, or closes it and returns nil if the forwarder
+// is closing.
+func (f *Forwarder) newConnection(tcp *net.TCPConn, service string) *connection {
+	untrack, ok := f.track(tcp)
+	if !ok {
+		return nil
+	}
+	c := &connection{f: f, tcp: tcp, untrack: []func(){untrack}, service: f.counters(service), copies: make(chan error, 2)}
+	c.service.open.Add(1)
+	c.service.total.Add(1)
+	return c
+}
+
+// adopt tracks sc as the connection's subchannel, or closes it and
+// reports false if the forwarder is closing.
+func (c *connection) adopt(sc *dilation.Subchannel) bool {
+	untrack, ok := c.f.track(sc)
+	if !ok {
+		return false
+	}
+	c.sc = sc
+	c.untrack = append(c.untrack, untrack)
+	return true
+}
+
+// startToPeer copies the socket to the subchannel (which reads straight
+// into its records through ReadFrom).
+func (c *connection) startToPeer() {
+	c.running++
+	go func() {
+		_, err := io.Copy(c.sc, countingReader{c.tcp, &c.out, &c.service.bytesOut})
+		c.sc.CloseWrite()
+		c.copies <- err
+	}()
+}
+
+// startFromPeer copies what the peer sends, after the handshake that
+// fromPeer has buffered, to the socket.
+func (c *connection) startFromPeer(fromPeer *bufio.Reader) {
+	c.running++
+	go func() {
+		_, err := io.Copy(countingWriter{c.tcp, &c.in, &c.service.bytesIn}, fromPeer)
+		c.tcp.CloseWrite()
+		c.copies <- err
+	}()
+}
+
+// wait returns once both directions are done.
+func (c *connection) wait() error {
+	var errs []error
+	for ; c.running > 0; c.running-- {
+		errs = append(errs, <-c.copies)
+	}
+	return errors.Join(errs...)
+}
+
+// close ends the connection and waits for its copies to stop.
+func (c *connection) close() {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	c.tcp.Close()
+	if c.sc != nil {
+		c.sc.Close()
+	}
+	c.wait()
+	for _, untrack := range c.untrack {
+		untrack()
+	}
+	c.service.open.Add(-1)
+}
+
+// closed is the event that reports the connection's end (c may be nil).
+func (c *connection) closed(id int64, service string, incoming bool, err error) ConnectionClosed {
+	e := ConnectionClosed{ID: id, Service: service, Incoming: incoming, Err: err}
+	if c != nil {
+		e.BytesIn, e.BytesOut = c.in.Load(), c.out.Load()
+	}
+	return e
+}
+
+// countingReader counts into a connection's and its service's counters.
+// It hides the socket's WriteTo, so that io.Copy uses the subchannel's
+// ReadFrom.
+type countingReader struct {
+	r             io.Reader
+	conn, service *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.conn.Add(int64(n))
+	c.service.Add(int64(n))
+	return n, err
+}
 
 type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
+	w             io.Writer
+	conn, service *atomic.Int64
 }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
+	c.conn.Add(int64(n))
+	c.service.Add(int64(n))
 	return n, err
 }

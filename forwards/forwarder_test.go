@@ -156,6 +156,45 @@ func TestForwardThroughThePeer(t *testing.T) {
 	if len(stats) != 1 || stats[0].Total != 3 || stats[0].BytesOut != 3*12 || stats[0].BytesIn != 3*12 {
 		t.Fatalf("stats = %+v", stats)
 	}
+	closed := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(ConnectionClosed); return ok }).(ConnectionClosed)
+	if closed.Err != nil || closed.BytesIn != 12 || closed.BytesOut != 12 {
+		t.Fatalf("first connection closed as %+v, want 12 bytes each way and no error", closed)
+	}
+}
+
+// A gander peer is sent a connection's first bytes before it answers; if
+// it refuses, they are dropped and the connection ends with its reason.
+func TestRefusedConnectionDropsItsFirstBytes(t *testing.T) {
+	a, b := dilatedPair(t)
+	daemon := echoServer(t)
+	offerer, _ := startForwarder(t, a, nil)
+	acceptPolicy := NewPolicy(nil)
+	acceptPolicy.AddLocal(Local{Name: "shout", BindAddr: "127.0.0.1"})
+	_, acceptEvents := startForwarder(t, b, acceptPolicy)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := offerer.Offer(ctx, Remote{Name: "shout", ConnectPort: daemon, Address: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	listening := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(Listening); return ok }).(Listening)
+	// The offerer stops allowing connections but keeps its offer.
+	offerer.Policy().Remove("shout")
+
+	conn, err := net.Dial("tcp", listening.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "hello\n")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(conn); len(got) != 0 || err != nil {
+		t.Fatalf("a refused connection read %q, %v; want a plain close", got, err)
+	}
+	closed := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(ConnectionClosed); return ok }).(ConnectionClosed)
+	var denied *DeniedError
+	if !errors.As(closed.Err, &denied) || denied.Reason != "Against local policy" {
+		t.Fatalf("refused connection closed with %v", closed.Err)
+	}
 }
 
 func TestListenRequestsOutsidePolicyAreRefused(t *testing.T) {
