@@ -747,14 +747,22 @@ func (m *manager) sendOpen(sc *Subchannel) {
 	m.outbox.kick()
 }
 
+// closeWrite queues sc's CLOSE and sends it on the caller's goroutine,
+// like a small Write.
 func (m *manager) closeWrite(sc *Subchannel) error {
+	q, err := m.queueClose(sc)
+	q.flush(true)
+	return err
+}
+
+func (m *manager) queueClose(sc *Subchannel) (*sendQueue, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped != nil {
-		return m.stopped
+		return nil, m.stopped
 	}
 	if sc.writeClosed {
-		return ErrClosedWrite
+		return nil, ErrClosedWrite
 	}
 	sc.writeClosed = true
 	// Writes of sc waiting for room fail now rather than once room comes,
@@ -768,14 +776,13 @@ func (m *manager) closeWrite(sc *Subchannel) error {
 		return true
 	})
 	m.sendSequencedLocked(closeRecord{scid: sc.scid})
-	m.outbox.kick()
 	sc.mu.Lock()
 	remoteEOF := sc.remoteEOF
 	sc.mu.Unlock()
 	if remoteEOF {
 		delete(m.subchannels, sc.scid)
 	}
-	return nil
+	return m.outbox, nil
 }
 
 func (m *manager) unlisten(l *Listener) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -494,7 +495,7 @@ func (f *Forwarder) connectOut(c *connection, service string, id int64) error {
 	defer c.close()
 	sc, err := f.conn.Open(f.ctx, forwardSubprotocol)
 	if err == nil && c.adopt(sc) {
-		err = writeFrame(sc, forwardRequest{UniqueName: service})
+		err = c.sendRequest(forwardRequest{UniqueName: service}, !f.fowlPeer)
 	} else if err == nil {
 		err = net.ErrClosed
 	}
@@ -521,8 +522,7 @@ func (f *Forwarder) connectOut(c *connection, service string, id int64) error {
 	if f.fowlPeer {
 		c.startToPeer()
 	}
-	c.startFromPeer(fromPeer)
-	return c.wait()
+	return c.copyFromPeer(fromPeer)
 }
 
 // serveForward handles one forwarding subchannel the peer opened: it
@@ -567,21 +567,21 @@ func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
 	}
 	if err = writeFrame(sc, forwardReply{Connected: true}); err == nil {
 		c.startToPeer()
-		c.startFromPeer(fromPeer)
 	}
 	f.emit(ConnectionOpened{ID: id, Service: service, Incoming: true})
 	if err == nil {
-		err = c.wait()
+		err = c.copyFromPeer(fromPeer)
 	}
 	c.close()
 	f.emit(c.closed(id, service, true, err))
 }
 
 // connection is one forwarded connection: a local socket spliced to a
-// subchannel, each closed by Forwarder.Close while it lasts. Each
-// direction is copied by its own goroutine and ends in a half-close; fowl
-// peers turn a half-close into a full close, which ends the other
-// direction too.
+// subchannel, each closed by Forwarder.Close while it lasts. What the
+// socket sends is copied by a goroutine of its own, what the peer sends by
+// the connection's goroutine (one fewer to start and wake); each direction
+// ends in a half-close. fowl peers turn a half-close into a full close,
+// which ends the other direction too.
 type connection struct {
 	f        *Forwarder
 	tcp      *net.TCPConn
@@ -619,6 +619,29 @@ func (c *connection) adopt(sc *dilation.Subchannel) bool {
 	return true
 }
 
+// firstBytesMax bounds what rides with a forwarding request.
+const firstBytesMax = 16 << 10
+
+// sendRequest writes the forwarding request; with firstBytes, what the
+// socket has already received goes in the same write (a gander peer reads
+// the request from a buffered stream, unlike fowl), so that a client that
+// speaks first costs one record and one system call less.
+func (c *connection) sendRequest(req forwardRequest, firstBytes bool) error {
+	frame, err := encodeFrame(req)
+	if err != nil {
+		return err
+	}
+	if firstBytes {
+		frame = slices.Grow(frame, firstBytesMax)
+		n := readReady(c.tcp, frame[len(frame):cap(frame)])
+		frame = frame[:len(frame)+n]
+		c.out.Add(int64(n))
+		c.service.bytesOut.Add(int64(n))
+	}
+	_, err = c.sc.Write(frame)
+	return err
+}
+
 // startToPeer copies the socket to the subchannel (which reads straight
 // into its records through ReadFrom).
 func (c *connection) startToPeer() {
@@ -630,18 +653,16 @@ func (c *connection) startToPeer() {
 	}()
 }
 
-// startFromPeer copies what the peer sends, after the handshake that
-// fromPeer has buffered, to the socket.
-func (c *connection) startFromPeer(fromPeer *bufio.Reader) {
-	c.running++
-	go func() {
-		_, err := io.Copy(countingWriter{c.tcp, &c.in, &c.service.bytesIn}, fromPeer)
-		c.tcp.CloseWrite()
-		c.copies <- err
-	}()
+// copyFromPeer copies what the peer sends, after the handshake that
+// fromPeer has buffered, to the socket, and returns once the other
+// direction is done too.
+func (c *connection) copyFromPeer(fromPeer *bufio.Reader) error {
+	_, err := io.Copy(countingWriter{c.tcp, &c.in, &c.service.bytesIn}, fromPeer)
+	c.tcp.CloseWrite()
+	return errors.Join(err, c.wait())
 }
 
-// wait returns once both directions are done.
+// wait returns once the copy to the peer, if running, is done.
 func (c *connection) wait() error {
 	var errs []error
 	for ; c.running > 0; c.running-- {

@@ -17,7 +17,7 @@ import (
 )
 
 // dilatedPair connects two gander peers over a fake mailbox.
-func dilatedPair(t *testing.T) (a, b *dilation.Conn) {
+func dilatedPair(t testing.TB) (a, b *dilation.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -59,7 +59,7 @@ func dilatedPair(t *testing.T) (a, b *dilation.Conn) {
 }
 
 // echoServer is a TCP daemon that echoes each line back in upper case.
-func echoServer(t *testing.T) int {
+func echoServer(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -268,5 +268,47 @@ func TestPortRules(t *testing.T) {
 	}
 	if _, err := p.connect("any"); err == nil {
 		t.Error("connect allowed to a service we only accept")
+	}
+}
+
+// BenchmarkConnectionSetup is one forwarded connection's setup, from
+// connect to the first echoed byte, between two in-process gander peers
+// (for profiling; the e2e benchmark compares it with ssh and fowl).
+func BenchmarkConnectionSetup(b *testing.B) {
+	a, c := dilatedPair(b)
+	daemon := echoServer(b)
+	offerer, err := Start(a, Config{PeerIsGander: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer offerer.Close()
+	listening := make(chan string, 1)
+	acceptPolicy := NewPolicy(nil)
+	acceptPolicy.AddLocal(Local{Name: "echo", BindAddr: "127.0.0.1"})
+	accepter, err := Start(c, Config{Policy: acceptPolicy, PeerIsGander: true, OnEvent: func(e Event) {
+		if l, ok := e.(Listening); ok {
+			listening <- l.Addr
+		}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer accepter.Close()
+	if _, err := offerer.Offer(context.Background(), Remote{Name: "echo", ConnectPort: daemon, Address: "127.0.0.1"}); err != nil {
+		b.Fatal(err)
+	}
+	addr := <-listening
+	line := []byte("e\n")
+	b.ResetTimer()
+	for range b.N {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn.Write(line)
+		if _, err := io.ReadFull(conn, line); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
 	}
 }
