@@ -20,6 +20,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -295,7 +296,9 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		if len(sends) > 0 {
 			commands <- session.SendFiles{Paths: sends}
 		}
-		err = session.Run(ctx, cfg, commands, func(ev session.Event) { printEvent(stdout, ev) })
+		out := newBatchedWriter(stdout, outputDelay)
+		err = session.Run(ctx, cfg, commands, func(ev session.Event) { printEvent(out, ev) })
+		out.Flush()
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
@@ -599,4 +602,51 @@ func describe(err error) string {
 		return "interrupted"
 	}
 	return ui.Sanitize(err.Error(), false)
+}
+
+// outputDelay is how long a line of --no-tui output may wait to be
+// written together with the next ones.
+const outputDelay = 50 * time.Millisecond
+
+// batchedWriter collects what is written and passes it on within a delay:
+// a burst of events (a thousand connections a second) then costs one
+// write per batch instead of one per line, for gander and for whatever
+// reads its output.
+type batchedWriter struct {
+	w     io.Writer
+	delay time.Duration
+
+	mu      sync.Mutex
+	buf     []byte
+	pending *time.Timer // set while buf waits
+}
+
+func newBatchedWriter(w io.Writer, delay time.Duration) *batchedWriter {
+	return &batchedWriter{w: w, delay: delay}
+}
+
+func (b *batchedWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if b.pending == nil {
+		b.pending = time.AfterFunc(b.delay, func() { b.Flush() })
+	}
+	return len(p), nil
+}
+
+// Flush writes out what waits now.
+func (b *batchedWriter) Flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending != nil {
+		b.pending.Stop()
+		b.pending = nil
+	}
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.w.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
 }
