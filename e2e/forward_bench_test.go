@@ -34,6 +34,9 @@ func BenchmarkForwarding(b *testing.B) {
 	}{
 		{"raw loopback TCP", func(*testing.B) string { return daemon }},
 		{"gander↔gander", func(b *testing.B) string { return ganderForward(b, mailbox.URL, daemon) }},
+		// The Go runtime's cost per wake-up, with both peers, the client
+		// and the daemon sharing two cores: one P each makes fewer.
+		{"gander GOMAXPROCS=1", func(b *testing.B) string { return ganderForward(b, mailbox.URL, daemon, "GOMAXPROCS=1") }},
 		{"fowl↔fowl", func(b *testing.B) string { return fowlForward(b, mailbox.URL, daemon) }},
 		{"ssh -L", func(b *testing.B) string { return sshForward(b, daemon) }},
 	}
@@ -65,10 +68,10 @@ func BenchmarkForwarding(b *testing.B) {
 		case !ran:
 			continue
 		case r.skipped != "":
-			fmt.Printf("  %-17s skipped: %s\n", route.name, r.skipped)
+			fmt.Printf("  %-19s skipped: %s\n", route.name, r.skipped)
 			continue
 		}
-		fmt.Printf("  %-17s %7.0f MB/s (%.2f × raw)   setup p50 %9v  p99 %9v\n",
+		fmt.Printf("  %-19s %7.0f MB/s (%.2f × raw)   setup p50 %9v  p99 %9v\n",
 			route.name, r.mbps, r.mbps/raw.mbps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
 	}
 	g, gok := results["gander↔gander"]
@@ -199,11 +202,16 @@ func waitForwarding(b *testing.B, addr string) {
 	}
 }
 
-func ganderForward(b *testing.B, mailboxURL, daemon string) string {
+// ganderForward runs two gander peers, with env (NAME=VALUE settings)
+// added to their environment, forwarding to daemon.
+func ganderForward(b *testing.B, mailboxURL, daemon string, env ...string) string {
 	_, port, _ := net.SplitHostPort(daemon)
-	offer := startProcess(b, scratch, ganderBin(b), "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1", "--remote", "bench:"+port)
+	gander := func(args ...string) *process {
+		return startProcess(b, scratch, "env", append(append(env, ganderBin(b), "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1"), args...)...)
+	}
+	offer := gander("--remote", "bench:"+port)
 	code := offer.waitFor(b, regexp.MustCompile(`Wormhole code is: (\S+)`), 30*time.Second)[1]
-	accept := startProcess(b, scratch, ganderBin(b), "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1", "--local", "bench", code)
+	accept := gander("--local", "bench", code)
 	addr := accept.waitFor(b, regexp.MustCompile(`Listening for bench on (\S+)`), 60*time.Second)[1]
 	waitForwarding(b, addr)
 	return addr
