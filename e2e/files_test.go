@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,6 +26,10 @@ import (
 const (
 	bigFileSize = 1 << 30
 	treeFiles   = 10_000
+	// treeCutRate slows the tree (about 20 MB) to some 4 s over the relay:
+	// unthrottled it arrives in a fraction of a second, between two of the
+	// receiver's progress reports, so cuts could not be placed in it.
+	treeCutRate = 5 << 20
 )
 
 var (
@@ -49,17 +54,21 @@ func TestFileTransfers(t *testing.T) {
 		name string
 		path string
 		cuts int
+		rate int // bytes a second through the relay; 0: unthrottled
 	}{
-		{"1 GiB file", big, 0},
-		{"10000 files", tree, 0},
-		{"1 GiB file, 3 cuts", big, 3},
-		{"10000 files, 3 cuts", tree, 3},
+		{"1 GiB file", big, 0, 0},
+		{"10000 files", tree, 0, 0},
+		{"1 GiB file, 3 cuts", big, 3, 0},
+		{"10000 files, 3 cuts", tree, 3, treeCutRate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := transferOnce(t, mailbox.URL, relay, tc.path, tc.cuts)
+			r := transferOnce(t, mailbox.URL, relay, tc.path, tc.cuts, tc.rate)
 			sameContent(t, tc.path, r.savedAs)
 			line := fmt.Sprintf("%s: %v (%d cuts), peak RSS sender %d MiB, receiver %d MiB",
 				tc.name, r.elapsed.Round(time.Millisecond), r.cuts, r.senderRSS>>20, r.receiverRSS>>20)
+			if tc.rate > 0 {
+				line += fmt.Sprintf(", throttled to %d MiB/s", tc.rate>>20)
+			}
 			if tc.path == big {
 				rate := float64(bigFileSize) / r.elapsed.Seconds() / 1e6
 				line += fmt.Sprintf(", %.0f MB/s = %.2f × raw loopback TCP", rate, rate/rawRate)
@@ -82,14 +91,19 @@ type transferResult struct {
 
 // transferOnce sends path from one gander to another and returns where it
 // was saved. With cuts, both use only the relay, through a proxy that is
-// cut at evenly spaced points of the transfer.
-func transferOnce(t *testing.T, mailboxURL string, relay *transitRelay, path string, cuts int) transferResult {
+// cut at evenly spaced points of the transfer; with a rate, that proxy
+// reaches the relay through a throttle.
+func transferOnce(t *testing.T, mailboxURL string, relay *transitRelay, path string, cuts, rate int) transferResult {
 	t.Helper()
 	hint := relay.Hint
 	var proxy *faultProxy
 	var relayOnly []string
 	if cuts > 0 {
-		proxy = startProxy(t, relay.Addr)
+		target := relay.Addr
+		if rate > 0 {
+			target = startThrottle(t, relay.Addr, rate)
+		}
+		proxy = startProxy(t, target)
 		hint = "tcp:" + proxy.Addr
 		relayOnly = []string{"--no-direct"}
 	}
@@ -127,6 +141,80 @@ func transferOnce(t *testing.T, mailboxURL string, relay *transitRelay, path str
 	r.senderRSS, r.receiverRSS = peakRSS(t, sender), peakRSS(t, receiver)
 	sender.waitFor(t, regexp.MustCompile(`Sent `), 30*time.Second)
 	return r
+}
+
+// startThrottle forwards TCP connections from a free loopback port to
+// target, each direction at most rate bytes a second, until the test ends,
+// and returns the address to connect to.
+func startThrottle(t *testing.T, target string, rate int) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		closed bool
+		conns  []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return // closed by cleanup
+			}
+			server, err := net.DialTimeout("tcp", target, 5*time.Second)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				client.Close()
+				server.Close()
+				return
+			}
+			conns = append(conns, client, server)
+			wg.Add(2)
+			mu.Unlock()
+			go func() {
+				defer wg.Done()
+				copyHalf(server, throttledConn{client, rate})
+			}()
+			go func() {
+				defer wg.Done()
+				copyHalf(client, throttledConn{server, rate})
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		l.Close()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// throttledConn is read at most rate bytes a second, in reads of 10 ms
+// worth each.
+type throttledConn struct {
+	net.Conn
+	rate int
+}
+
+func (c throttledConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p[:min(len(p), c.rate/100)])
+	time.Sleep(time.Duration(n) * time.Second / time.Duration(c.rate))
+	return n, err
 }
 
 func peakRSS(t *testing.T, p *process) int64 {

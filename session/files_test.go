@@ -112,6 +112,11 @@ func TestCancelTransferEitherSide(t *testing.T) {
 			sendCmds <- SendFiles{Paths: []string{path}}
 			offered := waitEvent[TransferOffered](t, receiver)
 			recvCmds <- AcceptTransfer{ID: offered.ID}
+			// The sender announces its transfer before the offer is even
+			// answered; only data reaching the receiver proves both sides
+			// are under way, so that cancelling is not a withdrawal or a
+			// refusal instead.
+			waitEvent[TransferProgress](t, receiver)
 			progress := waitEvent[TransferProgress](t, sender)
 			if by == "sender" {
 				sendCmds <- CancelTransfer{ID: progress.ID}
