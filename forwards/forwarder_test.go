@@ -124,23 +124,35 @@ func startForwarder(t *testing.T, c *dilation.Conn, policy *Policy) (*Forwarder,
 	return f, events
 }
 
-func TestForwardThroughThePeer(t *testing.T) {
+// shoutService is two gander peers forwarding the echo daemon's service
+// "shout": the offerer runs the daemon, the accepter listens at addr.
+type shoutService struct {
+	offerer, accepter *Forwarder
+	acceptEvents      *eventLog
+	addr              string
+}
+
+func startShoutService(t *testing.T) shoutService {
+	t.Helper()
 	a, b := dilatedPair(t)
 	daemon := echoServer(t)
 	offerer, _ := startForwarder(t, a, nil)
 	acceptPolicy := NewPolicy(nil)
 	acceptPolicy.AddLocal(Local{Name: "shout", BindAddr: "127.0.0.1"})
 	accepter, acceptEvents := startForwarder(t, b, acceptPolicy)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := offerer.Offer(ctx, Remote{Name: "shout", ConnectPort: daemon, Address: "127.0.0.1"}); err != nil {
 		t.Fatal(err)
 	}
 	listening := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(Listening); return ok }).(Listening)
+	return shoutService{offerer, accepter, acceptEvents, listening.Addr}
+}
 
+func TestForwardThroughThePeer(t *testing.T) {
+	s := startShoutService(t)
 	for range 3 {
-		conn, err := net.Dial("tcp", listening.Addr)
+		conn, err := net.Dial("tcp", s.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,11 +164,11 @@ func TestForwardThroughThePeer(t *testing.T) {
 			t.Fatalf("through the forward: %q", got)
 		}
 	}
-	stats := accepter.Stats()
+	stats := s.accepter.Stats()
 	if len(stats) != 1 || stats[0].Total != 3 || stats[0].BytesOut != 3*12 || stats[0].BytesIn != 3*12 {
 		t.Fatalf("stats = %+v", stats)
 	}
-	closed := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(ConnectionClosed); return ok }).(ConnectionClosed)
+	closed := s.acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(ConnectionClosed); return ok }).(ConnectionClosed)
 	if closed.Err != nil || closed.BytesIn != 12 || closed.BytesOut != 12 {
 		t.Fatalf("first connection closed as %+v, want 12 bytes each way and no error", closed)
 	}
@@ -165,22 +177,11 @@ func TestForwardThroughThePeer(t *testing.T) {
 // A gander peer is sent a connection's first bytes before it answers; if
 // it refuses, they are dropped and the connection ends with its reason.
 func TestRefusedConnectionDropsItsFirstBytes(t *testing.T) {
-	a, b := dilatedPair(t)
-	daemon := echoServer(t)
-	offerer, _ := startForwarder(t, a, nil)
-	acceptPolicy := NewPolicy(nil)
-	acceptPolicy.AddLocal(Local{Name: "shout", BindAddr: "127.0.0.1"})
-	_, acceptEvents := startForwarder(t, b, acceptPolicy)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := offerer.Offer(ctx, Remote{Name: "shout", ConnectPort: daemon, Address: "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	listening := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(Listening); return ok }).(Listening)
+	s := startShoutService(t)
 	// The offerer stops allowing connections but keeps its offer.
-	offerer.Policy().Remove("shout")
+	s.offerer.Policy().Remove("shout")
 
-	conn, err := net.Dial("tcp", listening.Addr)
+	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestRefusedConnectionDropsItsFirstBytes(t *testing.T) {
 	if got, err := io.ReadAll(conn); len(got) != 0 || err != nil {
 		t.Fatalf("a refused connection read %q, %v; want a plain close", got, err)
 	}
-	closed := acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(ConnectionClosed); return ok }).(ConnectionClosed)
+	closed := s.acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(ConnectionClosed); return ok }).(ConnectionClosed)
 	var denied *DeniedError
 	if !errors.As(closed.Err, &denied) || denied.Reason != "Against local policy" {
 		t.Fatalf("refused connection closed with %v", closed.Err)
