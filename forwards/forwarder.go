@@ -2,6 +2,7 @@ package forwards
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,16 @@ type ServiceStats struct {
 	BytesIn, BytesOut int64 // in: from the peer; out: to the peer
 }
 
+// ConnectionStats are one open connection's counters.
+type ConnectionStats struct {
+	ID       int64
+	Service  string
+	Incoming bool // opened by the peer, to our daemon
+	Since    time.Time
+	// in: from the peer; out: to the peer
+	BytesIn, BytesOut int64
+}
+
 type serviceCounters struct {
 	offered           bool
 	addr              string
@@ -120,6 +131,7 @@ type Forwarder struct {
 	mu       sync.Mutex
 	services map[string]*serviceCounters
 	closers  map[io.Closer]bool // listeners, subchannels and sockets to close on Close
+	open     map[int64]*connection
 	// perService are what Remove closes: our listeners for a peer's
 	// service, and the request subchannel that keeps an offer alive.
 	perService map[string][]io.Closer
@@ -142,6 +154,7 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 		fowlPeer: !cfg.PeerIsGander,
 		ctx:      ctx, cancel: cancel,
 		services: map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
+		open:       map[int64]*connection{},
 		perService: map[string][]io.Closer{},
 	}
 	commands, err := conn.Listen(commandsSubprotocol)
@@ -211,6 +224,18 @@ func (f *Forwarder) Stats() []ServiceStats {
 			BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		})
 	}
+	return out
+}
+
+// Connections returns the open connections' counters, oldest first.
+func (f *Forwarder) Connections() []ConnectionStats {
+	f.mu.Lock()
+	out := make([]ConnectionStats, 0, len(f.open))
+	for _, c := range f.open {
+		out = append(out, c.stats())
+	}
+	f.mu.Unlock()
+	slices.SortFunc(out, func(a, b ConnectionStats) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -479,7 +504,7 @@ func (f *Forwarder) acceptConnections(l net.Listener, service string) {
 // reply, so for a fowl peer they wait for it.
 func (f *Forwarder) forwardOut(tcp *net.TCPConn, service string) {
 	id := f.nextID.Add(1)
-	c := f.newConnection(tcp, service)
+	c := f.newConnection(tcp, id, service, false)
 	var err error
 	if c != nil {
 		err = f.connectOut(c, service, id)
@@ -556,7 +581,7 @@ func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
 		f.emit(ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
 		return
 	}
-	c := f.newConnection(conn.(*net.TCPConn), service)
+	c := f.newConnection(conn.(*net.TCPConn), id, service, true)
 	if c != nil && !c.adopt(sc) {
 		c.close()
 	}
@@ -584,6 +609,10 @@ func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
 // which ends the other direction too.
 type connection struct {
 	f        *Forwarder
+	id       int64
+	name     string // the service's
+	incoming bool
+	since    time.Time
 	tcp      *net.TCPConn
 	sc       *dilation.Subchannel
 	untrack  []func()
@@ -596,14 +625,20 @@ type connection struct {
 
 // newConnection tracks tcp, or closes it and returns nil if the forwarder
 // is closing.
-func (f *Forwarder) newConnection(tcp *net.TCPConn, service string) *connection {
+func (f *Forwarder) newConnection(tcp *net.TCPConn, id int64, service string, incoming bool) *connection {
 	untrack, ok := f.track(tcp)
 	if !ok {
 		return nil
 	}
-	c := &connection{f: f, tcp: tcp, untrack: []func(){untrack}, service: f.counters(service), copies: make(chan error, 2)}
+	c := &connection{
+		f: f, id: id, name: service, incoming: incoming, since: time.Now(),
+		tcp: tcp, untrack: []func(){untrack}, service: f.counters(service), copies: make(chan error, 2),
+	}
 	c.service.open.Add(1)
 	c.service.total.Add(1)
+	f.mu.Lock()
+	f.open[id] = c
+	f.mu.Unlock()
 	return c
 }
 
@@ -686,6 +721,17 @@ func (c *connection) close() {
 		untrack()
 	}
 	c.service.open.Add(-1)
+	c.f.mu.Lock()
+	delete(c.f.open, c.id)
+	c.f.mu.Unlock()
+}
+
+// stats are the connection's counters so far.
+func (c *connection) stats() ConnectionStats {
+	return ConnectionStats{
+		ID: c.id, Service: c.name, Incoming: c.incoming, Since: c.since,
+		BytesIn: c.in.Load(), BytesOut: c.out.Load(),
+	}
 }
 
 // closed is the event that reports the connection's end (c may be nil).

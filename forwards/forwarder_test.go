@@ -174,6 +174,35 @@ func TestForwardThroughThePeer(t *testing.T) {
 	}
 }
 
+func TestOpenConnectionsAreCounted(t *testing.T) {
+	s := startShoutService(t)
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "hi\n")
+	if _, err := io.ReadFull(conn, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*Forwarder{s.accepter, s.offerer} {
+		open := f.Connections()
+		if len(open) != 1 || open[0].Service != "shout" || open[0].BytesIn != 3 || open[0].BytesOut != 3 || open[0].Since.IsZero() {
+			t.Fatalf("open connections %+v, want one for shout with 3 bytes each way", open)
+		}
+		if open[0].Incoming != (f == s.offerer) {
+			t.Errorf("connection's Incoming = %v on the %s", open[0].Incoming, map[bool]string{true: "offerer", false: "accepter"}[f == s.offerer])
+		}
+	}
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.accepter.Connections())+len(s.offerer.Connections()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still open after close: %+v %+v", s.accepter.Connections(), s.offerer.Connections())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A gander peer is sent a connection's first bytes before it answers; if
 // it refuses, they are dropped and the connection ends with its reason.
 func TestRefusedConnectionDropsItsFirstBytes(t *testing.T) {

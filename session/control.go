@@ -321,7 +321,7 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 		OnEvent: func(e forwards.Event) {
 			if closed, ok := e.(forwards.ConnectionClosed); ok {
 				if fw := started.Load(); fw != nil {
-					c.emit(Traffic{Services: fw.Stats(), For: closed.ID})
+					c.emit(Traffic{Services: fw.Stats(), Connections: fw.Connections(), For: closed.ID})
 				}
 			}
 			c.emit(e)
@@ -484,7 +484,7 @@ func (c *controller) reportTraffic(ctx context.Context, fw *forwards.Forwarder) 
 		}
 		if total != last {
 			last = total
-			c.emit(Traffic{Services: stats})
+			c.emit(Traffic{Services: stats, Connections: fw.Connections()})
 		}
 	}
 }

@@ -88,8 +88,9 @@ type (
 	// that a connection's last bytes are counted before it is reported
 	// closed.
 	Traffic struct {
-		Services []forwards.ServiceStats
-		For      int64
+		Services    []forwards.ServiceStats
+		Connections []forwards.ConnectionStats // the open ones, oldest first
+		For         int64
 	}
 	// PeerClosing: the peer said goodbye.
 	PeerClosing struct{}

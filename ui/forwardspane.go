@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +65,16 @@ type forwardRow struct {
 	rate        rate
 }
 
+// openConnection is one open connection, listed under its service's row
+// when that row is selected.
+type openConnection struct {
+	stats forwards.ConnectionStats
+	rate  rate
+}
+
+// maxConnectionLines bounds the connections listed under a service.
+const maxConnectionLines = 4
+
 // forwardKind is a choice in the add form.
 type forwardKind int
 
@@ -84,6 +96,7 @@ type forwardsPane struct {
 	keys     *keyMap
 	send     func(session.Command) tea.Cmd
 	rows     []*forwardRow // in order of appearance
+	conns    map[int64]*openConnection
 	sel      int
 	form     *addForm
 	removing string // the service whose removal awaits y/n
@@ -149,10 +162,15 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 			r.open++
 			r.total++
 		}
+		if p.conns == nil {
+			p.conns = map[int64]*openConnection{}
+		}
+		p.conns[e.ID] = &openConnection{stats: forwards.ConnectionStats{ID: e.ID, Service: e.Service, Incoming: e.Incoming, Since: now}}
 	case forwards.ConnectionClosed:
 		if r := p.row(e.Service); r != nil && r.open > 0 {
 			r.open--
 		}
+		delete(p.conns, e.ID)
 		if e.Err != nil {
 			return fmt.Sprintf("a connection for %q ended: %s", clean(e.Service), errText(e.Err)), true
 		}
@@ -172,8 +190,25 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 			}
 			r.rate.sample(s.BytesIn+s.BytesOut, now)
 		}
+		p.updateConnections(e.Connections, now)
 	}
 	return "", false
+}
+
+// updateConnections takes the open connections' counters: those listed
+// are open, and only those.
+func (p *forwardsPane) updateConnections(open []forwards.ConnectionStats, now time.Time) {
+	listed := make(map[int64]*openConnection, len(open))
+	for _, s := range open {
+		c := p.conns[s.ID]
+		if c == nil {
+			c = &openConnection{}
+		}
+		c.stats = s
+		c.rate.sample(s.BytesIn+s.BytesOut, now)
+		listed[s.ID] = c
+	}
+	p.conns = listed
 }
 
 // expireRates zeroes rates that stopped; it reports whether any still move.
@@ -183,7 +218,45 @@ func (p *forwardsPane) expireRates(now time.Time) (moving bool) {
 			moving = true
 		}
 	}
+	for _, c := range p.conns {
+		if c.rate.expire(now) {
+			moving = true
+		}
+	}
 	return moving
+}
+
+// connectionLines list the open connections of service, oldest first, in
+// at most max lines.
+func (p *forwardsPane) connectionLines(st *Styles, service string, max int, now time.Time) []string {
+	var open []*openConnection
+	for _, c := range p.conns {
+		if c.stats.Service == service {
+			open = append(open, c)
+		}
+	}
+	if len(open) == 0 || max < 1 {
+		return nil
+	}
+	slices.SortFunc(open, func(a, b *openConnection) int { return cmp.Compare(a.stats.ID, b.stats.ID) })
+	shown := open
+	if len(open) > max {
+		shown = open[:max-1]
+	}
+	var lines []string
+	for _, c := range shown {
+		who := "from here"
+		if c.stats.Incoming {
+			who = "from the peer"
+		}
+		lines = append(lines, st.Dim.Render(fmt.Sprintf("    #%d %s, %s: %s in, %s out, %s",
+			c.stats.ID, who, humanDuration(now.Sub(c.stats.Since)),
+			humanBytes(c.stats.BytesIn), humanBytes(c.stats.BytesOut), humanRate(c.rate.perSec))))
+	}
+	if len(shown) < len(open) {
+		lines = append(lines, st.Dim.Render(fmt.Sprintf("    … %d more connections", len(open)-len(shown))))
+	}
+	return lines
 }
 
 func (p *forwardsPane) move(delta int) {
@@ -343,8 +416,8 @@ type column struct {
 }
 
 // view draws the table in at most height lines; focused shows the
-// selection marker.
-func (p *forwardsPane) view(st *Styles, width, height int, focused bool) string {
+// selection marker and the selected service's open connections.
+func (p *forwardsPane) view(st *Styles, width, height int, focused bool, now time.Time) string {
 	title := st.Title.Render("Forwards")
 	if len(p.rows) == 0 {
 		return title + "\n" + fit(st.Dim.Render("None yet: press ")+st.Key.Render("a")+st.Dim.Render(" to add one."), width)
@@ -413,8 +486,13 @@ func (p *forwardsPane) view(st *Styles, width, height int, focused bool) string 
 	}
 	lines := []string{title, "  " + st.Column.Render(line(titles, len(cols)))}
 
+	var detail []string
+	if focused && p.sel < len(p.rows) {
+		// The connections take the room the rows leave, up to a limit.
+		detail = p.connectionLines(st, p.rows[p.sel].name, min(maxConnectionLines, height-2-len(p.rows)), now)
+	}
 	// Keep the selection in view when the rows do not fit.
-	room := max(1, height-2)
+	room := max(1, height-2-len(detail))
 	first, shown := 0, len(all)
 	if len(all) > room {
 		shown = max(1, room-1) // and a line saying how many more
@@ -438,6 +516,11 @@ func (p *forwardsPane) view(st *Styles, width, height int, focused bool) string 
 			text = st.Selected.Render(text)
 		}
 		lines = append(lines, fit(marker+text, width))
+		if focused && i == p.sel {
+			for _, d := range detail {
+				lines = append(lines, fit(d, width))
+			}
+		}
 	}
 	if shown < len(all) {
 		lines = append(lines, st.Dim.Render(fmt.Sprintf("  … %d more (↑/↓)", len(all)-shown)))

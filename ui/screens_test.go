@@ -47,12 +47,16 @@ func withForwards(h *harness) {
 		session.Traffic{Services: []forwards.ServiceStats{
 			{Service: "web", Offered: true, Addr: "127.0.0.1:8000", Open: 1, Total: 3, BytesIn: 1_000, BytesOut: 200_000},
 			{Service: "database", Addr: "127.0.0.1:5432", Open: 0, Total: 1, BytesIn: 4_000, BytesOut: 512},
+		}, Connections: []forwards.ConnectionStats{
+			{ID: 1, Service: "web", Incoming: true, Since: h.clock, BytesIn: 300, BytesOut: 100_000},
 		}},
 	)
 	h.advance(time.Second)
 	h.event(session.Traffic{Services: []forwards.ServiceStats{
 		{Service: "web", Offered: true, Addr: "127.0.0.1:8000", Open: 1, Total: 3, BytesIn: 21_000, BytesOut: 1_400_000},
 		{Service: "database", Addr: "127.0.0.1:5432", Open: 0, Total: 1, BytesIn: 4_000, BytesOut: 512},
+	}, Connections: []forwards.ConnectionStats{
+		{ID: 1, Service: "web", Incoming: true, Since: h.clock.Add(-time.Second), BytesIn: 20_300, BytesOut: 1_300_000},
 	}})
 }
 

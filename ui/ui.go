@@ -659,7 +659,7 @@ func (m *Model) body(w, h int) string {
 		trHeight = room - fwHeight
 	}
 	if showForwards {
-		sections = append(sections, m.forwards.view(m.styles, inner, fwHeight, !m.transfersFocused()))
+		sections = append(sections, m.forwards.view(m.styles, inner, fwHeight, !m.transfersFocused(), m.now()))
 	}
 	if showTransfers {
 		sections = append(sections, m.transfers.view(m.styles, inner, max(2, trHeight), m.transfersFocused()))
