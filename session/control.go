@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
@@ -314,18 +313,9 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 		return setupResult{err: err}
 	}
 	c.emit(PeerConnected{Verifier: verifier, PeerVersions: versions["app_versions"]})
-	// A connection's last bytes are counted before it is reported closed.
-	var started atomic.Pointer[forwards.Forwarder]
 	fw, err := forwards.Start(conn, forwards.Config{
-		Policy: c.policy,
-		OnEvent: func(e forwards.Event) {
-			if closed, ok := e.(forwards.ConnectionClosed); ok {
-				if fw := started.Load(); fw != nil {
-					c.emit(Traffic{Services: fw.Stats(), Connections: fw.Connections(), For: closed.ID})
-				}
-			}
-			c.emit(e)
-		},
+		Policy:       c.policy,
+		OnEvent:      func(e forwards.Event) { c.emit(e) },
 		Logger:       c.cfg.Logger,
 		PeerIsGander: forwards.PeerIsGander(versions["app_versions"]),
 	})
@@ -333,7 +323,6 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 		conn.Close()
 		return setupResult{err: err}
 	}
-	started.Store(fw)
 	result := setupResult{conn: conn, fw: fw}
 	if forwards.PeerIsGander(versions["app_versions"]) {
 		if result.offers, err = conn.Listen(transfer.Subprotocol); err != nil {

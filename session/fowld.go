@@ -62,11 +62,9 @@ package session
 //     skipped. A line longer than maxLineLength is an error too (fowld
 //     stops reading its input).
 //   - bytes-in/bytes-out come at most every TrafficInterval per
-//     connection and direction, not one per chunk read (fowld writes a
-//     line per chunk, thousands a second on a busy stream). The sums are
-//     the same. They are exact per service; when one service has several
-//     connections at once, the split between them is approximate (the
-//     forwarder counts per service).
+//     connection and direction, and once more as it closes, not one per
+//     chunk read (fowld writes a line per chunk, thousands a second on a
+//     busy stream). The sums are the same.
 //   - A forwarded connection that fails on our side (a local client's
 //     reset, say) is outgoing-lost/incoming-lost with the error, then
 //     outgoing-done; fowld reports only the end (it says lost only when
@@ -96,7 +94,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -424,21 +421,42 @@ func errorLine(message string) []byte {
 }
 
 // fowldEncoder turns events into fowld's lines. It remembers the open
-// connections, to attribute Traffic to them, and the counters last seen.
+// connections and how many of their bytes it has reported.
 type fowldEncoder struct {
 	url   string
 	conns map[int64]connInfo
-	seen  map[string][2]int64 // service → bytes to the peer, from the peer
 }
 
 type connInfo struct {
-	service  string
-	incoming bool
-	opened   bool
+	service          string
+	incoming         bool
+	opened           bool
+	toPeer, fromPeer int64 // bytes reported
 }
 
 func newFowldEncoder(mailboxURL string) fowldEncoder {
-	return fowldEncoder{url: mailboxURL, conns: map[int64]connInfo{}, seen: map[string][2]int64{}}
+	return fowldEncoder{url: mailboxURL, conns: map[int64]connInfo{}}
+}
+
+// bytesLines reports what a connection moved since last reported, given
+// its counters now (counters older than those reported add nothing).
+func (e *fowldEncoder) bytesLines(id, toPeer, fromPeer int64) []byte {
+	c, ok := e.conns[id]
+	if !ok {
+		return nil
+	}
+	var out []byte
+	// fowld's "in" is what comes in from the local socket.
+	if toPeer > c.toPeer {
+		out = append(out, pyObject{{"id", id}, {"bytes", toPeer - c.toPeer}, {"kind", "bytes-in"}}.line()...)
+		c.toPeer = toPeer
+	}
+	if fromPeer > c.fromPeer {
+		out = append(out, pyObject{{"id", id}, {"bytes", fromPeer - c.fromPeer}, {"kind", "bytes-out"}}.line()...)
+		c.fromPeer = fromPeer
+	}
+	e.conns[id] = c
+	return out
 }
 
 // encode returns the lines for ev (none for events fowld does not report:
@@ -501,6 +519,7 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 		}
 		add(pyObject{{"service_name", ev.Service}, {"id", ev.ID}, {"kind", kind}})
 	case forwards.ConnectionClosed:
+		out = append(out, e.bytesLines(ev.ID, ev.BytesOut, ev.BytesIn)...)
 		opened := e.conns[ev.ID].opened
 		delete(e.conns, ev.ID)
 		switch {
@@ -523,23 +542,8 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			add(pyObject{{"service_name", ev.Service}, {"id", ev.ID}, {"kind", "outgoing-done"}})
 		}
 	case Traffic:
-		for _, s := range slices.SortedFunc(slices.Values(ev.Services), func(a, b forwards.ServiceStats) int {
-			return strings.Compare(a.Service, b.Service)
-		}) {
-			seen := e.seen[s.Service]
-			toPeer, fromPeer := max(s.BytesOut-seen[0], 0), max(s.BytesIn-seen[1], 0)
-			e.seen[s.Service] = [2]int64{max(s.BytesOut, seen[0]), max(s.BytesIn, seen[1])}
-			id, ok := e.connFor(s.Service, ev.For)
-			if !ok {
-				continue
-			}
-			// fowld's "in" is what comes in from the local socket.
-			if toPeer > 0 {
-				add(pyObject{{"id", id}, {"bytes", toPeer}, {"kind", "bytes-in"}})
-			}
-			if fromPeer > 0 {
-				add(pyObject{{"id", id}, {"bytes", fromPeer}, {"kind", "bytes-out"}})
-			}
+		for _, c := range ev.Connections {
+			out = append(out, e.bytesLines(c.ID, c.BytesOut, c.BytesIn)...)
 		}
 	case forwards.Problem:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
@@ -554,21 +558,6 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 // forwardRefusal is the reason gander (like fowl) gives a forwarded
 // connection its policy refuses.
 const forwardRefusal = "Against local policy"
-
-// connFor picks the open connection that a service's new bytes belong to:
-// prefer, if it is one of the service's, else the oldest.
-func (e *fowldEncoder) connFor(service string, prefer int64) (int64, bool) {
-	if c, ok := e.conns[prefer]; ok && c.service == service {
-		return prefer, true
-	}
-	best, found := int64(0), false
-	for id, c := range e.conns {
-		if c.service == service && (!found || id < best) {
-			best, found = id, true
-		}
-	}
-	return best, found
-}
 
 func lostReason(err error) string {
 	var denied *forwards.DeniedError

@@ -148,11 +148,10 @@ func TestEncodeEvents(t *testing.T) {
 			`{"name": "echo", "local_port": 54839, "kind": "awaiting-connect"}` + "\n"},
 		{"an outgoing connection", []Event{
 			forwards.ConnectionOpened{ID: 1, Service: "echo"},
-			Traffic{Services: []forwards.ServiceStats{{Service: "echo", BytesOut: 6}}},
-			Traffic{Services: []forwards.ServiceStats{{Service: "echo", BytesOut: 6, BytesIn: 6}}},
-			Traffic{Services: []forwards.ServiceStats{{Service: "echo", BytesOut: 6, BytesIn: 6}}}, // nothing new
-			Traffic{Services: []forwards.ServiceStats{{Service: "echo", BytesOut: 200006, BytesIn: 6}}, For: 1},
-			forwards.ConnectionClosed{ID: 1, Service: "echo"},
+			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6}}},
+			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}},
+			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}}, // nothing new
+			forwards.ConnectionClosed{ID: 1, Service: "echo", BytesOut: 200006, BytesIn: 6},
 		}, `{"service_name": "echo", "id": 1, "kind": "outgoing-connection"}` + "\n" +
 			`{"id": 1, "bytes": 6, "kind": "bytes-in"}` + "\n" +
 			`{"id": 1, "bytes": 6, "kind": "bytes-out"}` + "\n" +
@@ -213,23 +212,27 @@ func TestEncodeEvents(t *testing.T) {
 	}
 }
 
-// Bytes are attributed to the right connection, and are never lost or
+// Bytes are attributed to their own connection, and are never lost or
 // counted twice, whatever the order in which snapshots arrive.
 func TestEncodeTrafficAttribution(t *testing.T) {
 	e := newFowldEncoder("")
-	snap := func(in, out int64, forID int64) Traffic {
-		return Traffic{Services: []forwards.ServiceStats{{Service: "s", BytesIn: in, BytesOut: out}, {Service: "t", BytesOut: 1}}, For: forID}
+	snap := func(conns ...forwards.ConnectionStats) Traffic { return Traffic{Connections: conns} }
+	one := func(in, out int64) forwards.ConnectionStats {
+		return forwards.ConnectionStats{ID: 1, Service: "s", BytesIn: in, BytesOut: out}
+	}
+	two := func(in, out int64) forwards.ConnectionStats {
+		return forwards.ConnectionStats{ID: 2, Service: "s", Incoming: true, BytesIn: in, BytesOut: out}
 	}
 	var out []byte
 	for _, ev := range []Event{
 		forwards.ConnectionOpened{ID: 1, Service: "s"},
 		forwards.ConnectionOpened{ID: 2, Service: "s", Incoming: true},
-		snap(10, 20, 0),
-		snap(5, 5, 0), // an older snapshot, late
-		snap(15, 20, 2),
-		forwards.ConnectionClosed{ID: 2, Service: "s", Incoming: true},
-		snap(15, 27, 1),
-		forwards.ConnectionClosed{ID: 1, Service: "s"},
+		snap(one(10, 20), two(0, 3)),
+		snap(one(5, 5), two(0, 1)), // older snapshots, late
+		snap(one(10, 20), two(5, 3), forwards.ConnectionStats{ID: 9, Service: "t", BytesOut: 1}),
+		forwards.ConnectionClosed{ID: 2, Service: "s", Incoming: true, BytesIn: 6, BytesOut: 3},
+		snap(one(10, 27)),
+		forwards.ConnectionClosed{ID: 1, Service: "s", BytesIn: 12, BytesOut: 27},
 	} {
 		out = append(out, e.encode(ev)...)
 	}
@@ -237,9 +240,12 @@ func TestEncodeTrafficAttribution(t *testing.T) {
 {"service_name": "s", "id": 2, "kind": "incoming-connection"}
 {"id": 1, "bytes": 20, "kind": "bytes-in"}
 {"id": 1, "bytes": 10, "kind": "bytes-out"}
+{"id": 2, "bytes": 3, "kind": "bytes-in"}
 {"id": 2, "bytes": 5, "kind": "bytes-out"}
+{"id": 2, "bytes": 1, "kind": "bytes-out"}
 {"id": 2, "kind": "incoming-done"}
 {"id": 1, "bytes": 7, "kind": "bytes-in"}
+{"id": 1, "bytes": 2, "kind": "bytes-out"}
 {"service_name": "s", "id": 1, "kind": "outgoing-done"}
 `
 	if string(out) != want {

@@ -83,14 +83,11 @@ type (
 	// goes on.
 	CommandFailed struct{ Err error }
 	// Traffic is the forwarder's byte counters, emitted every
-	// TrafficInterval while they move, and just before every
-	// forwards.ConnectionClosed with For set to that connection's id, so
-	// that a connection's last bytes are counted before it is reported
-	// closed.
+	// TrafficInterval while they move. A connection's last bytes come
+	// in its forwards.ConnectionClosed.
 	Traffic struct {
 		Services    []forwards.ServiceStats
 		Connections []forwards.ConnectionStats // the open ones, oldest first
-		For         int64
 	}
 	// PeerClosing: the peer said goodbye.
 	PeerClosing struct{}

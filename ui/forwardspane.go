@@ -17,8 +17,9 @@ import (
 	"github.com/gander-pair/gander/session"
 )
 
-// rateWindow is the shortest interval a rate is computed over: the Traffic
-// sent just before a ConnectionClosed comes sooner than TrafficInterval.
+// rateWindow is the shortest interval a rate is computed over, so that
+// two Traffic events that arrive close together (a late tick catching up)
+// do not make a rate out of a few bytes.
 const rateWindow = 200 * time.Millisecond
 
 // staleAfter: a rate not refreshed for this long is shown as nothing
