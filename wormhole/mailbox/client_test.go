@@ -483,17 +483,24 @@ func TestReconnectDeliversExactlyOnce(t *testing.T) {
 			got[m.Phase]++
 		}
 	}()
-	// Adds only queue, so wait for both sides to be back before each drop.
-	bothLive := func() bool { return srv.Live() == 2 }
+	// Adds only queue, so wait for both sides to be back before each drop:
+	// two new connections, and the dropped ones gone (the server forgets
+	// a connection only once its reader has seen it closed).
+	connections := srv.Connections()
+	bothBack := func() bool { return srv.Connections() >= connections && srv.Live() == 2 }
+	drop := func() {
+		srv.DropConnections()
+		connections += 2
+	}
 	for i := range total {
 		switch i {
 		case 5, 12:
-			eventually(t, "both sides connected", bothLive)
-			srv.DropConnections()
+			eventually(t, "both sides connected", bothBack)
+			drop()
 		case 20:
-			eventually(t, "both sides connected", bothLive)
+			eventually(t, "both sides connected", bothBack)
 			srv.SetDown(true)
-			srv.DropConnections()
+			drop()
 		case 25:
 			eventually(t, "refused reconnections", func() bool { return srv.Refused() >= 2 })
 			srv.SetDown(false)
@@ -511,9 +518,7 @@ func TestReconnectDeliversExactlyOnce(t *testing.T) {
 			t.Errorf("phase %d delivered %d times", i, n)
 		}
 	}
-	eventually(t, "a reconnection after each of the three drops", func() bool {
-		return srv.Connections() >= 2+2*3
-	})
+	eventually(t, "a reconnection after each of the three drops", bothBack)
 	// Both directions still work, and nothing stayed pending: a's adds
 	// were all echoed back.
 	add(t, b, "reply", "ok")
