@@ -6,11 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
@@ -338,18 +339,24 @@ func TestStatusUpdatesFollowReconnection(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Run("pair", func(t *testing.T) {
-		a, b := pair(t, Config{}, Config{})
-		echo(t, b, "echo")
-		roundTrip(t, a, "echo", 1<<20)
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	checkNoLeaks(t)
+	a, b := pair(t, Config{}, Config{})
+	echo(t, b, "echo")
+	roundTrip(t, a, "echo", 1<<20)
+}
+
+// checkNoLeaks fails the test if goroutines started during it outlive it
+// and the cleanups registered after this one (which run first).
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
+			if time.Now().After(deadline) {
+				t.Error(err)
+				return
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }

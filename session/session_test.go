@@ -5,10 +5,11 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
@@ -279,20 +280,18 @@ func has[T Event](r *recorder) bool {
 	return false
 }
 
-// checkNoLeaks fails the test if, once its cleanups (registered after
-// this one) have run, goroutines it started are still running.
+// checkNoLeaks fails the test if goroutines started during it outlive it
+// and the cleanups registered after this one (which run first).
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
+		deadline := time.Now().Add(10 * time.Second)
+		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
 			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
+				t.Error(err)
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }

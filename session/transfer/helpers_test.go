@@ -10,10 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -41,17 +42,18 @@ func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return a, b
 }
 
-// checkLeaks fails the test if it leaves goroutines behind.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
+// checkNoLeaks fails the test if goroutines started during it outlive it
+// and the cleanups registered after this one (which run first).
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before {
+		deadline := time.Now().Add(10 * time.Second)
+		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
 			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				t.Error(err)
+				return
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }

@@ -151,7 +151,7 @@ func TestHostileSender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			checkNoLeaks(t)
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "in")
 			os.Mkdir(dir, 0o755)

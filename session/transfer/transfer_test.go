@@ -27,7 +27,7 @@ func TestSendFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			checkNoLeaks(t)
 			src := filepath.Join(t.TempDir(), "data.bin")
 			writeFile(t, src, tt.size)
 			dir := t.TempDir()
@@ -73,7 +73,7 @@ func makeTree(t *testing.T) string {
 }
 
 func TestSendDirectory(t *testing.T) {
-	checkLeaks(t)
+	checkNoLeaks(t)
 	src := makeTree(t)
 	dir := t.TempDir()
 	r := transfer(t, src, dir, transferOpts{})
@@ -92,7 +92,7 @@ func TestSendDirectory(t *testing.T) {
 }
 
 func TestSendManySmallFiles(t *testing.T) {
-	checkLeaks(t)
+	checkNoLeaks(t)
 	src := filepath.Join(t.TempDir(), "many")
 	for i := range 10000 {
 		writeFile(t, filepath.Join(src, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d", i)), i%300)
@@ -110,7 +110,7 @@ func TestSendManySmallFiles(t *testing.T) {
 }
 
 func TestExistingNamesAreKept(t *testing.T) {
-	checkLeaks(t)
+	checkNoLeaks(t)
 	srcDir := t.TempDir()
 	src := filepath.Join(srcDir, "notes.txt")
 	writeFile(t, src, 1000)
@@ -156,7 +156,7 @@ func TestExistingNamesAreKept(t *testing.T) {
 }
 
 func TestRefuse(t *testing.T) {
-	checkLeaks(t)
+	checkNoLeaks(t)
 	src := filepath.Join(t.TempDir(), "secret")
 	writeFile(t, src, 1000)
 	dir := t.TempDir()
@@ -188,7 +188,7 @@ func TestCancel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
+			checkNoLeaks(t)
 			src := filepath.Join(t.TempDir(), "big")
 			writeFile(t, src, 32<<20)
 			parent := t.TempDir()
@@ -226,7 +226,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestWithdrawBeforeAnswer(t *testing.T) {
-	checkLeaks(t)
+	checkNoLeaks(t)
 	src := filepath.Join(t.TempDir(), "f")
 	writeFile(t, src, 10)
 	dir := t.TempDir()
@@ -274,7 +274,7 @@ func (f *failingFile) Write(p []byte) (int, error) {
 func TestDiskFull(t *testing.T) {
 	for _, tree := range []bool{false, true} {
 		t.Run(fmt.Sprint("tree=", tree), func(t *testing.T) {
-			checkLeaks(t)
+			checkNoLeaks(t)
 			src := filepath.Join(t.TempDir(), "big")
 			writeFile(t, src, 8<<20)
 			if tree {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,32 +13,26 @@ import (
 
 	"github.com/coder/websocket"
 
+	"go.uber.org/goleak"
+
 	"github.com/gander-pair/gander/wormhole/mailbox"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )
 
 const appID = "example.com/gander/test"
 
-// checkGoroutines fails the test if it ends with more goroutines than it
-// started with. Call it first, so that its cleanup runs after the server's
-// and the clients'.
-func checkGoroutines(t *testing.T) {
+// checkNoLeaks fails the test if goroutines started during it outlive it
+// and the cleanups registered after this one (which run first).
+func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
+		deadline := time.Now().Add(10 * time.Second)
+		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
 			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutine leak: %d before the test, %d after\n%s", before, n, buf)
+				t.Error(err)
 				return
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }
@@ -162,7 +155,7 @@ func count(list []string, s string) int {
 }
 
 func TestDialWelcome(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t, mailboxtest.WithMOTD("hello, world"), mailboxtest.WithCurrentCLIVersion("0.24.0"))
 	c := dial(t, srv)
 	if got := c.Welcome(); got.MOTD != "hello, world" || got.CurrentCLIVersion != "0.24.0" || got.Error != "" {
@@ -184,7 +177,7 @@ func TestDialWelcome(t *testing.T) {
 }
 
 func TestDialWelcomeError(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t, mailboxtest.WithWelcomeError("this server is closed"))
 	c, err := mailbox.Dial(testContext(t), config(srv))
 	var we *mailbox.WelcomeError
@@ -198,7 +191,7 @@ func TestDialWelcomeError(t *testing.T) {
 }
 
 func TestDialUnreachable(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +209,7 @@ func TestDialUnreachable(t *testing.T) {
 // A first connection that fails its upgrade is fatal too; only later
 // losses are retried.
 func TestDialServerDown(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	srv.SetDown(true)
 	_, err := mailbox.Dial(testContext(t), config(srv))
@@ -230,7 +223,7 @@ func TestDialServerDown(t *testing.T) {
 }
 
 func TestAllocateClaimList(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	a, b := dial(t, srv), dial(t, srv)
@@ -271,7 +264,7 @@ func TestAllocateClaimList(t *testing.T) {
 }
 
 func TestCrowdedIsServerError(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	_, _, n := pair(t, srv)
@@ -299,7 +292,7 @@ func TestCrowdedIsServerError(t *testing.T) {
 }
 
 func TestExchange(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, n := pair(t, srv)
 
@@ -331,7 +324,7 @@ func TestExchange(t *testing.T) {
 
 // Adds made before the mailbox is known wait for it.
 func TestAddBeforeClaim(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	a, b := dial(t, srv), dial(t, srv)
@@ -352,7 +345,7 @@ func TestAddBeforeClaim(t *testing.T) {
 }
 
 func TestReleaseOnlyAfterPeerMessage(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, n := pair(t, srv)
 	add(t, a, "pake", "x")
@@ -368,7 +361,7 @@ func TestReleaseOnlyAfterPeerMessage(t *testing.T) {
 }
 
 func TestCloseSendsReleaseAndMood(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	a, b, _ := pair(t, srv)
@@ -407,7 +400,7 @@ func TestCloseSendsReleaseAndMood(t *testing.T) {
 }
 
 func TestCloseUnclaimed(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	c := dial(t, srv)
 	if err := c.Close(testContext(t), mailbox.Happy); err != nil {
@@ -421,7 +414,7 @@ func TestCloseUnclaimed(t *testing.T) {
 // Close waits out an outage: the release and close are replayed on the
 // next connection.
 func TestCloseAcrossOutage(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, _, _ := pair(t, srv)
 	srv.SetDown(true)
@@ -444,7 +437,7 @@ func TestCloseAcrossOutage(t *testing.T) {
 }
 
 func TestCloseContextExpires(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, _, _ := pair(t, srv)
 	srv.SetDown(true)
@@ -466,7 +459,7 @@ func TestCloseContextExpires(t *testing.T) {
 // delivered exactly once although adds are re-sent and the server replays
 // the whole mailbox on every open.
 func TestReconnectDeliversExactlyOnce(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	const total = 30
@@ -528,7 +521,7 @@ func TestReconnectDeliversExactlyOnce(t *testing.T) {
 }
 
 func TestReplayAfterReconnectNotRedelivered(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	for _, p := range []string{"pake", "version", "0"} {
@@ -554,7 +547,7 @@ func TestReplayAfterReconnectNotRedelivered(t *testing.T) {
 }
 
 func TestMalformedAndUnknownIgnored(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	for _, raw := range []string{
@@ -582,7 +575,7 @@ func TestMalformedAndUnknownIgnored(t *testing.T) {
 }
 
 func TestOversizeMessageEndsClient(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	c := dial(t, srv)
 	pad := strings.Repeat("a", mailbox.MaxMessageSize)
@@ -603,7 +596,7 @@ func TestOversizeMessageEndsClient(t *testing.T) {
 
 // A frame of exactly MaxMessageSize is still accepted.
 func TestMaxSizeMessageAccepted(t *testing.T) {
-	checkGoroutines(t)
+	checkNoLeaks(t)
 	srv := mailboxtest.New(t)
 	c := dial(t, srv)
 	frame := `{"type": "frobnicate", "pad": ""}`
