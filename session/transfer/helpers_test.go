@@ -65,6 +65,18 @@ type result struct {
 	progress         []Progress // the receiver's
 }
 
+// wantSaved fails the test unless both sides succeeded and the receiver
+// saved the transfer as want (any name if want is "").
+func (r result) wantSaved(t *testing.T, want string) {
+	t.Helper()
+	if r.sendErr != nil || r.recvErr != nil {
+		t.Fatalf("send: %v, receive: %v", r.sendErr, r.recvErr)
+	}
+	if want != "" && r.saved != want {
+		t.Fatalf("saved as %s, want %s", r.saved, want)
+	}
+}
+
 // transferOpts adjusts one run of transfer.
 type transferOpts struct {
 	sendCtx, recvCtx context.Context

@@ -32,12 +32,7 @@ func TestSendFile(t *testing.T) {
 			writeFile(t, src, tt.size)
 			dir := t.TempDir()
 			r := transfer(t, src, dir, transferOpts{})
-			if r.sendErr != nil || r.recvErr != nil {
-				t.Fatalf("send: %v, receive: %v", r.sendErr, r.recvErr)
-			}
-			if want := filepath.Join(dir, "data.bin"); r.saved != want {
-				t.Fatalf("saved as %s, want %s", r.saved, want)
-			}
+			r.wantSaved(t, filepath.Join(dir, "data.bin"))
 			sameFile(t, src, r.saved)
 			assertOnly(t, dir, "data.bin")
 
@@ -77,9 +72,7 @@ func TestSendDirectory(t *testing.T) {
 	src := makeTree(t)
 	dir := t.TempDir()
 	r := transfer(t, src, dir, transferOpts{})
-	if r.sendErr != nil || r.recvErr != nil {
-		t.Fatalf("send: %v, receive: %v", r.sendErr, r.recvErr)
-	}
+	r.wantSaved(t, "")
 	want := slices.DeleteFunc(tree(t, src), func(s string) bool { return strings.HasPrefix(s, "link ") })
 	if got := tree(t, r.saved); !slices.Equal(got, want) {
 		t.Fatalf("received\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -100,9 +93,7 @@ func TestSendManySmallFiles(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now()
 	r := transfer(t, src, dir, transferOpts{})
-	if r.sendErr != nil || r.recvErr != nil {
-		t.Fatalf("send: %v, receive: %v", r.sendErr, r.recvErr)
-	}
+	r.wantSaved(t, "")
 	t.Logf("10,000 files in %v", time.Since(start))
 	if got, want := tree(t, r.saved), tree(t, src); !slices.Equal(got, want) {
 		t.Fatalf("trees differ: %d entries received, %d sent", len(got), len(want))
@@ -126,12 +117,7 @@ func TestExistingNamesAreKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := transfer(t, src, dir, transferOpts{})
-	if r.sendErr != nil || r.recvErr != nil {
-		t.Fatalf("send: %v, receive: %v", r.sendErr, r.recvErr)
-	}
-	if want := filepath.Join(dir, "notes (3).txt"); r.saved != want {
-		t.Fatalf("saved as %s, want %s", r.saved, want)
-	}
+	r.wantSaved(t, filepath.Join(dir, "notes (3).txt"))
 	sameFile(t, src, r.saved)
 	for _, name := range []string{"notes.txt", "notes (1).txt"} {
 		if data, _ := os.ReadFile(filepath.Join(dir, name)); string(data) != "mine" {
@@ -146,12 +132,7 @@ func TestExistingNamesAreKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = transfer(t, srcTree, dir, transferOpts{})
-	if r.sendErr != nil || r.recvErr != nil {
-		t.Fatalf("send: %v, receive: %v", r.sendErr, r.recvErr)
-	}
-	if want := filepath.Join(dir, "project (1)"); r.saved != want {
-		t.Fatalf("saved as %s, want %s", r.saved, want)
-	}
+	r.wantSaved(t, filepath.Join(dir, "project (1)"))
 	assertOnly(t, filepath.Join(dir, "project"))
 }
 
