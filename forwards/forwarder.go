@@ -505,27 +505,25 @@ func (f *Forwarder) acceptConnections(l net.Listener, service string) {
 func (f *Forwarder) forwardOut(tcp *net.TCPConn, service string) {
 	id := f.nextID.Add(1)
 	c := f.newConnection(tcp, id, service, false)
-	var err error
-	if c != nil {
-		err = f.connectOut(c, service, id)
-	} else {
-		tcp.Close()
+	if c == nil {
 		f.emit(ConnectionOpened{ID: id, Service: service})
-		err = net.ErrClosed
+		f.emit(ConnectionClosed{ID: id, Service: service, Err: net.ErrClosed})
+		return
 	}
-	f.emit(c.closed(id, service, false, err))
+	err := f.connectOut(c)
+	f.emit(c.closed(err))
 }
 
-func (f *Forwarder) connectOut(c *connection, service string, id int64) error {
+func (f *Forwarder) connectOut(c *connection) error {
 	defer c.close()
 	sc, err := f.conn.Open(f.ctx, forwardSubprotocol)
 	if err == nil && c.adopt(sc) {
-		err = c.sendRequest(forwardRequest{UniqueName: service}, !f.fowlPeer)
+		err = c.sendRequest(forwardRequest{UniqueName: c.name}, !f.fowlPeer)
 	} else if err == nil {
 		err = net.ErrClosed
 	}
 	// Reported while the request travels.
-	f.emit(ConnectionOpened{ID: id, Service: service})
+	f.emit(c.opened())
 	if err != nil {
 		return err
 	}
@@ -539,7 +537,7 @@ func (f *Forwarder) connectOut(c *connection, service string, id int64) error {
 		err = decodeMessage(body, &reply)
 	}
 	if err == nil && !reply.Connected {
-		err = &DeniedError{Service: service, Reason: reply.Reason}
+		err = &DeniedError{Service: c.name, Reason: reply.Reason}
 	}
 	if err != nil {
 		return err
@@ -582,23 +580,31 @@ func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
 		return
 	}
 	c := f.newConnection(conn.(*net.TCPConn), id, service, true)
-	if c != nil && !c.adopt(sc) {
-		c.close()
-	}
-	if c == nil || c.sc == nil {
+	if c == nil {
 		f.emit(ConnectionOpened{ID: id, Service: service, Incoming: true})
-		f.emit(c.closed(id, service, true, net.ErrClosed))
+		f.emit(ConnectionClosed{ID: id, Service: service, Incoming: true, Err: net.ErrClosed})
 		return
 	}
-	if err = writeFrame(sc, forwardReply{Connected: true}); err == nil {
+	err = f.connectIn(c, sc, fromPeer)
+	f.emit(c.closed(err))
+}
+
+// connectIn answers the peer and splices its subchannel to our daemon.
+func (f *Forwarder) connectIn(c *connection, sc *dilation.Subchannel, fromPeer *bufio.Reader) error {
+	defer c.close()
+	if !c.adopt(sc) {
+		f.emit(c.opened())
+		return net.ErrClosed
+	}
+	err := writeFrame(sc, forwardReply{Connected: true})
+	if err == nil {
 		c.startToPeer()
 	}
-	f.emit(ConnectionOpened{ID: id, Service: service, Incoming: true})
-	if err == nil {
-		err = c.copyFromPeer(fromPeer)
+	f.emit(c.opened())
+	if err != nil {
+		return err
 	}
-	c.close()
-	f.emit(c.closed(id, service, true, err))
+	return c.copyFromPeer(fromPeer)
 }
 
 // connection is one forwarded connection: a local socket spliced to a
@@ -734,13 +740,17 @@ func (c *connection) stats() ConnectionStats {
 	}
 }
 
-// closed is the event that reports the connection's end (c may be nil).
-func (c *connection) closed(id int64, service string, incoming bool, err error) ConnectionClosed {
-	e := ConnectionClosed{ID: id, Service: service, Incoming: incoming, Err: err}
-	if c != nil {
-		e.BytesIn, e.BytesOut = c.in.Load(), c.out.Load()
+// opened is the event that reports the connection's start.
+func (c *connection) opened() ConnectionOpened {
+	return ConnectionOpened{ID: c.id, Service: c.name, Incoming: c.incoming}
+}
+
+// closed is the event that reports the connection's end.
+func (c *connection) closed(err error) ConnectionClosed {
+	return ConnectionClosed{
+		ID: c.id, Service: c.name, Incoming: c.incoming, Err: err,
+		BytesIn: c.in.Load(), BytesOut: c.out.Load(),
 	}
-	return e
 }
 
 // countingReader counts into a connection's and its service's counters.
