@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A hostile fowl peer (the real Python library, e2e/hostile_fowl_peer.py)
+// floods the TUI with listen requests: 200 for the same service and port,
+// then 40 for distinct ones. The repeats make one question; at most 16
+// wait and the rest are refused at once with a reason the peer reads;
+// nothing is shown before the verifier is confirmed; one key denies all.
+func TestTUIHostilePeerFloodsRequests(t *testing.T) {
+	mailbox := startMailbox(t)
+	alice := startTerminal(t, "alice")
+	alice.startGanderApp(mailbox.URL)
+	alice.keys("Enter")
+	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+
+	const repeat, distinct, maxPending = 200, 40, 16
+	peer := startProcess(t, ".", venvBin(t, "python"), "hostile_fowl_peer.py",
+		"--mailbox", mailbox.URL, "--code", code, "--repeat", "200", "--distinct", "40")
+	peer.waitFor(t, regexp.MustCompile(`\{"sent": 40\}`), 60*time.Second)
+
+	// The 200 repeats and 15 distinct requests wait (16 questions), the
+	// other 25 are refused at once.
+	refusedAtOnce := distinct - (maxPending - 1)
+	peer.waitFor(t, regexp.MustCompile(`\{"answers": 25, "reasons": \{"too many requests waiting for an answer": 25\}\}`), 30*time.Second)
+	alice.waitScreen(regexp.MustCompile(`your peer asks for 16 things: confirm the verifier first`), 10*time.Second)
+	if s := alice.screen(); strings.Contains(s, "Your peer asks to listen") {
+		t.Fatalf("a question is shown before the verifier is confirmed:\n%s", s)
+	}
+
+	alice.keys("v")
+	alice.waitScreen(regexp.MustCompile(`(?s)Your peer asks to listen for service "web".*15 more waiting`), 10*time.Second)
+	alice.keys("D")
+	last := peer.waitFor(t, regexp.MustCompile(`\{"answers": 240, "reasons": (\{[^}]*\})\}`), 30*time.Second)[1]
+	var reasons map[string]int
+	if err := json.Unmarshal([]byte(last), &reasons); err != nil {
+		t.Fatal(err)
+	}
+	if reasons["too many requests waiting for an answer"] != refusedAtOnce || reasons["No service permitted for name: web"] != repeat {
+		t.Fatalf("the peer was told %v", reasons)
+	}
+	if n := strings.Count(peer.stdoutText(), `"listening"`); n != 0 {
+		t.Fatalf("gander listened %d times", n)
+	}
+	alice.waitScreen(regexp.MustCompile(`Forwards`), 5*time.Second)
+	if s := alice.screen(); strings.Contains(s, "more waiting") || strings.Contains(s, "Your peer asks") {
+		t.Fatalf("questions left after deny all:\n%s", s)
+	}
+	alice.quit()
+}
