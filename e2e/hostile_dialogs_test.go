@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,15 +21,16 @@ func TestTUIHostilePeerFloodsRequests(t *testing.T) {
 	alice.keys("Enter")
 	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
 
-	const repeat, distinct, maxPending = 200, 40, 16
+	// session.MaxPendingAsks and session.MaxWaitersPerAsk.
+	const repeat, distinct, maxPending, maxRepeats = 200, 40, 16, 64
 	peer := startProcess(t, ".", venvBin(t, "python"), "hostile_fowl_peer.py",
 		"--mailbox", mailbox.URL, "--code", code, "--repeat", "200", "--distinct", "40")
 	peer.waitFor(t, regexp.MustCompile(`\{"sent": 40\}`), 60*time.Second)
 
-	// The 200 repeats and 15 distinct requests wait (16 questions), the
-	// other 25 are refused at once.
-	refusedAtOnce := distinct - (maxPending - 1)
-	peer.waitFor(t, regexp.MustCompile(`\{"answers": 25, "reasons": \{"too many requests waiting for an answer": 25\}\}`), 30*time.Second)
+	// 64 of the repeats and 15 distinct requests wait (16 questions), the
+	// other 136 repeats and 25 distinct requests are refused at once.
+	refusedAtOnce := repeat - maxRepeats + distinct - (maxPending - 1)
+	peer.waitFor(t, regexp.MustCompile(fmt.Sprintf(`\{"answers": %d, "reasons": \{"too many requests waiting for an answer": %[1]d\}\}`, refusedAtOnce)), 30*time.Second)
 	alice.waitScreen(regexp.MustCompile(`your peer asks for 16 things: confirm the verifier first`), 10*time.Second)
 	if s := alice.screen(); strings.Contains(s, "Your peer asks to listen") {
 		t.Fatalf("a question is shown before the verifier is confirmed:\n%s", s)
@@ -42,7 +44,7 @@ func TestTUIHostilePeerFloodsRequests(t *testing.T) {
 	if err := json.Unmarshal([]byte(last), &reasons); err != nil {
 		t.Fatal(err)
 	}
-	if reasons["too many requests waiting for an answer"] != refusedAtOnce || reasons["No service permitted for name: web"] != repeat {
+	if reasons["too many requests waiting for an answer"] != refusedAtOnce || reasons["No service permitted for name: web"] != maxRepeats {
 		t.Fatalf("the peer was told %v", reasons)
 	}
 	if n := strings.Count(peer.stdoutText(), `"listening"`); n != 0 {

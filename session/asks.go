@@ -20,6 +20,10 @@ const (
 	// at once; repeats of a waiting request share its question and do
 	// not count. Beyond it a request is refused at once (ErrTooManyAsks).
 	MaxPendingAsks = 16
+	// MaxWaitersPerAsk is how many repeats of one request may wait for
+	// its question (each holds a forwarder goroutine); the next repeat is
+	// refused at once (ErrTooManyAsks).
+	MaxWaitersPerAsk = 64
 	// DefaultAskTimeout is how long a request waits for an answer before
 	// it is denied (ErrNoAnswer) and its question withdrawn.
 	DefaultAskTimeout = 5 * time.Minute
@@ -123,6 +127,9 @@ func (q *askQueue) join(req forwards.ListenRequest) (p *pendingAsk, fresh bool, 
 		return nil, false, ErrDeniedRecently
 	}
 	if p = q.byRequest[req]; p != nil {
+		if p.waiters >= MaxWaitersPerAsk {
+			return nil, false, ErrTooManyAsks
+		}
 		p.waiters++
 		return p, false, nil
 	}

@@ -131,6 +131,25 @@ func TestPendingQuestionsAreCapped(t *testing.T) {
 	}
 }
 
+// Repeats share a question, but only so many may wait on it.
+func TestRepeatsWaitingAreCapped(t *testing.T) {
+	c, events := askingController(t)
+	web := forwards.ListenRequest{Service: "web"}
+	for range MaxWaitersPerAsk {
+		askAsync(context.Background(), c, web)
+	}
+	req := waitEvent[PermissionRequest](t, events)
+	for deadline := time.Now().Add(5 * time.Second); waiters(c, req.ID) < MaxWaitersPerAsk; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests wait for the question, want %d", waiters(c, req.ID), MaxWaitersPerAsk)
+		}
+	}
+	got := outcome(t, askAsync(context.Background(), c, web))
+	if got.decision != forwards.Deny || !errors.Is(got.reason, ErrTooManyAsks) {
+		t.Fatalf("repeat over the cap: %v (%v), want deny: too many", got.decision, got.reason)
+	}
+}
+
 // A request the user just denied is denied again without asking.
 func TestJustDeniedRequestIsNotAskedAgain(t *testing.T) {
 	c, events := askingController(t)
