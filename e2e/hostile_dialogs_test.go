@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,4 +56,37 @@ func TestTUIHostilePeerFloodsRequests(t *testing.T) {
 		t.Fatalf("questions left after deny all:\n%s", s)
 	}
 	alice.quit()
+}
+
+// TestTUIHostileFloodRSS measures, when GANDER_MEASURE_RSS is set, the
+// peak RSS and the threads of the TUI while the hostile peer sends 2000
+// repeats and 2000 distinct listen requests (for the resource budget).
+func TestTUIHostileFloodRSS(t *testing.T) {
+	if os.Getenv("GANDER_MEASURE_RSS") == "" {
+		t.Skip("set GANDER_MEASURE_RSS=1 to measure")
+	}
+	mailbox := startMailbox(t)
+	alice := startTerminal(t, "alice")
+	alice.startGanderApp(mailbox.URL)
+	alice.keys("Enter")
+	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	pid := alice.programPID()
+	peer := startProcess(t, ".", venvBin(t, "python"), "hostile_fowl_peer.py",
+		"--mailbox", mailbox.URL, "--code", code, "--repeat", "2000", "--distinct", "2000", "--pause", "5")
+	peer.waitFor(t, regexp.MustCompile(`(?s)\{"sent": 2000\}.*\{"sent": 2000\}`), 120*time.Second)
+	time.Sleep(15 * time.Second)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM") || strings.HasPrefix(line, "VmRSS") || strings.HasPrefix(line, "Threads") {
+			t.Log(line)
+		}
+	}
+	answers := regexp.MustCompile(`"answers": (\d+)`).FindAllStringSubmatch(peer.stdoutText(), -1)
+	if len(answers) > 0 {
+		t.Logf("the peer got %s answers at once", answers[len(answers)-1][1])
+	}
+	t.Logf("screen:\n%s", alice.screen())
 }
