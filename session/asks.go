@@ -65,7 +65,7 @@ type pendingAsk struct {
 	id       int64
 	req      forwards.ListenRequest
 	waiters  int
-	timer    *time.Timer   // AskTimeout; nil until the question is out
+	timer    *time.Timer   // the ask timeout; nil until the question is out
 	decided  chan struct{} // closed once decision and reason are set
 	decision forwards.Decision
 	reason   error
