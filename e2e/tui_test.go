@@ -27,6 +27,7 @@ var (
 	tuiCode      = regexp.MustCompile(`Tell your peer to run: gander (\S+)`)
 	tuiVerifier  = regexp.MustCompile(`Verifier[^\n]*\n\s+((?:[0-9a-f]{4} ){7}[0-9a-f]{4})\s*\n\s+((?:[0-9a-f]{4} ){7}[0-9a-f]{4})`)
 	tuiAsked     = regexp.MustCompile(`Your peer asks to listen for service "web"`)
+	tuiHeld      = regexp.MustCompile(`your peer asks for something: confirm the verifier first`)
 	tuiListening = regexp.MustCompile(`web\s+[←→] peer\s+(127\.0\.0\.1:\d+)`)
 	tuiFrames    = regexp.MustCompile(`ui stopped.* frames=(\d+)`)
 )
@@ -160,10 +161,13 @@ func TestTUIPairGanderWithGander(t *testing.T) {
 	alice.waitScreen(regexp.MustCompile(`\(•\) offer a service of mine`), 5*time.Second)
 	alice.typeText("web:" + strconv.Itoa(web))
 	alice.keys("Enter")
-	bob.waitScreen(tuiAsked, 30*time.Second)
+	// The question waits until bob has confirmed the verifier.
+	bob.waitScreen(tuiHeld, 30*time.Second)
 	if strings.Contains(bob.screen(), "127.0.0.1:") && tuiListening.MatchString(bob.screen()) {
 		t.Fatal("bob listens before answering")
 	}
+	bob.keys("v")
+	bob.waitScreen(tuiAsked, 30*time.Second)
 	bob.keys("o")
 	addr := bob.waitScreen(tuiListening, 30*time.Second)[1]
 	if got := curl(t, "http://"+addr+"/through-the-tui"); got != page+"/through-the-tui" {
@@ -224,6 +228,8 @@ func TestTUIPairWithFowl(t *testing.T) {
 
 	fowl := startFowl(t, mailbox.URL, "--remote", fmt.Sprintf("web:%d", web), code)
 	alice.waitScreen(regexp.MustCompile(`peer: fowl`), 60*time.Second)
+	alice.waitScreen(tuiHeld, 30*time.Second)
+	alice.keys("v")
 	alice.waitScreen(tuiAsked, 30*time.Second)
 	alice.keys("o")
 	addr := alice.waitScreen(tuiListening, 30*time.Second)[1]

@@ -232,14 +232,14 @@ func TestListenRequestsOutsidePolicyAreRefused(t *testing.T) {
 	offerer, offerEvents := startForwarder(t, a, nil)
 	var asked []ListenRequest
 	var mu sync.Mutex
-	ask := func(_ context.Context, req ListenRequest) Decision {
+	ask := func(_ context.Context, req ListenRequest) (Decision, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		asked = append(asked, req)
 		if req.Service == "ok-once" {
-			return AllowOnce
+			return AllowOnce, nil
 		}
-		return Deny
+		return Deny, nil
 	}
 	_, acceptEvents := startForwarder(t, b, NewPolicy(ask))
 

@@ -29,8 +29,9 @@ type ListenRequest struct {
 }
 
 // Asker asks the local user about a request (the TUI shows a dialog). It
-// may block until answered or ctx ends, which counts as Deny.
-type Asker func(ctx context.Context, req ListenRequest) Decision
+// may block until answered or ctx ends, which counts as Deny. A Deny may
+// say why (the peer is told); nil keeps fowl's reason.
+type Asker func(ctx context.Context, req ListenRequest) (Decision, error)
 
 // DeniedError is a request the policy refused; Reason is what the peer is
 // told.
@@ -118,13 +119,17 @@ func (p *Policy) listen(ctx context.Context, name string, requested int) (Local,
 	ask := p.ask
 	p.mu.Unlock()
 	if !ok {
-		decision := Deny
+		decision, why := Deny, error(nil)
 		if ask != nil {
-			decision = ask(ctx, ListenRequest{Service: name, Port: requested})
+			decision, why = ask(ctx, ListenRequest{Service: name, Port: requested})
 		}
 		switch decision {
 		case Deny:
-			return Local{}, &DeniedError{Service: name, Reason: fmt.Sprintf("No service permitted for name: %s", name)}
+			reason := fmt.Sprintf("No service permitted for name: %s", name)
+			if why != nil {
+				reason = why.Error()
+			}
+			return Local{}, &DeniedError{Service: name, Reason: reason}
 		case AllowAlways:
 			l = Local{Name: name, BindAddr: defaultAddress}
 			p.AddLocal(l)

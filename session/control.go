@@ -48,12 +48,12 @@ func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Eve
 		cfg: cfg, w: w, emit: emit,
 		locals:  map[string]bool{},
 		remotes: map[string]bool{},
-		asks:    map[int64]chan forwards.Decision{},
 		files:   fileTransfers{byID: map[int64]*fileTransfer{}},
 	}
+	c.asks = newAskQueue(emit, cfg.AskTimeout)
 	var ask forwards.Asker
 	if cfg.AskPeer {
-		ask = c.ask
+		ask = c.asks.ask
 	}
 	c.policy = forwards.NewPolicy(ask)
 	for _, pattern := range cfg.AllowListen {
@@ -108,9 +108,8 @@ type controller struct {
 	conn    *dilation.Conn      // for file transfers, once connected
 	// peerIsGander: the peer speaks gander's own subprotocols (files).
 	peerIsGander bool
-	pendingSends []string // paths to send once connected
-	lastAsk      int64
-	asks         map[int64]chan forwards.Decision // unanswered PermissionRequests
+	pendingSends []string  // paths to send once connected
+	asks         *askQueue // the peer's requests waiting for the user
 	files        fileTransfers
 }
 
@@ -154,7 +153,7 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 		}
 		c.wg.Wait()
 	}()
-	defer c.withdrawAsks()
+	defer c.asks.close()
 	startSetup := func(code string, length int) {
 		setupActive = true
 		go func() { ready <- c.setup(runCtx, code, length) }()
@@ -241,7 +240,11 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 			case CancelTransfer:
 				c.cancelTransfer(cmd.ID)
 			case Answer:
-				c.answer(cmd)
+				if !c.asks.answer(cmd) {
+					c.emit(CommandFailed{Err: ErrNoSuchRequest})
+				}
+			case DenyAll:
+				c.asks.denyAllPending(cmd.ForSession)
 			case ListNameplates:
 				c.wg.Add(1)
 				go func() {
@@ -385,55 +388,6 @@ func (c *controller) remove(name string) {
 		c.emit(forwards.Removed{Service: name})
 	default:
 		c.emit(CommandFailed{Err: fmt.Errorf("no service named %q", name)})
-	}
-}
-
-// ask is the policy's Asker when Config.AskPeer is set: the request
-// becomes an event and waits for its Answer.
-func (c *controller) ask(ctx context.Context, req forwards.ListenRequest) forwards.Decision {
-	answer := make(chan forwards.Decision, 1)
-	c.mu.Lock()
-	c.lastAsk++
-	id := c.lastAsk
-	c.asks[id] = answer
-	c.mu.Unlock()
-	c.emit(PermissionRequest{ID: id, Request: req})
-	select {
-	case d := <-answer:
-		return d
-	case <-ctx.Done():
-		c.mu.Lock()
-		_, unanswered := c.asks[id]
-		delete(c.asks, id)
-		c.mu.Unlock()
-		if unanswered {
-			c.emit(PermissionWithdrawn{ID: id})
-		}
-		return forwards.Deny
-	}
-}
-
-func (c *controller) answer(a Answer) {
-	c.mu.Lock()
-	ch, ok := c.asks[a.ID]
-	delete(c.asks, a.ID)
-	c.mu.Unlock()
-	if !ok {
-		c.emit(CommandFailed{Err: ErrNoSuchRequest})
-		return
-	}
-	ch <- a.Decision
-}
-
-// withdrawAsks denies every unanswered request when the session ends.
-func (c *controller) withdrawAsks() {
-	c.mu.Lock()
-	asks := c.asks
-	c.asks = map[int64]chan forwards.Decision{}
-	c.mu.Unlock()
-	for id, ch := range asks {
-		ch <- forwards.Deny
-		c.emit(PermissionWithdrawn{ID: id})
 	}
 }
 

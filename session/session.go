@@ -32,8 +32,12 @@ type Config struct {
 	AllowListen []string
 	// AskPeer: a listen request the configuration does not allow becomes
 	// a PermissionRequest event, answered by an Answer command. Without
-	// it such requests are refused.
+	// it such requests are refused. Repeats of a waiting request share
+	// its question; at most MaxPendingAsks wait at once.
 	AskPeer bool
+	// AskTimeout is how long a PermissionRequest waits for its Answer
+	// before it is denied and withdrawn; zero means DefaultAskTimeout.
+	AskTimeout time.Duration
 	// SaveDir is where accepted files go by default.
 	SaveDir string
 	// AcceptFiles accepts every file a gander peer offers into SaveDir
@@ -71,13 +75,16 @@ type (
 		Err     error
 	}
 	// PermissionRequest: the peer asks us to listen for a service nothing
-	// allows. Nothing is opened until an Answer with the same ID.
+	// allows. Nothing is opened until an Answer with the same ID. The
+	// peer making the same request again (same service and port) while
+	// it waits gives no new event: the one Answer decides them all.
 	PermissionRequest struct {
 		ID      int64
 		Request forwards.ListenRequest
 	}
 	// PermissionWithdrawn: a PermissionRequest no longer needs an answer
-	// (the peer gave up or the session is ending).
+	// (the peer gave up, nobody answered within Config.AskTimeout, a
+	// DenyAll denied it, or the session is ending).
 	PermissionWithdrawn struct{ ID int64 }
 	// CommandFailed: a command could not be carried out; the session
 	// goes on.
@@ -119,6 +126,10 @@ type (
 		ID       int64
 		Decision forwards.Decision
 	}
+	// DenyAll denies every PermissionRequest still waiting (each gets a
+	// PermissionWithdrawn); ForSession denies every later one as well,
+	// without asking.
+	DenyAll struct{ ForSession bool }
 	// Ping asks for a Dilation ping (fowld's "ping"); see ErrPingUnsupported.
 	Ping struct{}
 	// Close ends the session politely: our goodbye, then up to Timeout
@@ -133,6 +144,7 @@ func (AddLocal) isCommand()       {}
 func (AddRemote) isCommand()      {}
 func (Remove) isCommand()         {}
 func (Answer) isCommand()         {}
+func (DenyAll) isCommand()        {}
 func (Ping) isCommand()           {}
 func (Close) isCommand()          {}
 

@@ -20,7 +20,9 @@ type dialog struct {
 }
 
 // dialogQueue holds the peer's questions in the order they came; the
-// first is shown as a modal, the others wait ("2 more waiting").
+// first is shown as a modal, the others wait ("2 more waiting"). The
+// session bounds the permission requests (session.MaxPendingAsks, one per
+// distinct request); the queue bounds the offers (maxWaitingOffers).
 type dialogQueue struct {
 	keys  *keyMap
 	send  func(session.Command) tea.Cmd
@@ -28,6 +30,9 @@ type dialogQueue struct {
 	// folder, when set, is the "accept into another folder" input for
 	// the first item, an offer.
 	folder *textinput.Model
+	// blocked: the user denied everything for the rest of the session
+	// (the block key); later questions are answered no at once.
+	blocked bool
 }
 
 func (q *dialogQueue) active() bool { return len(q.items) > 0 }
@@ -35,7 +40,62 @@ func (q *dialogQueue) active() bool { return len(q.items) > 0 }
 // typing says whether the folder input has the keyboard.
 func (q *dialogQueue) typing() bool { return q.folder != nil }
 
-func (q *dialogQueue) push(d dialog) { q.items = append(q.items, d) }
+// push queues a question, or answers it no at once: when the user blocked
+// the peer's requests, or when too many offers wait already. The notice
+// is for the status line.
+func (q *dialogQueue) push(d dialog) (cmd tea.Cmd, notice string) {
+	switch {
+	case q.blocked:
+		return q.refuse(d), ""
+	case d.offer != nil && q.offers() >= maxWaitingOffers:
+		return q.refuse(d), fmt.Sprintf("refused %q from your peer: too many offers waiting for an answer", clean(d.offer.Name))
+	}
+	q.items = append(q.items, d)
+	return nil, ""
+}
+
+func (q *dialogQueue) offers() int {
+	n := 0
+	for _, d := range q.items {
+		if d.offer != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// refuse answers one question no.
+func (q *dialogQueue) refuse(d dialog) tea.Cmd {
+	if d.perm != nil {
+		return q.send(session.Answer{ID: d.perm.ID, Decision: forwards.Deny})
+	}
+	return q.send(session.RefuseTransfer{ID: d.offer.ID})
+}
+
+// denyAll answers every waiting question no; forSession every later one
+// too. The session denies the permission requests itself (those on their
+// way as well); offers are refused one by one.
+func (q *dialogQueue) denyAll(forSession bool) tea.Cmd {
+	cmds := []tea.Cmd{q.send(session.DenyAll{ForSession: forSession})}
+	for _, d := range q.items {
+		if d.offer != nil {
+			cmds = append(cmds, q.refuse(d))
+		}
+	}
+	q.clear()
+	q.blocked = q.blocked || forSession
+	return inOrder(cmds)
+}
+
+// inOrder runs commands one after the other, as one command.
+func inOrder(cmds []tea.Cmd) tea.Cmd {
+	return func() tea.Msg {
+		for _, c := range cmds {
+			c()
+		}
+		return nil
+	}
+}
 
 // withdraw drops a permission request the session no longer waits for.
 func (q *dialogQueue) withdraw(id int64) {
@@ -85,6 +145,12 @@ func (q *dialogQueue) update(msg tea.Msg, st *Styles, width int) (tea.Cmd, *acce
 	}
 	if !isKey {
 		return nil, nil
+	}
+	switch {
+	case key.Matches(k, q.keys.DenyAll):
+		return q.denyAll(false), nil
+	case key.Matches(k, q.keys.Block):
+		return q.denyAll(true), nil
 	}
 	if d.perm != nil {
 		decision := forwards.Decision(-1)
@@ -152,6 +218,9 @@ func (q *dialogQueue) view(st *Styles, width int) string {
 		} else {
 			b.WriteString("\n\n" + wrap(st.Key.Render("y")+" accept   "+st.Key.Render("f")+" accept into another folder   "+st.Key.Render("n")+" refuse", width))
 		}
+	}
+	if q.folder == nil {
+		b.WriteString("\n" + wrap(st.Key.Render("D")+" no to all waiting   "+st.Key.Render("B")+" no to all, now and later", width))
 	}
 	if n := len(q.items) - 1; n > 0 {
 		b.WriteString("\n" + st.Dim.Render(fmt.Sprintf("%d more waiting", n)))

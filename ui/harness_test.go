@@ -160,3 +160,10 @@ var (
 )
 
 func keyRune(r rune) tea.KeyPressMsg { return tea.KeyPressMsg{Code: r, Text: string(r)} }
+
+// runEvent delivers a session event and runs the commands it returns
+// (not the next wait for an event).
+func (h *harness) runEvent(ev session.Event) {
+	h.t.Helper()
+	drain(h.m.handleEvent(ev))
+}

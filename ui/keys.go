@@ -36,6 +36,11 @@ type keyMap struct {
 	// The incoming-file dialog.
 	Accept, AcceptInto, Refuse key.Binding
 
+	// Both dialogs: no to every waiting question (one key, named DenyAll
+	// or RefuseAll after the dialog); Block, to every later one too, for
+	// the rest of the session.
+	DenyAll, RefuseAll, Block key.Binding
+
 	// The closed screen.
 	Exit key.Binding
 }
@@ -74,6 +79,10 @@ func newKeyMap() *keyMap {
 		Accept:     b([]string{"y"}, "y", "accept"),
 		AcceptInto: b([]string{"f"}, "f", "accept into folder…"),
 		Refuse:     b([]string{"n", "esc"}, "n/esc", "refuse"),
+
+		DenyAll:   b([]string{"D"}, "D", "deny all"),
+		RefuseAll: b([]string{"D"}, "D", "refuse all"),
+		Block:     b([]string{"B"}, "B", "block all"),
 
 		Exit: b([]string{"q", "enter", "esc", "space"}, "any key", "exit"),
 	}

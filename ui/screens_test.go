@@ -108,6 +108,7 @@ func TestScreenAddForwardError(t *testing.T) {
 
 func TestScreenPermissionDialog(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
+	h.press(keyRune('v'))
 	h.event(
 		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web", Port: 8080}},
 		session.PermissionRequest{ID: 2, Request: forwards.ListenRequest{Service: "db"}},
@@ -115,8 +116,19 @@ func TestScreenPermissionDialog(t *testing.T) {
 	h.golden("permission_dialog")
 }
 
+// Before the verifier is confirmed the questions wait, with a hint.
+func TestScreenQuestionsHeld(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(
+		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web", Port: 8080}},
+		session.TransferOffered{ID: 4, Name: "report.pdf", Size: 2_345_678, SaveDir: "/home/alice/Downloads"},
+	)
+	h.golden("questions_held")
+}
+
 func TestScreenIncomingFile(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
+	h.press(keyRune('v'))
 	h.event(session.TransferOffered{ID: 4, Name: "report.pdf", Size: 2_345_678, SaveDir: "/home/alice/Downloads"})
 	h.golden("incoming_file")
 }
@@ -197,6 +209,8 @@ func TestScreensFitAnySize(t *testing.T) {
 			h.event(session.TransferProgress{ID: 1, Name: "a-long-file-name.tar.gz", Size: 1e9, Done: 1e8})
 		},
 		"dialog": func(h *harness) {
+			h.event(session.PeerConnected{Verifier: testVerifier()})
+			h.press(keyRune('v'))
 			h.event(session.TransferOffered{ID: 1, Name: "x", SaveDir: "/a/very/long/folder/name/somewhere"})
 			h.press(keyRune('f'))
 		},

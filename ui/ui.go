@@ -30,6 +30,10 @@ const (
 	copiedFor        = 3 * time.Second // the "copied" note
 	reconnectingTick = time.Second
 	staleCheck       = time.Second // zeroes rates once bytes stop moving
+	// maxWaitingOffers is how many of the peer's file offers may wait
+	// for an answer; the next is refused at once. (Permission requests
+	// are bounded by the session: session.MaxPendingAsks.)
+	maxWaitingOffers = 16
 )
 
 // Options configure the interface.
@@ -297,11 +301,11 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 		m.status.setPeer(e.PeerVersions)
 		m.status.say("your peer is connected: compare the verifier", false)
 	case session.PermissionRequest:
-		m.dialogs.push(dialog{perm: &e})
+		return m.ask(dialog{perm: &e})
 	case session.PermissionWithdrawn:
 		m.dialogs.withdraw(e.ID)
 	case session.TransferOffered:
-		m.dialogs.push(dialog{offer: &e})
+		return m.ask(dialog{offer: &e})
 	case session.TransferProgress:
 		m.transfers.handle(e, now)
 		return m.startStaleTimer()
@@ -333,6 +337,18 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 	}
 	return nil
 }
+
+// ask queues one of the peer's questions (or answers it at once).
+func (m *Model) ask(d dialog) tea.Cmd {
+	cmd, notice := m.dialogs.push(d)
+	m.note(notice, true)
+	return cmd
+}
+
+// dialogShown says whether the first of the peer's questions is on the
+// screen. Before the verifier is confirmed they wait: until then the
+// peer may be anyone who took the code, and the user cannot tell.
+func (m *Model) dialogShown() bool { return m.dialogs.active() && m.verifier.confirmed }
 
 // note shows a pane's notice, if any.
 func (m *Model) note(text string, bad bool) {
@@ -414,10 +430,14 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case m.showHelp:
 		m.showHelp = false // any key closes it
 		return nil
-	case m.dialogs.active():
+	case m.dialogShown():
+		blocked := m.dialogs.blocked
 		cmd, acc := m.dialogs.update(k, m.styles, m.modalWidth())
 		if acc != nil {
 			m.transfers.accept(*acc)
+		}
+		if m.dialogs.blocked && !blocked {
+			m.status.say("denying everything your peer asks for the rest of this session", false)
 		}
 		return cmd
 	case m.sending != nil:
@@ -483,7 +503,7 @@ func (m *Model) routeToInput(msg tea.Msg) (cmd tea.Cmd, taken bool) {
 		return nil, true
 	}
 	switch {
-	case m.dialogs.active():
+	case m.dialogShown():
 		if m.dialogs.typing() {
 			cmd, _ := m.dialogs.update(msg, m.styles, m.modalWidth())
 			return cmd, true
@@ -526,12 +546,12 @@ func (m *Model) helpKeys() help.KeyMap {
 		return bindings{short: []key.Binding{k.ForceQuit}}
 	case m.showHelp:
 		return bindings{short: []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("any key", "close help"))}}
-	case m.dialogs.active() && m.dialogs.typing():
+	case m.dialogShown() && m.dialogs.typing():
 		return bindings{short: []key.Binding{k.Submit, k.Cancel}}
-	case m.dialogs.active() && m.dialogs.items[0].perm != nil:
-		return bindings{short: []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny}}
-	case m.dialogs.active():
-		return bindings{short: []key.Binding{k.Accept, k.AcceptInto, k.Refuse}}
+	case m.dialogShown() && m.dialogs.items[0].perm != nil:
+		return bindings{short: []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}}
+	case m.dialogShown():
+		return bindings{short: []key.Binding{k.Accept, k.AcceptInto, k.Refuse, k.RefuseAll, k.Block}}
 	case m.forwards.removing != "":
 		return bindings{short: []key.Binding{k.Yes, k.No}}
 	case m.sending != nil:
@@ -573,8 +593,8 @@ func (m *Model) helpSections() []helpSection {
 		{"Lists", []key.Binding{k.Up, k.Down, k.SwitchPane, k.CancelTransfer}},
 		{"Anywhere", []key.Binding{k.Help, k.Quit, k.ForceQuit}},
 		{"Code entry", []key.Binding{k.Complete, k.Submit}},
-		{"Port request", []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny}},
-		{"Incoming file", []key.Binding{k.Accept, k.AcceptInto, k.Refuse}},
+		{"Port request", []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}},
+		{"Incoming file", []key.Binding{k.Accept, k.AcceptInto, k.Refuse, k.RefuseAll, k.Block}},
 	}
 }
 
@@ -607,7 +627,7 @@ func (m *Model) render() string {
 	switch {
 	case m.showHelp:
 		screen = overlay(screen, m.modal(m.helpView(max(16, min(w-8, 76)), h-4)), w, h)
-	case m.dialogs.active():
+	case m.dialogShown():
 		screen = overlay(screen, m.modal(m.dialogs.view(m.styles, m.modalWidth()-4)), w, h)
 	case m.forwards.removing != "":
 		screen = overlay(screen, m.modal(m.forwards.confirmView(m.styles, m.modalWidth()-4)), w, h)
@@ -642,7 +662,7 @@ func (m *Model) body(w, h int) string {
 	inner := w - 2
 	var top string
 	if m.verifier.known() {
-		top = m.verifier.view(m.styles, inner)
+		top = m.verifier.view(m.styles, inner, len(m.dialogs.items))
 	} else {
 		top = m.code.view(m.styles, inner)
 	}

@@ -147,6 +147,7 @@ func TestCopyCode(t *testing.T) {
 
 func TestPermissionAnswers(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
+	h.press(keyRune('v')) // questions wait for the verifier
 	for i := int64(1); i <= 4; i++ {
 		h.event(session.PermissionRequest{ID: i, Request: forwards.ListenRequest{Service: "s"}})
 	}
@@ -165,15 +166,16 @@ func TestPermissionAnswers(t *testing.T) {
 	if h.m.dialogs.active() {
 		t.Errorf("dialogs left over")
 	}
-	// Keys go back to the main screen.
-	h.press(keyRune('v'))
-	if !h.m.verifier.confirmed {
-		t.Errorf("v did not confirm after the dialogs")
+	// Keys go back to the main screen (v confirmed already: ? opens help).
+	h.press(keyRune('?'))
+	if !h.m.showHelp {
+		t.Errorf("? did not open the help after the dialogs")
 	}
 }
 
 func TestTransferOfferAnswers(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
+	h.press(keyRune('v')) // questions wait for the verifier
 	h.event(
 		session.TransferOffered{ID: 1, Name: "a.txt", Size: 10, SaveDir: "/dl"},
 		session.TransferOffered{ID: 2, Name: "b.txt", Size: 10, SaveDir: "/dl"},
@@ -505,4 +507,86 @@ func TestScreenSendPrompt(t *testing.T) {
 	h := connected(t, 80, 24, Options{Home: dir})
 	h.m.Update(tea.PasteMsg{Content: "file:///etc/passwd /etc"})
 	h.golden("send_prompt")
+}
+
+// The peer's questions wait until the verifier is confirmed: before, who
+// asks is not known. A hint says they are there.
+func TestDialogsWaitForTheVerifier(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(
+		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web"}},
+		session.TransferOffered{ID: 2, Name: "a.txt", Size: 10, SaveDir: "/dl"},
+	)
+	if s := h.screen(); contains(s, "Your peer asks") || !contains(s, "your peer asks for 2 things: confirm the verifier first") {
+		t.Errorf("the questions are not held with a hint:\n%s", s)
+	}
+	h.press(keyRune('o'), keyRune('y'))
+	h.wantSent()
+	h.press(keyRune('v'))
+	if !h.m.verifier.confirmed || !contains(h.screen(), "Your peer asks to listen") {
+		t.Fatalf("v did not confirm and show the question:\n%s", h.screen())
+	}
+	h.press(keyRune('o'), keyRune('y'))
+	h.wantSent(session.Answer{ID: 1, Decision: forwards.AllowOnce}, session.AcceptTransfer{ID: 2})
+}
+
+// D answers every waiting question no: the session denies the waiting
+// requests, offers are refused one by one.
+func TestDenyAllKey(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.press(keyRune('v'))
+	h.event(
+		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "a"}},
+		session.TransferOffered{ID: 7, Name: "a.txt", Size: 10, SaveDir: "/dl"},
+		session.PermissionRequest{ID: 2, Request: forwards.ListenRequest{Service: "b"}},
+		session.TransferOffered{ID: 8, Name: "b.txt", Size: 10, SaveDir: "/dl"},
+	)
+	if s := h.screen(); !contains(s, "D no to all waiting") || !contains(s, "3 more waiting") {
+		t.Errorf("no deny-all key shown:\n%s", s)
+	}
+	h.press(keyRune('D'))
+	h.wantSent(session.DenyAll{}, session.RefuseTransfer{ID: 7}, session.RefuseTransfer{ID: 8})
+	if h.m.dialogs.active() {
+		t.Fatal("dialogs left after deny all")
+	}
+	// Not for the session: the next question is asked.
+	h.event(session.PermissionRequest{ID: 3, Request: forwards.ListenRequest{Service: "c"}})
+	if !contains(h.screen(), `service "c"`) {
+		t.Errorf("the next question is not shown:\n%s", h.screen())
+	}
+}
+
+// B denies everything, now and for the rest of the session: later offers
+// are refused without a dialog.
+func TestBlockKey(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.press(keyRune('v'))
+	h.event(session.TransferOffered{ID: 7, Name: "a.txt", Size: 10, SaveDir: "/dl"})
+	h.press(keyRune('B'))
+	h.wantSent(session.DenyAll{ForSession: true}, session.RefuseTransfer{ID: 7})
+	h.runEvent(session.TransferOffered{ID: 8, Name: "b.txt", Size: 10, SaveDir: "/dl"})
+	h.wantSent(session.RefuseTransfer{ID: 8})
+	if h.m.dialogs.active() {
+		t.Fatal("a dialog after B")
+	}
+}
+
+// Offers waiting for an answer are bounded; the session bounds the
+// permission requests itself.
+func TestWaitingOffersAreBounded(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	var want []session.Command
+	for i := int64(1); i <= maxWaitingOffers+3; i++ {
+		h.runEvent(session.TransferOffered{ID: i, Name: "f", Size: 1, SaveDir: "/dl"})
+		if i > maxWaitingOffers {
+			want = append(want, session.RefuseTransfer{ID: i})
+		}
+	}
+	h.wantSent(want...)
+	if n := len(h.m.dialogs.items); n != maxWaitingOffers {
+		t.Fatalf("%d offers wait, want %d", n, maxWaitingOffers)
+	}
+	if !contains(h.screen(), "too many") {
+		t.Errorf("the refusal is not shown:\n%s", h.screen())
+	}
 }

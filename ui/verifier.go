@@ -1,6 +1,9 @@
 package ui
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // verifierPane shows the verifier once the peer is connected: both sides
 // see the same hex if nobody is in the middle, so the two people read it
@@ -12,7 +15,9 @@ type verifierPane struct {
 
 func (p *verifierPane) known() bool { return p.verifier != nil }
 
-func (p *verifierPane) view(st *Styles, width int) string {
+// view draws the pane; waiting is how many of the peer's questions are
+// held until the verifier is confirmed.
+func (p *verifierPane) view(st *Styles, width, waiting int) string {
 	perLine := 8 // 32 bytes: two lines of eight groups, 39 cells each
 	if width < 43 {
 		perLine = 4
@@ -28,5 +33,12 @@ func (p *verifierPane) view(st *Styles, width int) string {
 		b.WriteString("  " + st.Hex.Render(line) + "\n")
 	}
 	b.WriteString(wrap("  not yet confirmed — compare with your peer, then press "+st.Key.Render("v"), width))
+	if waiting > 0 {
+		what := "something"
+		if waiting > 1 {
+			what = fmt.Sprintf("%d things", waiting)
+		}
+		b.WriteString("\n" + wrap("  "+st.Warn.Render("your peer asks for "+what+": confirm the verifier first"), width))
+	}
 	return b.String()
 }
