@@ -68,7 +68,7 @@ func wantSpoiled(t *testing.T, err error, nameplate string, crowded bool) {
 func TestStrangerFloodSpoilsCode(t *testing.T) {
 	server := mailboxtest.New(t)
 	a, _ := newPair(t, server, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	code, err := a.AllocateCode(ctx, 2)
 	if err != nil {
@@ -76,8 +76,8 @@ func TestStrangerFloodSpoilsCode(t *testing.T) {
 	}
 	nameplate := codes.Nameplate(code)
 	s := stranger(t, server, nameplate)
-	body := bytes.Repeat([]byte{'x'}, 256<<10)
-	for i := range 64 {
+	body := bytes.Repeat([]byte{'x'}, 64<<10)
+	for i := range 16 {
 		if err := s.Add(ctx, fmt.Sprint(i), body); err != nil {
 			t.Fatal(err)
 		}
