@@ -207,7 +207,7 @@ func (w *Wormhole) ListNameplates(ctx context.Context) ([]string, error) {
 func (w *Wormhole) AllocateCode(ctx context.Context, words int) (string, error) {
 	nameplate, err := w.mb.Allocate(ctx)
 	if err != nil {
-		return "", w.spoiledIfCrowded(nameplate, err)
+		return "", err
 	}
 	code, err := codes.Generate(nil, nameplate, words)
 	if err != nil {
