@@ -12,8 +12,9 @@ const (
 	maxEarlyMessages = 1024
 	// maxHeldBytes bounds what one inbox holds, early and unread
 	// together: the peer cannot make us keep more than this of what the
-	// application has not read yet.
-	maxHeldBytes = 16 << 20
+	// application has not read yet. It is room for four messages of
+	// MaxMessageSize; honest peers send a few small ones.
+	maxHeldBytes = 8 << 20
 )
 
 // inbox delivers numbered messages strictly in order without gaps,

@@ -200,10 +200,10 @@ func TestUnreadMessagesBounded(t *testing.T) {
 	server := mailboxtest.New(t)
 	a, b := newPair(t, server, Config{})
 	connect(t, a, b)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	chunk := bytes.Repeat([]byte{'u'}, 1<<20)
-	for range maxHeldBytes>>20 + 2 {
+	chunk := bytes.Repeat([]byte{'u'}, MaxMessageSize)
+	for range maxHeldBytes/MaxMessageSize + 1 {
 		if err := b.Send(ctx, chunk); err != nil {
 			t.Fatal(err)
 		}
