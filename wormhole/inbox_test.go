@@ -10,8 +10,8 @@ import (
 func TestInboxDeliversInOrderWithoutGaps(t *testing.T) {
 	b := newInbox()
 	for _, n := range []int{2, 0, 0, 3, 1, 1, -1} {
-		if !b.put(n, []byte{byte('0' + n)}) {
-			t.Fatalf("put(%d) refused", n)
+		if err := b.put(n, []byte{byte('0' + n)}); err != nil {
+			t.Fatalf("put(%d) refused: %v", n, err)
 		}
 	}
 	ctx := context.Background()
@@ -30,11 +30,11 @@ func TestInboxDeliversInOrderWithoutGaps(t *testing.T) {
 
 func TestInboxRefusesFarFutureMessages(t *testing.T) {
 	b := newInbox()
-	if b.put(maxEarlyMessages, nil) {
+	if b.put(maxEarlyMessages, nil) == nil {
 		t.Fatal("a message maxEarlyMessages ahead was accepted")
 	}
-	if !b.put(maxEarlyMessages-1, nil) {
-		t.Fatal("a message just inside the window was refused")
+	if err := b.put(maxEarlyMessages-1, nil); err != nil {
+		t.Fatalf("a message just inside the window was refused: %v", err)
 	}
 }
 

@@ -55,6 +55,57 @@ type PeerError struct{ Reason string }
 
 func (e *PeerError) Error() string { return "peer protocol error: " + e.Reason }
 
+// ErrCodeSpoiled matches (errors.Is) every *SpoiledError.
+var ErrCodeSpoiled = errors.New("this code is spoiled: start again with a new code")
+
+// SpoiledError means someone other than the peer used the code's
+// nameplate: a stranger wrote to the mailbox first, or (for the side that
+// joins) the server found the nameplate already crowded. No key was
+// agreed with anyone; the code cannot be used again and the person should
+// start over with a new one (allocate a new code, or ask the peer for one).
+type SpoiledError struct {
+	Nameplate string
+	// Crowded is the server refusing us: two other sides hold the
+	// nameplate. Otherwise a stranger's message gave them away.
+	Crowded bool
+	// Reason says what gave the stranger away, for logs.
+	Reason string
+	// Err is the underlying error: ErrWrongCode for a pake the reference
+	// would be scared by, a *PeerError, or the server's *ServerError.
+	Err error
+}
+
+func (e *SpoiledError) Error() string {
+	if e.Crowded {
+		return fmt.Sprintf("nameplate %s is crowded: two other sides already use it, so someone else used this code "+
+			"(or it was mistyped): this code is spoiled; ask your peer to start again with a new code", e.Nameplate)
+	}
+	return fmt.Sprintf("someone else used nameplate %s before your peer: this code is spoiled; start again with a new code", e.Nameplate)
+}
+
+func (e *SpoiledError) Is(target error) bool { return target == ErrCodeSpoiled }
+func (e *SpoiledError) Unwrap() error        { return e.Err }
+
+// Bounds on what the other side of the mailbox can make us hold. Before
+// the key, "the other side" may be a stranger who took the nameplate.
+const (
+	// maxHeldBeforeKey caps the peer messages held until the key exists.
+	// An honest peer sends at most its version before it has our pake;
+	// more means whoever claimed the nameplate is not our peer.
+	maxHeldBeforeKey = 8
+	// maxHeldBytesBeforeKey caps their total size.
+	maxHeldBytesBeforeKey = 1 << 20
+	// MaxMessageSize is the largest plaintext Send and SendDilation take:
+	// sealed, hex-encoded and framed it stays under the mailbox client's
+	// read limit, so the peer (gander or not) can receive it.
+	MaxMessageSize = (mailbox.MaxMessageSize-messageFraming)/2 - boxOverhead
+	// messageFraming is room for the JSON around a relayed message.
+	messageFraming = 4 << 10
+)
+
+// ErrMessageTooLarge is Send refusing a message over MaxMessageSize.
+var ErrMessageTooLarge = fmt.Errorf("message too large: the mailbox relays at most %d bytes", MaxMessageSize)
+
 // Config describes the wormhole to open.
 type Config struct {
 	// MailboxURL defaults to DefaultMailboxURL.
@@ -92,8 +143,13 @@ type Wormhole struct {
 	key         []byte
 	verifier    []byte
 	peerVersion map[string]json.RawMessage
-	early       []mailbox.Message // peer messages held until the key exists
-	held        []outbound        // our messages held until confirmation
+	nameplate   string            // the code's nameplate, for messages
+	pakeSent    bool              // our pake is in the mailbox
+	peerSide    string            // side of the first message from the mailbox; "" before
+	peerPake    []byte            // the peer's SPAKE2 message, until the key is computed
+	early       []mailbox.Message // peer messages held until the key exists; see maxHeldBeforeKey
+	earlyBytes  int
+	held        []outbound // our messages held until confirmation
 	nextApp     int
 	nextDilate  int
 	err         error
@@ -163,7 +219,21 @@ func (w *Wormhole) AllocateCode(ctx context.Context, words int) (string, error) 
 // ClaimNameplate claims a nameplate before the rest of the code is known,
 // as a person is still typing the words. SetCode claims it otherwise.
 func (w *Wormhole) ClaimNameplate(ctx context.Context, nameplate string) error {
+	w.mu.Lock()
+	if w.nameplate == "" {
+		w.nameplate = nameplate
+	}
+	w.mu.Unlock()
 	_, err := w.mb.Claim(ctx, nameplate)
+	return w.spoiledIfCrowded(nameplate, err)
+}
+
+// spoiledIfCrowded turns the server's "crowded" into a *SpoiledError that
+// says what it means for the person.
+func (w *Wormhole) spoiledIfCrowded(nameplate string, err error) error {
+	if errors.Is(err, mailbox.ErrCrowded) {
+		return &SpoiledError{Nameplate: nameplate, Crowded: true, Reason: "the server says crowded", Err: err}
+	}
 	return err
 }
 
@@ -194,13 +264,10 @@ func (w *Wormhole) SetCode(ctx context.Context, code string) error {
 		return err
 	}
 	w.mu.Lock()
-	early := w.early
-	w.early = nil
+	w.pakeSent = true
 	w.mu.Unlock()
-	for _, m := range early {
-		w.handle(m)
-	}
-	return nil
+	w.computeKey()
+	return w.failure()
 }
 
 // Code is the code in use, or "" before one is set.
@@ -252,6 +319,9 @@ func (w *Wormhole) waitConfirmed(ctx context.Context) error {
 // Send queues an application message: phases "0", "1", … in order. It is
 // encrypted and sent once the peer is confirmed.
 func (w *Wormhole) Send(ctx context.Context, msg []byte) error {
+	if len(msg) > MaxMessageSize {
+		return ErrMessageTooLarge // before taking a phase number: no gap
+	}
 	w.mu.Lock()
 	phase := strconv.Itoa(w.nextApp)
 	w.nextApp++
@@ -266,6 +336,9 @@ func (w *Wormhole) Receive(ctx context.Context) ([]byte, error) {
 
 // SendDilation sends Dilation's next mailbox message ("dilate-N").
 func (w *Wormhole) SendDilation(ctx context.Context, msg []byte) error {
+	if len(msg) > MaxMessageSize {
+		return ErrMessageTooLarge
+	}
 	w.mu.Lock()
 	phase := "dilate-" + strconv.Itoa(w.nextDilate)
 	w.nextDilate++
@@ -373,7 +446,7 @@ func (w *Wormhole) run() {
 func moodFor(err error) mailbox.Mood {
 	var welcome *mailbox.WelcomeError
 	switch {
-	case errors.Is(err, ErrWrongCode):
+	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrCodeSpoiled):
 		return mailbox.Scary
 	case errors.As(err, &welcome):
 		return mailbox.Unwelcome
@@ -382,12 +455,22 @@ func moodFor(err error) mailbox.Mood {
 	}
 }
 
-// handle processes one peer message from the mailbox.
+// handle processes one message from the mailbox. The other side is
+// whoever wrote first, and until the key is confirmed it may be a stranger
+// who took the nameplate: only its pake is needed, so little else is held,
+// and anything an honest peer would never send spoils the code.
 func (w *Wormhole) handle(m mailbox.Message) {
 	w.mu.Lock()
-	if w.pake == nil {
-		w.early = append(w.early, m)
+	if spoiled := w.screen(m); spoiled != nil {
 		w.mu.Unlock()
+		w.fail(spoiled)
+		return
+	}
+	if m.Side != w.peerSide {
+		// A third side after confirmation: only a lying server can let
+		// one in, and nothing it says decrypts. Ignore it.
+		w.mu.Unlock()
+		w.log.Debug("ignoring a message from a third side", "side", m.Side, "phase", m.Phase)
 		return
 	}
 	if m.Phase == "pake" {
@@ -396,7 +479,13 @@ func (w *Wormhole) handle(m mailbox.Message) {
 		return
 	}
 	if w.key == nil {
+		if len(w.early) >= maxHeldBeforeKey || w.earlyBytes+len(m.Body) > maxHeldBytesBeforeKey {
+			w.mu.Unlock()
+			w.fail(w.spoiled(fmt.Sprintf("sent more than %d messages or %d bytes before the key exchange", maxHeldBeforeKey, maxHeldBytesBeforeKey), nil))
+			return
+		}
 		w.early = append(w.early, m)
+		w.earlyBytes += len(m.Body)
 		w.mu.Unlock()
 		return
 	}
@@ -421,46 +510,101 @@ func (w *Wormhole) handle(m mailbox.Message) {
 	}
 }
 
+// screen checks who wrote m, with w.mu held, and returns a *SpoiledError
+// if it shows a stranger took the nameplate: a first message that is not a
+// pake (every honest peer starts with its pake), or a second side writing
+// before the peer is confirmed (the server admits two sides; a third means
+// the mailbox was not private).
+func (w *Wormhole) screen(m mailbox.Message) error {
+	if w.peerSide == "" {
+		if m.Phase != "pake" {
+			return w.spoiled(fmt.Sprintf("side %q wrote phase %q before any pake", m.Side, m.Phase), nil)
+		}
+		w.peerSide = m.Side
+		return nil
+	}
+	if m.Side == w.peerSide {
+		return nil
+	}
+	select {
+	case <-w.confirmed:
+		return nil
+	default:
+		return w.spoiled(fmt.Sprintf("a second side %q wrote phase %q", m.Side, m.Phase), nil)
+	}
+}
+
+// spoiled builds the *SpoiledError for our nameplate; w.mu is held.
+func (w *Wormhole) spoiled(reason string, err error) *SpoiledError {
+	nameplate := w.nameplate
+	if nameplate == "" {
+		nameplate = codes.Nameplate(w.code)
+	}
+	return &SpoiledError{Nameplate: nameplate, Reason: reason, Err: err}
+}
+
 func (w *Wormhole) deliver(b *inbox, number string, plaintext []byte) {
 	n, err := strconv.Atoi(number)
 	if err != nil || n < 0 || strconv.Itoa(n) != number {
 		w.log.Debug("ignoring message with unknown phase", "phase", number)
 		return
 	}
-	if !b.put(n, plaintext) {
-		w.fail(&PeerError{Reason: "phase " + number + " is too far ahead"})
+	if err := b.put(n, plaintext); err != nil {
+		w.fail(&PeerError{Reason: err.Error()})
 	}
 }
 
+// handlePake checks the peer's pake and keeps it until the key can be
+// computed. A pake no honest client sends spoils the code.
 func (w *Wormhole) handlePake(body []byte) {
 	var msg struct {
 		Pake *string `json:"pake_v1"`
 	}
 	if err := json.Unmarshal(body, &msg); err != nil || msg.Pake == nil {
 		// The reference is "scared" by a pake without pake_v1.
-		w.fail(ErrWrongCode)
+		w.fail(w.spoiledLocked("its pake has no pake_v1", ErrWrongCode))
 		return
 	}
 	inbound, err := hex.DecodeString(*msg.Pake)
 	if err != nil {
-		w.fail(&PeerError{Reason: "pake_v1 is not hex"})
+		w.fail(w.spoiledLocked("its pake is not hex", &PeerError{Reason: "pake_v1 is not hex"}))
 		return
 	}
 	w.mu.Lock()
-	if w.key != nil {
+	if w.peerPake == nil && w.key == nil {
+		w.peerPake = inbound
+	}
+	w.mu.Unlock()
+	w.computeKey()
+}
+
+func (w *Wormhole) spoiledLocked(reason string, err error) *SpoiledError {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.spoiled(reason, err)
+}
+
+// computeKey finishes SPAKE2 once both pakes are in the mailbox (ours is
+// sent first, so the version never overtakes it), sends our version and
+// handles what was held for the key.
+func (w *Wormhole) computeKey() {
+	w.mu.Lock()
+	if w.key != nil || w.peerPake == nil || !w.pakeSent {
 		w.mu.Unlock()
 		return
 	}
-	key, err := w.pake.Finish(inbound)
+	key, err := w.pake.Finish(w.peerPake)
+	w.peerPake = nil
 	if err != nil {
+		spoiled := w.spoiled("its pake is invalid", &PeerError{Reason: "key exchange: " + err.Error()})
 		w.mu.Unlock()
-		w.fail(&PeerError{Reason: "key exchange: " + err.Error()})
+		w.fail(spoiled)
 		return
 	}
 	w.key = key
 	w.verifier = DeriveKey(key, "wormhole:verifier", 32)
 	early := w.early
-	w.early = nil
+	w.early, w.earlyBytes = nil, 0
 	w.mu.Unlock()
 
 	// The version message goes out at once, before the peer is confirmed:

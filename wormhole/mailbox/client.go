@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	mathrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,13 +39,45 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the delay between reconnection
 	// attempts; zero means the reference's 1 s and 60 s.
 	MinBackoff, MaxBackoff time.Duration
+	// ReplyTimeout and RequestTimeout override DefaultReplyTimeout and
+	// DefaultRequestTimeout (tests shorten them).
+	ReplyTimeout, RequestTimeout time.Duration
 }
 
-// MaxMessageSize caps one server message. A message larger than this ends
-// the session with an error: reconnecting would only replay it.
-const MaxMessageSize = 16 << 20
-
+// Bounds on what the mailbox server, and anyone who writes to our mailbox,
+// can make this client hold or wait for. The server only relays: nothing
+// it sends is trusted with more than these.
 const (
+	// MaxMessageSize caps one server message (the websocket read limit).
+	// The largest message gander itself sends is a classic text offer,
+	// which the wormhole package keeps under it; a larger one ends the
+	// session with a *LimitError: reconnecting would only replay it.
+	MaxMessageSize = 4 << 20
+	// MaxPhaseLength caps a phase name. Real ones are "pake", "version",
+	// "0", "dilate-12"; a message with a longer phase is dropped.
+	MaxPhaseLength = 64
+	// maxPhases caps the distinct peer phases remembered (to deliver each
+	// once). An honest session uses a few per Dilation generation; more
+	// ends the session with a *LimitError.
+	maxPhases = 1 << 16
+	// maxUndelivered caps the peer messages queued for Messages. While
+	// the queue is full the client stops reading the websocket, so a
+	// flood waits in the server, not in our memory.
+	maxUndelivered = 16
+
+	// DefaultReplyTimeout is how long a connection may leave a command
+	// that expects an answer (allocate, claim, list, release, close,
+	// ping, the echo of an add) without any answer before it is taken
+	// for dead and replaced: a server that accepts connections but
+	// never answers costs a reconnection, not a hang.
+	DefaultReplyTimeout = 30 * time.Second
+	// DefaultRequestTimeout bounds Allocate, Claim, List and Ping,
+	// reconnections included; they then fail with *TimeoutError.
+	DefaultRequestTimeout = 2 * time.Minute
+	// closeTimeout bounds Close whatever its context says.
+	closeTimeout = time.Minute
+
+	dialTimeout    = 30 * time.Second
 	writeTimeout   = 15 * time.Second
 	welcomeTimeout = 30 * time.Second
 	// The reference client pings the websocket every 30 s and gives up on
@@ -81,6 +114,38 @@ type ServerError struct {
 
 func (e *ServerError) Error() string { return "mailbox server error: " + e.Message }
 
+// Is makes errors.Is(err, ErrCrowded) true for the server's "crowded".
+func (e *ServerError) Is(target error) bool { return target == ErrCrowded && e.Message == "crowded" }
+
+// ErrCrowded matches the server refusing a claim or open because two
+// other sides already hold the nameplate or mailbox: someone else used
+// the code.
+var ErrCrowded = errors.New("crowded: two other sides already use this nameplate")
+
+// TimeoutError is a request the server did not answer in time, however
+// often the client reconnected meanwhile.
+type TimeoutError struct {
+	Op    string // "allocate", "claim", "list", "ping"
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("the mailbox server did not answer %s within %v", e.Op, e.After)
+}
+
+// LimitError means the server (or someone writing to our mailbox) sent
+// more than a bound allows; the session ends.
+type LimitError struct {
+	What  string // what went over the bound
+	Limit int
+	Err   error // the underlying error, if any
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("the mailbox server sent %s over the limit of %d", e.What, e.Limit)
+}
+func (e *LimitError) Unwrap() error { return e.Err }
+
 // ErrClosed is returned by operations on a client that has been closed.
 var ErrClosed = errors.New("mailbox client closed")
 
@@ -110,6 +175,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 60 * time.Second
+	}
+	if cfg.ReplyTimeout == 0 {
+		cfg.ReplyTimeout = DefaultReplyTimeout
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -188,74 +259,88 @@ func (c *Client) Err() error {
 
 // List returns the nameplates currently in use for our app id.
 func (c *Client) List(ctx context.Context) ([]string, error) {
-	return await(ctx, c, func(l *loop, reply chan<- result[[]string]) {
-		l.listWaiters = append(l.listWaiters, reply)
+	ctx, cancel := c.requestContext(ctx, "list")
+	defer cancel()
+	list, err := await(ctx, c, func(l *loop, w waiter[[]string]) {
+		l.listWaiters = append(l.listWaiters, w)
 		l.send(listCommand())
 	})
+	return list, timedOut(ctx, err)
 }
 
 // Allocate asks the server for an unused nameplate and claims it.
 func (c *Client) Allocate(ctx context.Context) (string, error) {
-	return await(ctx, c, func(l *loop, reply chan<- result[string]) {
+	ctx, cancel := c.requestContext(ctx, "allocate")
+	defer cancel()
+	nameplate, err := await(ctx, c, func(l *loop, w waiter[string]) {
 		if l.allocated != "" {
-			reply <- result[string]{value: l.allocated}
+			w.answer(l.allocated, nil)
 			return
 		}
-		l.allocateWaiters = append(l.allocateWaiters, reply)
+		l.allocateWaiters = append(l.allocateWaiters, w)
 		if len(l.allocateWaiters) == 1 {
 			l.send(allocateCommand())
 		}
 	})
+	return nameplate, timedOut(ctx, err)
 }
 
 // Claim claims a nameplate and opens the mailbox behind it, returning the
 // mailbox id. Messages added before the claim is answered are held.
 func (c *Client) Claim(ctx context.Context, nameplate string) (string, error) {
-	return await(ctx, c, func(l *loop, reply chan<- result[string]) {
+	ctx, cancel := c.requestContext(ctx, "claim")
+	defer cancel()
+	mailbox, err := await(ctx, c, func(l *loop, w waiter[string]) {
 		if l.nameplate != "" && l.nameplate != nameplate {
-			reply <- result[string]{err: fmt.Errorf("already claimed nameplate %q", l.nameplate)}
+			w.answer("", fmt.Errorf("already claimed nameplate %q", l.nameplate))
 			return
 		}
 		if l.mailbox != "" {
-			reply <- result[string]{value: l.mailbox}
+			w.answer(l.mailbox, nil)
 			return
 		}
-		l.claimWaiters = append(l.claimWaiters, reply)
+		l.claimWaiters = append(l.claimWaiters, w)
 		if l.nameplate == "" {
 			l.nameplate = nameplate
 			l.send(claimCommand(nameplate))
 		}
 	})
+	return mailbox, timedOut(ctx, err)
 }
 
 // Add queues a message for the mailbox. It is sent once the mailbox is
 // open and re-sent after reconnections until the server echoes it back.
 func (c *Client) Add(ctx context.Context, phase string, body []byte) error {
-	_, err := await(ctx, c, func(l *loop, reply chan<- result[struct{}]) {
+	_, err := await(ctx, c, func(l *loop, w waiter[struct{}]) {
 		l.pending = append(l.pending, pendingAdd{phase, body})
 		if l.opened {
 			l.send(addCommand(phase, body))
 		}
-		reply <- result[struct{}]{}
+		w.answer(struct{}{}, nil)
 	})
 	return err
 }
 
 // Ping asks the server for a pong; it is the protocol's liveness probe.
 func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := c.requestContext(ctx, "ping")
+	defer cancel()
 	n := mathrand.IntN(1 << 30)
-	_, err := await(ctx, c, func(l *loop, reply chan<- result[struct{}]) {
-		l.pingWaiters[n] = reply
+	_, err := await(ctx, c, func(l *loop, w waiter[struct{}]) {
+		l.pingWaiters[n] = w
 		l.send(pingCommand(n))
 	})
-	return err
+	return timedOut(ctx, err)
 }
 
 // Close releases the nameplate, closes the mailbox with mood, waits for the
-// server to confirm both (bounded by ctx) and disconnects.
+// server to confirm both (bounded by ctx, and by a minute at most) and
+// disconnects.
 func (c *Client) Close(ctx context.Context, mood Mood) error {
-	_, err := await(ctx, c, func(l *loop, reply chan<- result[struct{}]) {
-		l.closeWaiters = append(l.closeWaiters, reply)
+	ctx, cancel := context.WithTimeout(ctx, closeTimeout)
+	defer cancel()
+	_, err := await(ctx, c, func(l *loop, w waiter[struct{}]) {
+		l.closeWaiters = append(l.closeWaiters, w)
 		l.startClosing(mood)
 	})
 	c.stop()
@@ -269,18 +354,58 @@ func (c *Client) Close(ctx context.Context, mood Mood) error {
 	return err
 }
 
+// requestContext bounds one request by RequestTimeout; timedOut then
+// reports that bound as a *TimeoutError rather than a bare deadline.
+func (c *Client) requestContext(ctx context.Context, op string) (context.Context, context.CancelFunc) {
+	d := c.cfg.RequestTimeout
+	return context.WithTimeoutCause(ctx, d, &TimeoutError{Op: op, After: d})
+}
+
+func timedOut(ctx context.Context, err error) error {
+	var te *TimeoutError
+	if errors.Is(err, context.DeadlineExceeded) && errors.As(context.Cause(ctx), &te) {
+		return te
+	}
+	return err
+}
+
 type result[T any] struct {
 	value T
 	err   error
 }
 
+// waiter is a caller waiting for the loop's answer to one request.
+type waiter[T any] struct {
+	reply chan<- result[T] // buffered: answering never blocks the loop
+	gone  <-chan struct{}  // closed once the caller stopped waiting
+}
+
+func (w waiter[T]) answer(value T, err error) { w.reply <- result[T]{value, err} }
+
+// waiting reports whether the caller still waits for the answer.
+func (w waiter[T]) waiting() bool {
+	select {
+	case <-w.gone:
+		return false
+	default:
+		return true
+	}
+}
+
+// stillWaiting drops the waiters whose callers gave up, so that the loop
+// stops asking the server on their behalf.
+func stillWaiting[T any](ws []waiter[T]) []waiter[T] {
+	return slices.DeleteFunc(ws, func(w waiter[T]) bool { return !w.waiting() })
+}
+
 // await hands op to the loop and waits for its reply. op runs on the loop
-// goroutine and must answer on reply (buffered) at most once.
-func await[T any](ctx context.Context, c *Client, op func(*loop, chan<- result[T])) (T, error) {
+// goroutine and must answer at most once.
+func await[T any](ctx context.Context, c *Client, op func(*loop, waiter[T])) (T, error) {
 	var zero T
 	reply := make(chan result[T], 1)
+	w := waiter[T]{reply: reply, gone: ctx.Done()}
 	select {
-	case c.requests <- func(l *loop) { op(l, reply) }:
+	case c.requests <- func(l *loop) { op(l, w) }:
 	case <-c.done:
 		return zero, c.stoppedErr()
 	case <-ctx.Done():
@@ -304,7 +429,7 @@ func (c *Client) stoppedErr() error {
 }
 
 func dialWebsocket(ctx context.Context, url string) (*websocket.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {

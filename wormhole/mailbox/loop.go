@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	"maps"
 	mathrand "math/rand/v2"
 	"time"
 
@@ -24,11 +24,16 @@ type loop struct {
 	generation int
 	inbound    chan connEvent
 
-	listWaiters     []chan<- result[[]string]
-	allocateWaiters []chan<- result[string]
-	claimWaiters    []chan<- result[string]
-	closeWaiters    []chan<- result[struct{}]
-	pingWaiters     map[int]chan<- result[struct{}]
+	listWaiters     []waiter[[]string]
+	allocateWaiters []waiter[string]
+	claimWaiters    []waiter[string]
+	closeWaiters    []waiter[struct{}]
+	pingWaiters     map[int]waiter[struct{}]
+
+	// answeredAt is when the current connection last answered, or was
+	// made; while an answer is due, a connection silent for
+	// ReplyTimeout since then is replaced.
+	answeredAt time.Time
 
 	allocated string // nameplate the server allocated to us
 	nameplate string // nameplate we claim; "" before Claim
@@ -36,8 +41,8 @@ type loop struct {
 	opened    bool   // open has been sent on the current connection
 
 	pending    []pendingAdd    // adds not yet echoed back by the server
-	seenPhases map[string]bool // peer phases already delivered
-	outbox     []Message       // peer messages not yet taken from Messages
+	seenPhases map[string]bool // peer phases already delivered; at most maxPhases
+	outbox     []Message       // peer messages not yet taken from Messages; at most maxUndelivered
 
 	releasing, released bool
 	closing, closed     bool
@@ -64,7 +69,11 @@ type dialResult struct {
 
 func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)
-	l.pingWaiters = map[int]chan<- result[struct{}]{}
+	l.pingWaiters = map[int]waiter[struct{}]{}
+	replyTimeout := l.client.cfg.ReplyTimeout
+	// The reply deadline is checked a few times per ReplyTimeout.
+	check := time.NewTicker(max(replyTimeout/4, 10*time.Millisecond))
+	defer check.Stop()
 
 	backoff := l.client.cfg.MinBackoff
 	var retry <-chan time.Time
@@ -89,20 +98,28 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 		if len(l.outbox) > 0 {
 			out, next = l.client.messages, l.outbox[0]
 		}
+		// While the consumer is behind, leave the server's messages
+		// unread: the queue stays bounded and the flood waits upstream.
+		inbound := l.inbound
+		full := len(l.outbox) >= maxUndelivered
+		if full {
+			inbound = nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case op := <-l.client.requests:
 			op(l)
 		case out <- next:
+			l.outbox[0] = Message{} // let the body go
 			l.outbox = l.outbox[1:]
-		case ev := <-l.inbound:
+		case ev := <-inbound:
 			if ev.generation != l.generation {
 				continue
 			}
 			if ev.err != nil {
 				if errors.Is(ev.err, websocket.ErrMessageTooBig) {
-					return fmt.Errorf("mailbox server sent a message over %d bytes: %w", MaxMessageSize, ev.err)
+					return &LimitError{What: "a message", Limit: MaxMessageSize, Err: ev.err}
 				}
 				if l.closed && (l.released || l.nameplate == "") {
 					return nil
@@ -114,6 +131,20 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 			}
 			if err := l.handle(ev.data); err != nil {
 				return err
+			}
+		case now := <-check.C:
+			if l.conn == nil {
+				continue
+			}
+			if full || !l.awaitingAnswer() {
+				// The clock runs only while we read and wait.
+				l.answeredAt = now
+				continue
+			}
+			if now.Sub(l.answeredAt) > replyTimeout {
+				l.client.log.Debug("the server has not answered; reconnecting", "after", replyTimeout)
+				l.disconnect()
+				retry = time.After(jitter(backoff))
 			}
 		case <-retry:
 			retry, dialing = nil, true
@@ -134,7 +165,7 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 		}
 		if l.finished() {
 			for _, w := range l.closeWaiters {
-				w <- result[struct{}]{}
+				w.answer(struct{}{}, nil)
 			}
 			return nil
 		}
@@ -153,12 +184,15 @@ func (l *loop) connect(ctx context.Context, conn *websocket.Conn) {
 	l.conn, l.stopConn = conn, stop
 	go readConn(connCtx, conn, l.generation, l.inbound)
 	go keepalive(connCtx, conn)
+	l.answeredAt = time.Now()
 
 	cfg := l.client.cfg
 	l.send(bindCommand(cfg.AppID, cfg.Side, cfg.Version))
+	l.listWaiters = stillWaiting(l.listWaiters)
 	if len(l.listWaiters) > 0 {
 		l.send(listCommand())
 	}
+	l.allocateWaiters = stillWaiting(l.allocateWaiters)
 	if len(l.allocateWaiters) > 0 {
 		l.send(allocateCommand())
 	}
@@ -175,9 +209,28 @@ func (l *loop) connect(ctx context.Context, conn *websocket.Conn) {
 	if l.closing && l.mailbox != "" && !l.closed {
 		l.send(closeCommand(l.mailbox, l.mood))
 	}
-	for n := range l.pingWaiters {
-		l.send(pingCommand(n))
+	for n, w := range l.pingWaiters {
+		if w.waiting() {
+			l.send(pingCommand(n))
+		} else {
+			delete(l.pingWaiters, n)
+		}
 	}
+}
+
+// awaitingAnswer reports whether the server owes us an answer to a command
+// sent on this connection, dropping the waiters that gave up first.
+func (l *loop) awaitingAnswer() bool {
+	l.listWaiters = stillWaiting(l.listWaiters)
+	l.allocateWaiters = stillWaiting(l.allocateWaiters)
+	maps.DeleteFunc(l.pingWaiters, func(_ int, w waiter[struct{}]) bool { return !w.waiting() })
+	return len(l.listWaiters) > 0 ||
+		len(l.allocateWaiters) > 0 ||
+		len(l.pingWaiters) > 0 ||
+		(l.nameplate != "" && l.mailbox == "" && !l.closing) ||
+		(l.opened && len(l.pending) > 0 && !l.closing) ||
+		(l.releasing && !l.released) ||
+		(l.closing && l.mailbox != "" && !l.closed)
 }
 
 func (l *loop) disconnect() {
@@ -244,39 +297,45 @@ func (l *loop) handle(data []byte) error {
 		}
 	case ackMessage:
 	case nameplatesMessage:
+		l.answeredAt = time.Now()
 		for _, w := range l.listWaiters {
-			w <- result[[]string]{value: m.Nameplates}
+			w.answer(m.Nameplates, nil)
 		}
 		l.listWaiters = nil
 	case allocatedMessage:
+		l.answeredAt = time.Now()
 		l.allocated = m.Nameplate
 		for _, w := range l.allocateWaiters {
-			w <- result[string]{value: m.Nameplate}
+			w.answer(m.Nameplate, nil)
 		}
 		l.allocateWaiters = nil
 	case claimedMessage:
+		l.answeredAt = time.Now()
 		if l.mailbox != "" || l.closing {
 			return nil
 		}
 		l.mailbox = m.Mailbox
 		for _, w := range l.claimWaiters {
-			w <- result[string]{value: m.Mailbox}
+			w.answer(m.Mailbox, nil)
 		}
 		l.claimWaiters = nil
 		l.open()
 	case releasedMessage:
+		l.answeredAt = time.Now()
 		l.released = true
 	case closedMessage:
+		l.answeredAt = time.Now()
 		l.closed = true
 	case pongMessage:
 		if w, ok := l.pingWaiters[m.Pong]; ok {
-			w <- result[struct{}]{}
+			l.answeredAt = time.Now()
+			w.answer(struct{}{}, nil)
 			delete(l.pingWaiters, m.Pong)
 		}
 	case errorMessage:
 		return &ServerError{Message: m.Error, Command: string(m.Orig)}
 	case Message:
-		l.receive(m)
+		return l.receive(m)
 	case unknownMessage:
 		l.client.log.Debug("ignoring unknown server message", "type", m.Type)
 	}
@@ -285,23 +344,34 @@ func (l *loop) handle(data []byte) error {
 
 // receive handles a mailbox message: our own echo retires the pending add,
 // a peer's new phase is delivered. The first peer message also releases the
-// nameplate, since the peer no longer needs it to find the mailbox.
-func (l *loop) receive(m Message) {
+// nameplate, since the peer no longer needs it to find the mailbox. Phases
+// are remembered to deliver each once, however often the server replays
+// them, and only within bounds: only what the peer needs is kept.
+func (l *loop) receive(m Message) error {
 	if m.Side == l.client.cfg.Side {
 		for i, p := range l.pending {
 			if p.phase == m.Phase {
+				l.answeredAt = time.Now()
 				l.pending = append(l.pending[:i], l.pending[i+1:]...)
 				break
 			}
 		}
-		return
+		return nil
 	}
 	if l.seenPhases[m.Phase] || l.closing {
-		return
+		return nil
+	}
+	if len(m.Phase) > MaxPhaseLength {
+		l.client.log.Debug("dropping a message with an overlong phase", "from", m.Side, "length", len(m.Phase))
+		return nil
+	}
+	if len(l.seenPhases) >= maxPhases {
+		return &LimitError{What: "distinct phases", Limit: maxPhases}
 	}
 	l.seenPhases[m.Phase] = true
 	l.outbox = append(l.outbox, m)
 	l.release()
+	return nil
 }
 
 func (l *loop) release() {
@@ -317,6 +387,9 @@ func (l *loop) startClosing(mood Mood) {
 		return
 	}
 	l.closing, l.mood = true, mood
+	// Nobody takes peer messages any more; reading on lets the server's
+	// answers to release and close through.
+	l.outbox = nil
 	l.release()
 	if l.mailbox != "" {
 		l.send(closeCommand(l.mailbox, mood))

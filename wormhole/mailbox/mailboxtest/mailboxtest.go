@@ -42,6 +42,7 @@ type Server struct {
 	apps        map[string]*app
 	conns       map[*conn]bool
 	down, shut  bool
+	ignored     map[string]bool // command types acked but not acted on
 	connections int
 	refused     int
 	moods       []string
@@ -101,6 +102,18 @@ func (s *Server) DropConnections() {
 
 // SetDown makes the server refuse websocket upgrades (with 503) while down.
 func (s *Server) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+// Ignore makes the server ack commands of the given types and do nothing
+// else with them, as a hung or hostile server would; Ignore() with no
+// types makes it answer again.
+func (s *Server) Ignore(types ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ignored = map[string]bool{}
+	for _, t := range types {
+		s.ignored[t] = true
+	}
+}
 
 // Inject sends raw as one text frame to every connected client, and says
 // to how many.
@@ -284,6 +297,9 @@ func (c *conn) handle(data []byte) {
 	var typ string
 	json.Unmarshal(rawType, &typ)
 	c.s.commands = append(c.s.commands, Command{Side: c.side, Type: typ})
+	if c.s.ignored[typ] {
+		return
+	}
 	if e := c.dispatch(typ, msg); e != "" {
 		c.send("error", "error", e, "orig", json.RawMessage(data))
 	}
