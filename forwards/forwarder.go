@@ -631,8 +631,9 @@ type peerListener struct {
 	f       *Forwarder
 	name    string
 	owner   *dilation.Subchannel // the command channel that asked
-	l       net.Listener         // nil until listening
+	l       net.Listener         // nil until listening; guarded by f.mu
 	untrack func()
+	closed  bool          // guarded by f.mu
 	gone    chan struct{} // closed once the name is free again
 	once    sync.Once
 }
@@ -651,6 +652,7 @@ func (pl *peerListener) Close() error {
 				delete(f.services, pl.name)
 			}
 		}
+		pl.closed = true
 		l, untrack := pl.l, pl.untrack
 		f.mu.Unlock()
 		if l != nil {
@@ -730,8 +732,16 @@ func (f *Forwarder) listenFor(owner *dilation.Subchannel, name string, requested
 		return nil, local, net.ErrClosed
 	}
 	f.mu.Lock()
-	pl.l, pl.untrack = l, untrack
+	closed := pl.closed
+	if !closed {
+		pl.l, pl.untrack = l, untrack
+	}
 	f.mu.Unlock()
+	if closed { // removed while the policy decided
+		l.Close()
+		untrack()
+		return nil, local, net.ErrClosed
+	}
 	f.register(name, false, l.Addr().String())
 	return pl, local, nil
 }
