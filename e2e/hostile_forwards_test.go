@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -97,12 +102,95 @@ func TestHostilePeerLengthBomb(t *testing.T) {
 	mailbox := startMailbox(t)
 	g := startGander(t, mailbox.URL, "--no-tui", "--local", "web")
 	code := g.waitFor(t, ganderCode, 30*time.Second)[1]
-	peer := startHostilePeer(t, mailbox.URL, code, "--mode", "bomb", "--count", "60", "--settle", "2")
-	r := hostileResult(t, peer, 60*time.Second)
-	if r.Closed != 0 {
-		t.Logf("gander closed %d of the bombs' channels", r.Closed)
+	stop := killAbove(t, g, 1<<30)
+	peer := startHostilePeer(t, mailbox.URL, code, "--mode", "bomb", "--count", "60", "--interval", "0.1", "--settle", "1")
+	hostileResult(t, peer, 60*time.Second)
+	if killed := stop(); killed {
+		t.Fatal("gander went above 1 GiB and was killed")
 	}
 	if peak := peakRSS(t, g); peak > 200<<20 {
 		t.Fatalf("gander peaked at %d MiB after 60 length bombs", peak>>20)
+	}
+}
+
+// killAbove kills p should its resident set grow beyond limit bytes, so
+// that a test of a memory bomb cannot take the machine with it. stop ends
+// the watch and reports whether p was killed.
+func killAbove(t testing.TB, p *process, limit int64) (stop func() (killed bool)) {
+	done, result := make(chan struct{}), make(chan bool, 1)
+	status := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	rss := regexp.MustCompile(`VmRSS:\s+(\d+) kB`)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				result <- false
+				return
+			case <-p.done:
+				result <- false
+				return
+			case <-tick.C:
+			}
+			text, err := os.ReadFile(status)
+			if m := rss.FindSubmatch(text); err == nil && m != nil {
+				if kb, _ := strconv.ParseInt(string(m[1]), 10, 64); kb<<10 > limit {
+					syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+					result <- true
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	var killed bool
+	stop = func() bool {
+		once.Do(func() { close(done); killed = <-result })
+		return killed
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// TestHostilePeerRSS measures gander's peak RSS under each hostile peer at
+// the scale of the issue's report, for the record (GANDER_MEASURE_RSS=1;
+// a gander above 2 GiB is killed and reported as such):
+//
+//	GANDER_MEASURE_RSS=1 ./e2e/test.sh -run TestHostilePeerRSS -v
+func TestHostilePeerRSS(t *testing.T) {
+	if os.Getenv("GANDER_MEASURE_RSS") == "" {
+		t.Skip("a measurement: set GANDER_MEASURE_RSS=1")
+	}
+	mailbox := startMailbox(t)
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		peer  []string
+	}{
+		{"60 length bombs", []string{"--local", "web"}, []string{"--mode", "bomb", "--count", "60", "--interval", "0.2"}},
+		{"2000 listen requests for web", []string{"--local", "web"}, []string{"--mode", "listen-flood", "--count", "2000", "--window", "100"}},
+		{"2000 listen requests for dev-N", []string{"--allow-listen", "dev-*"}, []string{"--mode", "listen-flood", "--count", "2000", "--name", "dev", "--distinct", "--window", "100"}},
+		{"20000 silent fowl subchannels", []string{"--local", "web"}, []string{"--mode", "silent", "--count", "20000", "--settle", "2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGander(t, mailbox.URL, append([]string{"--no-tui"}, tt.flags...)...)
+			code := g.waitFor(t, ganderCode, 30*time.Second)[1]
+			stop := killAbove(t, g, 2<<30)
+			start := time.Now()
+			peer := startHostilePeer(t, mailbox.URL, code, tt.peer...)
+			r, err := peer.match(hostileDone, 5*time.Minute)
+			killed := stop()
+			if killed {
+				t.Logf("%s: gander killed above 2 GiB after %v", tt.name, time.Since(start).Round(time.Second))
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", g.cmd.Process.Pid))
+			t.Logf("%s: gander VmHWM %d MiB, %d fds open, after %v; the peer saw %s",
+				tt.name, peakRSS(t, g)>>20, len(fds), time.Since(start).Round(time.Second), r[1])
+		})
 	}
 }
