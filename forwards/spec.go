@@ -118,9 +118,9 @@ func validName(name string) error {
 }
 
 // checkPeerName checks a service name the peer sent: the peer may not
-// send names the local user could not type (control characters, "="),
-// nor invisible or reordering characters (Unicode format characters such
-// as U+202E), nor more than maxServiceNameBytes.
+// send names the local user could not type (control characters, C1's
+// too, and "="), nor invisible or reordering characters (Unicode format
+// characters such as U+202E), nor more than maxServiceNameBytes.
 func checkPeerName(name string) error {
 	switch {
 	case len(name) > maxServiceNameBytes:
@@ -131,7 +131,7 @@ func checkPeerName(name string) error {
 	if err := validName(name); err != nil {
 		return err
 	}
-	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Cf, r) }); i >= 0 {
+	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(name[i:])
 		return fmt.Errorf("the service name contains %U", r)
 	}
