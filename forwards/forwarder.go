@@ -129,6 +129,7 @@ type Forwarder struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	nextID   atomic.Int64
+	refusals atomic.Int64 // of the peer's requests, for limits.refusalsReported
 
 	limits limits
 	// Semaphores of the peer's pending handshakes, open command channels
@@ -398,6 +399,19 @@ func (f *Forwarder) reportOnce(key string, err error) {
 	}
 }
 
+// refused reports the refusal of a peer's request, as events, up to
+// limits.refusalsReported in the session; later ones are only logged.
+func (f *Forwarder) refused(events ...Event) {
+	if n := f.refusals.Add(1); n > int64(f.limits.refusalsReported) {
+		f.reportOnce("refusals", fmt.Errorf("refused %d requests of the peer: further refusals are only logged", f.limits.refusalsReported))
+		f.log.Debug("refused the peer", "events", events)
+		return
+	}
+	for _, e := range events {
+		f.emit(e)
+	}
+}
+
 // refuse sends the peer a refusal and closes sc; a peer that makes no
 // room for it within refusalWriteTimeout only sees the close.
 func (f *Forwarder) refuse(sc *dilation.Subchannel, refusal any) {
@@ -596,7 +610,7 @@ func (f *Forwarder) command(sc *dilation.Subchannel, body []byte) (*peerListener
 		if checkPeerName(service) != nil {
 			service = printableName(service)
 		}
-		f.emit(Refused{Service: service, Reason: resp.Reason})
+		f.refused(Refused{Service: service, Reason: resp.Reason})
 	} else if local.RemoteConnectPort != 0 {
 		resp.DesiredPort = &local.RemoteConnectPort
 	}
@@ -837,9 +851,8 @@ func (f *Forwarder) serveForward(sc *dilation.Subchannel, fromPeer *bufio.Reader
 	id := f.nextID.Add(1)
 	remote, err := f.policy.connect(service)
 	if err != nil {
-		f.emit(Refused{Service: service, Reason: err.Error()})
 		writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
-		f.emit(ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
+		f.refused(Refused{Service: service, Reason: err.Error()}, ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
 		return
 	}
 	release, err := take(f.peerConnections, &LimitError{What: "connections from the peer", Limit: f.limits.connections})

@@ -457,3 +457,31 @@ func TestUnansweredConnectionTimesOut(t *testing.T) {
 		t.Fatalf("connection closed with %v, want ErrHandshakeTimeout", closed.Err)
 	}
 }
+
+// A peer asking again and again is refused each time, but the user sees
+// only the first refusals.
+func TestRefusalsAreReportedUpToABound(t *testing.T) {
+	lim := shortLimits()
+	lim.refusalsReported = 3
+	peer, _, events := hostileSession(t, nil, lim)
+	for range 5 {
+		c := openPeerChannel(t, peer, forwardSubprotocol)
+		c.send(t, forwardRequest{UniqueName: "ssh"})
+		var reply forwardReply
+		if c.next(t, &reply, 5*time.Second); reply.Connected || reply.Reason != "Against local policy" {
+			t.Fatalf("reply %+v", reply)
+		}
+	}
+	events.waitFor(t, func(e Event) bool { p, ok := e.(Problem); return ok && strings.Contains(p.Err.Error(), "further refusals") })
+	events.mu.Lock()
+	defer events.mu.Unlock()
+	refused := 0
+	for _, e := range events.events {
+		if _, ok := e.(Refused); ok {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("%d refusals reported, want 3", refused)
+	}
+}

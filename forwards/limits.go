@@ -47,6 +47,11 @@ const (
 	// maxPeerConnections bounds the forwarded connections the peer has
 	// open to our daemons at once (each is a socket and two goroutines).
 	maxPeerConnections = 1024
+	// maxRefusalsReported bounds the refusals of the peer's requests
+	// (listen requests, connections) reported as events in a session;
+	// later ones are only logged, so that a peer asking again and again
+	// does not flood the user's screen or a --json reader.
+	maxRefusalsReported = 100
 	// maxServiceNameBytes bounds a service name the peer sends: names are
 	// shown to the user, logged and kept for the session.
 	maxServiceNameBytes = 255
@@ -65,6 +70,7 @@ type limits struct {
 	listeners               int
 	listenerHandover        time.Duration
 	connections             int
+	refusalsReported        int
 }
 
 var defaultLimits = limits{
@@ -75,6 +81,7 @@ var defaultLimits = limits{
 	listeners:               maxPeerListeners,
 	listenerHandover:        listenerHandover,
 	connections:             maxPeerConnections,
+	refusalsReported:        maxRefusalsReported,
 }
 
 // LimitError is a peer's request refused because a bound was reached; its
