@@ -113,6 +113,8 @@ type Config struct {
 	Logger  *slog.Logger
 	// PeerIsGander turns off the workarounds for fowl's races.
 	PeerIsGander bool
+	// limits overrides defaultLimits (tests).
+	limits *limits
 }
 
 // Forwarder runs fowl's protocol over a dilated connection.
@@ -127,14 +129,25 @@ type Forwarder struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	nextID   atomic.Int64
+	refusals atomic.Int64 // of the peer's requests, for limits.refusalsReported
+
+	limits limits
+	// Semaphores of the peer's pending handshakes, open command channels
+	// and open connections to our daemons (a token per one held).
+	pending, commandChannels, peerConnections chan struct{}
 
 	mu       sync.Mutex
 	services map[string]*serviceCounters
 	closers  map[io.Closer]bool // listeners, subchannels and sockets to close on Close
 	open     map[int64]*connection
-	// perService are what Remove closes: our listeners for a peer's
-	// service, and the request subchannel that keeps an offer alive.
+	// perService are what Remove closes for our offers: the request
+	// subchannel that keeps an offer alive.
 	perService map[string][]io.Closer
+	// listeners are the peer's services we listen for, or are deciding
+	// about, by name: one each.
+	listeners map[string]*peerListener
+	// reported are the bounds the user was told the peer reached.
+	reported map[string]bool
 }
 
 // Start listens for the peer's fowl subchannels on conn.
@@ -148,14 +161,24 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	lim := defaultLimits
+	if cfg.limits != nil {
+		lim = *cfg.limits
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{
 		conn: conn, policy: cfg.Policy, emit: cfg.OnEvent, log: cfg.Logger.With("sub", "forwards"),
 		fowlPeer: !cfg.PeerIsGander,
 		ctx:      ctx, cancel: cancel,
-		services: map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
+		limits:          lim,
+		pending:         make(chan struct{}, lim.pendingHandshakes),
+		commandChannels: make(chan struct{}, lim.commandChannels),
+		peerConnections: make(chan struct{}, lim.connections),
+		services:        map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
 		open:       map[int64]*connection{},
 		perService: map[string][]io.Closer{},
+		listeners:  map[string]*peerListener{},
+		reported:   map[string]bool{},
 	}
 	commands, err := conn.Listen(commandsSubprotocol)
 	if err != nil {
@@ -168,8 +191,19 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 		cancel()
 		return nil, err
 	}
-	f.serveSubchannels(commands, f.serveCommands)
-	f.serveSubchannels(forwards, f.serveForward)
+	f.serveSubchannels(commands, subchannelHandler{
+		admit: func() (func(), error) {
+			return take(f.commandChannels, &LimitError{What: "open command channels", Limit: lim.commandChannels})
+		},
+		refusal: func(reason string) any {
+			return listenResponse{Kind: kindListenerResponse, Listening: false, Reason: reason}
+		},
+		serve: f.serveCommands,
+	})
+	f.serveSubchannels(forwards, subchannelHandler{
+		refusal: func(reason string) any { return forwardReply{Connected: false, Reason: reason} },
+		serve:   f.serveForward,
+	})
 	return f, nil
 }
 
@@ -198,6 +232,9 @@ func (f *Forwarder) Remove(name string) {
 	closers := f.perService[name]
 	delete(f.perService, name)
 	delete(f.services, name)
+	if l := f.listeners[name]; l != nil {
+		closers = append(closers, l)
+	}
 	f.mu.Unlock()
 	for _, c := range closers {
 		c.Close()
@@ -274,7 +311,24 @@ func (f *Forwarder) track(c io.Closer) (untrack func(), ok bool) {
 	}, true
 }
 
-func (f *Forwarder) serveSubchannels(l *dilation.Listener, serve func(*dilation.Subchannel)) {
+// subchannelHandler is how the forwarder serves one subprotocol's
+// subchannels, which the peer opens.
+type subchannelHandler struct {
+	// admit, if set, takes what a subchannel holds while it is served, or
+	// refuses it; release gives it back.
+	admit func() (release func(), err error)
+	// refusal is the frame that tells the peer why its subchannel was
+	// refused: the reply its first frame waits for.
+	refusal func(reason string) any
+	// serve handles the subchannel once its first frame came; r holds
+	// what followed it.
+	serve func(sc *dilation.Subchannel, r *bufio.Reader, first []byte)
+}
+
+// serveSubchannels accepts the peer's subchannels on l and serves each on
+// a goroutine of its own, within the bounds: the subchannels waiting for
+// their first frame, and h.admit's.
+func (f *Forwarder) serveSubchannels(l *dilation.Listener, h subchannelHandler) {
 	f.track(l)
 	f.wg.Add(1)
 	go func() {
@@ -284,13 +338,118 @@ func (f *Forwarder) serveSubchannels(l *dilation.Listener, serve func(*dilation.
 			if err != nil {
 				return
 			}
+			release, err := func() {}, error(nil)
+			if h.admit != nil {
+				release, err = h.admit()
+			}
+			var handshakeDone func()
+			if err == nil {
+				if handshakeDone, err = take(f.pending, &LimitError{What: "subchannels waiting for their first message", Limit: f.limits.pendingHandshakes}); err != nil {
+					release()
+				}
+			}
+			if err != nil {
+				f.limitReached(err)
+				f.refuse(sc, h.refusal(err.Error()))
+				continue
+			}
 			f.wg.Add(1)
 			go func() {
 				defer f.wg.Done()
-				serve(sc)
+				defer release()
+				f.handshake(sc, h, handshakeDone)
 			}()
 		}
 	}()
+}
+
+// take takes a token from sem, or returns err if none is left.
+func take(sem chan struct{}, err error) (release func(), _ error) {
+	select {
+	case sem <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-sem }) }, nil
+	default:
+		return nil, err
+	}
+}
+
+// limitReached reports a refusal because of a bound.
+func (f *Forwarder) limitReached(err error) {
+	key := err.Error()
+	if limit := (*LimitError)(nil); errors.As(err, &limit) {
+		key = limit.What
+	}
+	f.reportOnce(key, fmt.Errorf("refused the peer: %w", err))
+}
+
+// reportOnce tells the user about a peer's misbehaviour the first time it
+// happens (for each key, a bounded set); later ones are only logged, so
+// that a peer cannot flood the user's screen or log.
+func (f *Forwarder) reportOnce(key string, err error) {
+	f.mu.Lock()
+	first := !f.reported[key]
+	f.reported[key] = true
+	f.mu.Unlock()
+	if first {
+		f.log.Warn("peer misbehaved (reported once)", "err", err)
+		f.emit(Problem{Err: err})
+	} else {
+		f.log.Debug("peer misbehaved", "err", err)
+	}
+}
+
+// refused reports the refusal of a peer's request, as events, up to
+// limits.refusalsReported in the session; later ones are only logged.
+func (f *Forwarder) refused(events ...Event) {
+	if n := f.refusals.Add(1); n > int64(f.limits.refusalsReported) {
+		f.reportOnce("refusals", fmt.Errorf("refused %d requests of the peer: further refusals are only logged", f.limits.refusalsReported))
+		f.log.Debug("refused the peer", "events", events)
+		return
+	}
+	for _, e := range events {
+		f.emit(e)
+	}
+}
+
+// refuse sends the peer a refusal and closes sc; a peer that makes no
+// room for it within refusalWriteTimeout only sees the close.
+func (f *Forwarder) refuse(sc *dilation.Subchannel, refusal any) {
+	t := time.AfterFunc(refusalWriteTimeout, func() { sc.Close() })
+	writeFrame(sc, refusal)
+	t.Stop()
+	sc.Close()
+}
+
+// handshake reads the peer's first frame on sc, for at most the
+// handshake timeout, calls done and serves the subchannel.
+func (f *Forwarder) handshake(sc *dilation.Subchannel, h subchannelHandler, done func()) {
+	untrack, ok := f.track(sc)
+	if !ok {
+		done()
+		return
+	}
+	defer untrack()
+	timeout := f.limits.handshakeTimeout
+	timer := time.AfterFunc(timeout, func() {
+		f.refuse(sc, h.refusal(fmt.Sprintf("No request within %v", timeout)))
+	})
+	r := bufio.NewReader(sc)
+	first, err := readFrame(r)
+	late := !timer.Stop()
+	done()
+	switch {
+	case late:
+		f.limitReached(handshakeTimeoutError(timeout))
+		sc.Close()
+	case err != nil:
+		if f.ctx.Err() == nil {
+			f.reportOnce("bad handshake", fmt.Errorf("%s handshake: %w", sc.Subprotocol(), err))
+		}
+		sc.Close()
+	default:
+		h.serve(sc, r, first)
+	}
 }
 
 // Offer asks the peer to listen for our service r (fowl's --remote) and
@@ -393,94 +552,212 @@ func freePort(addr string) (int, error) {
 
 // serveCommands answers the peer's listen requests on one fowl-commands
 // subchannel; the listeners it opens close with it.
-func (f *Forwarder) serveCommands(sc *dilation.Subchannel) {
-	untrack, ok := f.track(sc)
-	if !ok {
-		return
-	}
-	defer untrack()
+func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, first []byte) {
 	defer sc.Close()
-	var listeners []net.Listener
+	var listeners []*peerListener
 	defer func() {
 		for _, l := range listeners {
 			l.Close()
 		}
 	}()
-	r := bufio.NewReader(sc)
-	for {
-		body, err := readFrame(r)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && f.ctx.Err() == nil {
-				f.emit(Problem{Err: fmt.Errorf("command channel: %w", err)})
-			}
+	body := first
+	for frames := 1; ; frames++ {
+		if frames > f.limits.framesPerCommandChannel {
+			f.reportOnce("command flood", fmt.Errorf("closed a command channel of the peer: %w",
+				&LimitError{What: "commands on one channel", Limit: f.limits.framesPerCommandChannel}))
 			return
 		}
-		kind, err := decodeKind(body)
-		if err != nil || kind != kindRequestListener {
-			// fowl does not answer unknown commands either.
-			f.emit(Problem{Err: fmt.Errorf("ignoring unknown command %q from the peer", kind)})
-			continue
-		}
-		var req listenRequest
-		if err := decodeMessage(body, &req); err != nil {
-			f.emit(Problem{Err: err})
-			continue
-		}
-		requested := 0
-		if req.ListenPort != nil {
-			requested = *req.ListenPort
-		}
-		l, local, err := f.listenFor(req.UniqueName, requested)
-		resp := listenResponse{Kind: kindListenerResponse, UniqueName: req.UniqueName, Listening: err == nil}
-		if err != nil {
-			resp.Reason = err.Error()
-			f.emit(Refused{Service: req.UniqueName, Reason: resp.Reason})
-		} else {
-			listeners = append(listeners, l)
-			if local.RemoteConnectPort != 0 {
-				resp.DesiredPort = &local.RemoteConnectPort
-			}
-		}
-		if err := writeFrame(sc, resp); err != nil {
+		l, ok := f.command(sc, body)
+		if !ok {
 			return
 		}
 		if l != nil {
-			f.emit(Listening{Service: req.UniqueName, Addr: l.Addr().String()})
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				if f.fowlPeer {
-					select {
-					case <-time.After(fowlSettle):
-					case <-f.ctx.Done():
-						return
-					}
-				}
-				f.acceptConnections(l, req.UniqueName)
-			}()
+			listeners = append(listeners, l)
+		}
+		var err error
+		if body, err = readFrame(r); err != nil {
+			if !errors.Is(err, io.EOF) && f.ctx.Err() == nil {
+				f.reportOnce("bad command", fmt.Errorf("command channel: %w", err))
+			}
+			return
 		}
 	}
 }
 
-// listenFor binds a listener for the peer's service if the policy allows.
-func (f *Forwarder) listenFor(name string, requested int) (net.Listener, Local, error) {
+// command answers one frame of a fowl-commands subchannel; it returns the
+// listener it opened, if any, and false if the subchannel is done.
+func (f *Forwarder) command(sc *dilation.Subchannel, body []byte) (*peerListener, bool) {
+	kind, err := decodeKind(body)
+	if err != nil || kind != kindRequestListener {
+		// fowl does not answer unknown commands either.
+		f.reportOnce("unknown command", fmt.Errorf("ignoring unknown command %s from the peer", printableName(kind)))
+		return nil, true
+	}
+	var req listenRequest
+	if err := decodeMessage(body, &req); err != nil {
+		f.reportOnce("bad command", err)
+		return nil, true
+	}
+	requested := 0
+	if req.ListenPort != nil {
+		requested = *req.ListenPort
+	}
+	l, local, err := f.listenFor(sc, req.UniqueName, requested)
+	resp := listenResponse{Kind: kindListenerResponse, UniqueName: req.UniqueName, Listening: err == nil}
+	if err != nil {
+		resp.Reason = err.Error()
+		service := req.UniqueName
+		if checkPeerName(service) != nil {
+			service = printableName(service)
+		}
+		f.refused(Refused{Service: service, Reason: resp.Reason})
+	} else if local.RemoteConnectPort != 0 {
+		resp.DesiredPort = &local.RemoteConnectPort
+	}
+	if err := writeFrame(sc, resp); err != nil {
+		if l != nil {
+			l.Close()
+		}
+		return nil, false
+	}
+	if l != nil {
+		f.emit(Listening{Service: req.UniqueName, Addr: l.l.Addr().String()})
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			if f.fowlPeer {
+				select {
+				case <-time.After(fowlSettle):
+				case <-f.ctx.Done():
+					return
+				}
+			}
+			f.acceptConnections(l.l, req.UniqueName)
+		}()
+	}
+	return l, true
+}
+
+// peerListener is our listener for one of the peer's services, held from
+// the request on, while the policy decides, until the requesting command
+// channel closes (or Remove, or Close). There is one per name.
+type peerListener struct {
+	f       *Forwarder
+	name    string
+	owner   *dilation.Subchannel // the command channel that asked
+	l       net.Listener         // nil until listening; guarded by f.mu
+	untrack func()
+	closed  bool          // guarded by f.mu
+	gone    chan struct{} // closed once the name is free again
+	once    sync.Once
+}
+
+// Close stops listening and frees the name.
+func (pl *peerListener) Close() error {
+	pl.once.Do(func() {
+		f := pl.f
+		f.mu.Lock()
+		if f.listeners[pl.name] == pl {
+			delete(f.listeners, pl.name)
+			// The peer's service is gone: forget its counters (open
+			// connections keep theirs), which a churning peer would
+			// otherwise grow without end.
+			if c := f.services[pl.name]; c != nil && !c.offered {
+				delete(f.services, pl.name)
+			}
+		}
+		pl.closed = true
+		l, untrack := pl.l, pl.untrack
+		f.mu.Unlock()
+		if l != nil {
+			l.Close()
+			untrack()
+		}
+		close(pl.gone)
+	})
+	return nil
+}
+
+// reserveListener claims name for a listener asked for on owner. A name
+// already claimed on another command channel is waited for a moment (it
+// may be a withdrawn offer's, about to go); otherwise it is refused, as
+// is any name beyond the listener bound.
+func (f *Forwarder) reserveListener(owner *dilation.Subchannel, name string) (*peerListener, error) {
+	handover := time.NewTimer(f.limits.listenerHandover)
+	defer handover.Stop()
+	for {
+		f.mu.Lock()
+		held := f.listeners[name]
+		if held == nil {
+			if len(f.listeners) >= f.limits.listeners {
+				f.mu.Unlock()
+				err := &LimitError{What: "listeners for the peer", Limit: f.limits.listeners}
+				f.limitReached(err)
+				return nil, err
+			}
+			pl := &peerListener{f: f, name: name, owner: owner, gone: make(chan struct{})}
+			f.listeners[name] = pl
+			f.mu.Unlock()
+			return pl, nil
+		}
+		f.mu.Unlock()
+		busy := &DeniedError{Service: name, Reason: fmt.Sprintf("Already listening for %s", name)}
+		if held.owner == owner {
+			return nil, busy
+		}
+		select {
+		case <-held.gone:
+		case <-handover.C:
+			return nil, busy
+		case <-f.ctx.Done():
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+// listenFor binds a listener for the peer's service, asked for on the
+// command channel owner, if the policy and the bounds allow.
+func (f *Forwarder) listenFor(owner *dilation.Subchannel, name string, requested int) (*peerListener, Local, error) {
+	if err := checkPeerName(name); err != nil {
+		return nil, Local{}, &DeniedError{Service: printableName(name), Reason: fmt.Sprintf("Bad service name: %v", err)}
+	}
+	pl, err := f.reserveListener(owner, name)
+	if err != nil {
+		return nil, Local{}, err
+	}
 	local, err := f.policy.listen(f.ctx, name, requested)
+	if err == nil && requested != 0 && local.ListenPort != requested {
+		f.log.Info("not using the port the peer asked for", "service", name, "port", requested)
+	}
+	var l net.Listener
+	if err == nil {
+		// No keep-alives: the connections are local, and setting them up
+		// costs two system calls per connection.
+		lc := net.ListenConfig{KeepAlive: -1}
+		l, err = lc.Listen(f.ctx, "tcp4", net.JoinHostPort(local.BindAddr, strconv.Itoa(local.ListenPort)))
+	}
 	if err != nil {
+		pl.Close()
 		return nil, local, err
 	}
-	// No keep-alives: the connections are local, and setting them up
-	// costs two system calls per connection.
-	lc := net.ListenConfig{KeepAlive: -1}
-	l, err := lc.Listen(f.ctx, "tcp4", net.JoinHostPort(local.BindAddr, strconv.Itoa(local.ListenPort)))
-	if err != nil {
-		return nil, local, err
-	}
-	if _, ok := f.track(l); !ok {
+	untrack, ok := f.track(l)
+	if !ok {
+		pl.Close()
 		return nil, local, net.ErrClosed
 	}
-	f.closeWithService(name, l)
+	f.mu.Lock()
+	closed := pl.closed
+	if !closed {
+		pl.l, pl.untrack = l, untrack
+	}
+	f.mu.Unlock()
+	if closed { // removed while the policy decided
+		l.Close()
+		untrack()
+		return nil, local, net.ErrClosed
+	}
 	f.register(name, false, l.Addr().String())
-	return l, local, nil
+	return pl, local, nil
 }
 
 // acceptConnections forwards every connection to l to the peer's service.
@@ -530,8 +807,15 @@ func (f *Forwarder) connectOut(c *connection) error {
 	if !f.fowlPeer {
 		c.startToPeer()
 	}
+	// A peer that never answers would hold the connection, and its
+	// socket, for ever: the client's close is not read until it does.
+	timeout := f.limits.handshakeTimeout
+	timer := time.AfterFunc(timeout, func() { sc.Close() })
 	fromPeer := bufio.NewReader(sc)
 	body, err := readFrame(fromPeer)
+	if !timer.Stop() {
+		err = handshakeTimeoutError(timeout)
+	}
 	var reply forwardReply
 	if err == nil {
 		err = decodeMessage(body, &reply)
@@ -550,27 +834,34 @@ func (f *Forwarder) connectOut(c *connection) error {
 
 // serveForward handles one forwarding subchannel the peer opened: it
 // connects to our daemon for the named service, if the policy allows.
-func (f *Forwarder) serveForward(sc *dilation.Subchannel) {
+func (f *Forwarder) serveForward(sc *dilation.Subchannel, fromPeer *bufio.Reader, first []byte) {
 	defer sc.Close()
-	fromPeer := bufio.NewReader(sc)
-	body, err := readFrame(fromPeer)
 	var req forwardRequest
-	if err == nil {
-		err = decodeMessage(body, &req)
-	}
-	if err != nil {
-		f.emit(Problem{Err: fmt.Errorf("forwarding handshake: %w", err)})
+	if err := decodeMessage(first, &req); err != nil {
+		f.reportOnce("bad handshake", fmt.Errorf("forwarding handshake: %w", err))
 		return
 	}
 	service := req.UniqueName
+	if err := checkPeerName(service); err != nil {
+		reason := fmt.Sprintf("Bad service name: %v", err)
+		f.reportOnce("bad name", fmt.Errorf("refused a connection for %s: %s", printableName(service), reason))
+		writeFrame(sc, forwardReply{Connected: false, Reason: reason})
+		return
+	}
 	id := f.nextID.Add(1)
 	remote, err := f.policy.connect(service)
 	if err != nil {
-		f.emit(Refused{Service: service, Reason: err.Error()})
 		writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
-		f.emit(ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
+		f.refused(Refused{Service: service, Reason: err.Error()}, ConnectionClosed{ID: id, Service: service, Incoming: true, Err: err})
 		return
 	}
+	release, err := take(f.peerConnections, &LimitError{What: "connections from the peer", Limit: f.limits.connections})
+	if err != nil {
+		f.limitReached(err)
+		writeFrame(sc, forwardReply{Connected: false, Reason: err.Error()})
+		return
+	}
+	defer release()
 	dialer := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 	conn, err := dialer.DialContext(f.ctx, "tcp4", net.JoinHostPort(remote.Address, strconv.Itoa(remote.ConnectPort)))
 	if err != nil {

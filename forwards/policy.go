@@ -107,9 +107,18 @@ func (p *Policy) Remove(name string) {
 	delete(p.remotes, name)
 }
 
-// listen decides where to listen for a peer's request, following fowl's
-// port rules: our configured port wins and must match a requested one; a
-// requested port is used if we configured none; otherwise a random port.
+// listen decides whether and where to listen for a peer's request. The
+// port is the local user's choice, never the peer's alone:
+//   - a port the user gave (--local NAME:PORT) is used; a request for
+//     another port is refused, in fowl's words;
+//   - a port the peer asked for is used if the user saw it in the dialog
+//     (the Asker is shown it) and allowed the request, unless it is below
+//     minPeerChosenPort: a privileged port is never shown nor used;
+//   - otherwise (--local NAME, --allow-listen, no port asked) the port is
+//     a random free one, whatever the peer asked for.
+//
+// fowl 26.8 differs: with no port of its own it listens on whatever port
+// the peer asks for, privileged or not.
 func (p *Policy) listen(ctx context.Context, name string, requested int) (Local, error) {
 	p.mu.Lock()
 	l, ok := p.locals[name]
@@ -118,30 +127,32 @@ func (p *Policy) listen(ctx context.Context, name string, requested int) (Local,
 	}
 	ask := p.ask
 	p.mu.Unlock()
-	if !ok {
-		decision, why := Deny, error(nil)
-		if ask != nil {
-			decision, why = ask(ctx, ListenRequest{Service: name, Port: requested})
+	if ok {
+		if l.ListenPort != 0 && requested != 0 && requested != l.ListenPort {
+			return Local{}, &DeniedError{Service: name, Reason: fmt.Sprintf("Desired port %d does not match %d", requested, l.ListenPort)}
 		}
-		switch decision {
-		case Deny:
-			reason := fmt.Sprintf("No service permitted for name: %s", name)
-			if why != nil {
-				reason = why.Error()
-			}
-			return Local{}, &DeniedError{Service: name, Reason: reason}
-		case AllowAlways:
-			l = Local{Name: name, BindAddr: defaultAddress}
-			p.AddLocal(l)
-		case AllowOnce:
-			l = Local{Name: name, BindAddr: defaultAddress}
-		}
+		return l, nil
 	}
-	switch {
-	case l.ListenPort != 0 && requested != 0 && requested != l.ListenPort:
-		return Local{}, &DeniedError{Service: name, Reason: fmt.Sprintf("Desired port %d does not match %d", requested, l.ListenPort)}
-	case l.ListenPort == 0:
-		l.ListenPort = requested
+	// What the user is shown is what will be used.
+	shown := requested
+	if shown < minPeerChosenPort {
+		shown = 0
+	}
+	decision, why := Deny, error(nil)
+	if ask != nil {
+		decision, why = ask(ctx, ListenRequest{Service: name, Port: shown})
+	}
+	l = Local{Name: name, ListenPort: shown, BindAddr: defaultAddress}
+	switch decision {
+	case AllowAlways:
+		p.AddLocal(l)
+	case AllowOnce:
+	default:
+		reason := fmt.Sprintf("No service permitted for name: %s", name)
+		if why != nil {
+			reason = why.Error()
+		}
+		return Local{}, &DeniedError{Service: name, Reason: reason}
 	}
 	return l, nil
 }

@@ -13,6 +13,7 @@ package forwards
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -136,8 +137,17 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 
 // decodeMessage decodes a frame body into msg, which must be a pointer to
 // one of the message structs. Unknown keys are ignored, as fowl does.
+//
+// The body is checked first (checkMsgpack), so that no length in it can
+// make the decoder allocate more than the body holds, and it is decoded by
+// a decoder of its own rather than msgpack.Unmarshal's pooled ones, whose
+// buffers outlive the call: what one frame makes the library allocate is
+// garbage once the frame is decoded.
 func decodeMessage(body []byte, msg any) error {
-	if err := msgpack.Unmarshal(body, msg); err != nil {
+	if err := checkMsgpack(body); err != nil {
+		return err
+	}
+	if err := msgpack.NewDecoder(bytes.NewReader(body)).Decode(msg); err != nil {
 		return fmt.Errorf("%w: %v", errBadFrame, err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Local is fowl's --local NAME[:PORT][:bind=ADDR][:remote-connect=PORT]:
@@ -113,6 +115,37 @@ func validName(name string) error {
 		}
 	}
 	return nil
+}
+
+// checkPeerName checks a service name the peer sent: the peer may not
+// send names the local user could not type (control characters, C1's
+// too, and "="), nor invisible or reordering characters (Unicode format
+// characters such as U+202E), nor more than maxServiceNameBytes.
+func checkPeerName(name string) error {
+	switch {
+	case len(name) > maxServiceNameBytes:
+		return fmt.Errorf("a service name of %d bytes is longer than %d", len(name), maxServiceNameBytes)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("the service name is not UTF-8")
+	}
+	if err := validName(name); err != nil {
+		return err
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("the service name contains %U", r)
+	}
+	return nil
+}
+
+// printableName is name as reported when it was refused: quoted, escaped
+// and cut short.
+func printableName(name string) string {
+	const shown = 64
+	if len(name) > shown {
+		return strconv.QuoteToASCII(strings.ToValidUTF8(name[:shown], "")) + "…"
+	}
+	return strconv.QuoteToASCII(name)
 }
 
 func parsePort(s string, port *int) error {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestParseLocal(t *testing.T) {
@@ -90,6 +92,37 @@ func FuzzParseSpec(f *testing.F) {
 		if r, err := ParseRemote(spec); err == nil {
 			if r.Name == "" || r.Address == "" || r.ConnectPort < 0 || r.ConnectPort > 65535 {
 				t.Fatalf("ParseRemote(%q) accepted %+v", spec, r)
+			}
+		}
+	})
+}
+
+// A name the peer sends is accepted only if it is short, UTF-8 and free of
+// control and format characters; whatever it is, it is reported as short
+// printable ASCII.
+func FuzzCheckPeerName(f *testing.F) {
+	f.Add("web")
+	f.Add("web\u202egnp.exe")
+	f.Add("a\x1b[2Jb")
+	f.Add(strings.Repeat("é", 200))
+	f.Fuzz(func(t *testing.T, name string) {
+		if checkPeerName(name) == nil {
+			if len(name) > maxServiceNameBytes || !utf8.ValidString(name) {
+				t.Fatalf("accepted %q", name)
+			}
+			for _, r := range name {
+				if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '=' {
+					t.Fatalf("accepted %q with %U", name, r)
+				}
+			}
+		}
+		shown := printableName(name)
+		if len(shown) > 64*10+2+len("…") {
+			t.Fatalf("reported as %d bytes", len(shown))
+		}
+		for _, r := range strings.TrimSuffix(shown, "…") {
+			if r < 0x20 || r > 0x7e {
+				t.Fatalf("reported as %q", shown)
 			}
 		}
 	})
