@@ -135,7 +135,7 @@ func (p *sendPlan) send(c *conn, progress func(Progress)) error {
 	if err != nil {
 		return err
 	}
-	m, _, err := c.next(true)
+	m, _, err := c.await(answerTimeout, "no answer to the offer within %v")
 	switch m := m.(type) {
 	case acceptMsg:
 	case refuseMsg:
@@ -163,7 +163,7 @@ func (p *sendPlan) send(c *conn, progress func(Progress)) error {
 	if err != nil {
 		return err
 	}
-	m, _, err = c.next(true)
+	m, _, err = c.await(c.idle, "no confirmation within %v")
 	switch m.(type) {
 	case ackMsg:
 		return nil
