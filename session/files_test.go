@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -133,5 +135,95 @@ func TestCancelTransferEitherSide(t *testing.T) {
 				t.Errorf("left %v", entries)
 			}
 		})
+	}
+}
+
+// waitEvents waits for n events of type T and returns them in order.
+func waitEvents[T Event](t *testing.T, r *recorder, n int) []T {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		var got []T
+		r.mu.Lock()
+		for _, e := range r.events {
+			if v, ok := e.(T); ok {
+				got = append(got, v)
+			}
+		}
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got[:n]
+		}
+		select {
+		case <-r.signal:
+		case <-deadline:
+			var zero T
+			t.Fatalf("%d %T events of %d; got %v", len(got), zero, n, r.events)
+		}
+	}
+}
+
+// --accept-files takes what fits the per-offer and per-session limits
+// and refuses the rest with a reason the sender reads (issue 11,
+// finding 7).
+func TestAcceptFilesWithinLimits(t *testing.T) {
+	saveDir := t.TempDir()
+	sender, receiver, sendCmds, _ := twoSessions(t, Config{AcceptFiles: true, SaveDir: saveDir,
+		FileLimits: FileLimits{MaxFileSize: 1000, MaxSessionBytes: 1500}})
+	src := t.TempDir()
+	for name, size := range map[string]int{"big": 2000, "a": 800, "b": 800} {
+		os.WriteFile(filepath.Join(src, name), make([]byte, size), 0o644)
+	}
+	for i, tc := range []struct{ name, refusal string }{
+		{"big", "too large: 2.0 KiB, the limit is 1000 B"},
+		{"a", ""},
+		{"b", "over this session's limit: 800 B offered, 700 B of 1.5 KiB left"},
+	} {
+		sendCmds <- SendFiles{Paths: []string{filepath.Join(src, tc.name)}}
+		sent := waitEvents[TransferFinished](t, sender, i+1)[i]
+		got := waitEvents[TransferFinished](t, receiver, i+1)[i]
+		var refused *transfer.RefusedError
+		var here *RefusedHereError
+		switch {
+		case tc.refusal == "" && (sent.Err != nil || got.Err != nil):
+			t.Fatalf("%s: sent %v, received %v", tc.name, sent.Err, got.Err)
+		case tc.refusal != "" && (!errors.As(sent.Err, &refused) || refused.Reason != tc.refusal):
+			t.Fatalf("%s: the sender saw %v, want refused: %s", tc.name, sent.Err, tc.refusal)
+		case tc.refusal != "" && (!errors.As(got.Err, &here) || here.Reason != tc.refusal):
+			t.Fatalf("%s: the receiver saw %v, want refused here: %s", tc.name, got.Err, tc.refusal)
+		}
+	}
+	accepted := waitEvent[TransferAccepted](t, receiver)
+	if accepted.Name != "a" || accepted.MaxSize != 1000 || accepted.SessionLeft != 700 || accepted.Dir != saveDir {
+		t.Fatalf("accepted %+v", accepted)
+	}
+	if names, _ := os.ReadDir(saveDir); len(names) != 1 || names[0].Name() != "a" {
+		t.Fatalf("saved %v, want only a", names)
+	}
+}
+
+// Partial files a killed gander left in the save directory are removed,
+// and reported, when this session first saves there (finding 10).
+func TestStalePartialsRemovedOnFirstAccept(t *testing.T) {
+	saveDir := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := ".x.bin.gander-partial-" + strconv.Itoa(dead.Process.Pid) + "-4242-0123abcd"
+	os.WriteFile(filepath.Join(saveDir, stale), []byte("half"), 0o644)
+	_, receiver, sendCmds, _ := twoSessions(t, Config{AcceptFiles: true, SaveDir: saveDir})
+	path := filepath.Join(t.TempDir(), "x.bin")
+	os.WriteFile(path, []byte("whole"), 0o644)
+	sendCmds <- SendFiles{Paths: []string{path}}
+	removed := waitEvent[PartialsRemoved](t, receiver)
+	if removed.Dir != saveDir || len(removed.Removed) != 1 || removed.Removed[0] != stale {
+		t.Fatalf("removed %+v, want %s", removed, stale)
+	}
+	if got := waitEvent[TransferFinished](t, receiver); got.Err != nil {
+		t.Fatal(got.Err)
+	}
+	if names, _ := os.ReadDir(saveDir); len(names) != 1 || names[0].Name() != "x.bin" {
+		t.Fatalf("save dir holds %v", names)
 	}
 }
