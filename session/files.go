@@ -31,7 +31,9 @@ const refusedReason = "this gander does not accept files"
 // Bounds on what a peer's offers can make this side hold. Each offer
 // being read, waiting or received holds a subchannel, a few goroutines
 // and two 256 KiB buffers; a running one also a file and a directory
-// handle. Offers beyond these are refused unread.
+// handle. Offers beyond these are refused unread, by the goroutine that
+// accepts subchannels: a refusal costs one write and no goroutine, and a
+// link too congested to take it slows the peer's next offers down.
 const (
 	// maxIncomingRunning: transfers receiving data at once. The link is
 	// shared, so more would not be faster.
@@ -39,10 +41,6 @@ const (
 	// maxIncomingWaiting: offers being read, waiting for the user's
 	// answer or for a running slot.
 	maxIncomingWaiting = 16
-	// maxRefusing: refusals being delivered at once; beyond them a
-	// subchannel is closed without a word (each waits up to 2 s for the
-	// peer to read its refusal).
-	maxRefusing = 16
 	// maxOutgoingRunning: our own offers at once, so that a gander peer
 	// (which takes maxIncomingRunning+maxIncomingWaiting) never refuses
 	// an honest sender for being busy.
@@ -77,7 +75,7 @@ type fileTransfers struct {
 	// Incoming offers: admitted counts those read, waiting or running
 	// (at most maxIncomingRunning+maxIncomingWaiting), running those
 	// receiving; slotFreed is closed (and replaced) when one stops.
-	admitted, running, refusing int
+	admitted, running int
 	slotFreed                   chan struct{}
 	refusedUnread               int   // not reported yet
 	reserved                    int64 // bytes running transfers have yet to write
@@ -130,23 +128,11 @@ func (f *fileTransfers) admit() bool {
 	return true
 }
 
-// startRefusing takes a place for delivering a refusal, if there is one,
-// and counts the refusal for the next report.
-func (f *fileTransfers) startRefusing() bool {
+// refused counts an offer refused unread, for the next report.
+func (f *fileTransfers) refused() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refusedUnread++
-	if f.refusing >= maxRefusing {
-		return false
-	}
-	f.refusing++
-	return true
-}
-
-func (f *fileTransfers) doneRefusing() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.refusing--
 }
 
 // takeRefused returns and resets the count of unreported refusals.
@@ -392,23 +378,16 @@ func (c *controller) receiveOffers(ctx context.Context, l *dilation.Listener) {
 		if err != nil {
 			return
 		}
-		switch {
-		case c.files.admit():
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				c.receive(ctx, sc)
-			}()
-		case c.files.startRefusing():
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				defer c.files.doneRefusing()
-				transfer.Reject(sc, busyReason)
-			}()
-		default:
-			sc.Close() // even refusing is busy: the peer sees the channel close
+		if !c.files.admit() {
+			transfer.Reject(sc, busyReason)
+			c.files.refused()
+			continue
 		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.receive(ctx, sc)
+		}()
 	}
 }
 

@@ -442,19 +442,17 @@ func createFile(root *os.Root, name string) (io.WriteCloser, error) {
 	return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 }
 
-// rejectGrace bounds how long Reject waits for the peer to read its
-// refusal and close: refusals come in floods, so it is short.
+// rejectGrace bounds how long Reject may block on a congested link.
 const rejectGrace = 2 * time.Second
 
 // Reject refuses, with a reason the peer is shown, whatever the peer
 // offers on ch, without reading the offer or starting a transfer (the
-// receiver is too busy to). It closes ch.
+// receiver is too busy to), and closes ch at once: refusals come in
+// floods, and a Dilation subchannel delivers the refusal before the close.
+// (Over TCP, closing with the offer unread could reset the connection.)
 func Reject(ch Channel, reason string) {
 	force := time.AfterFunc(rejectGrace, func() { ch.Close() })
 	defer force.Stop()
-	if _, err := ch.Write(appendFrame(nil, refuseMsg{Reason: truncateReason(reason)})); err == nil {
-		ch.CloseWrite()
-		io.Copy(io.Discard, ch) // until the peer closes, so it reads the refusal
-	}
+	ch.Write(appendFrame(nil, refuseMsg{Reason: truncateReason(reason)}))
 	ch.Close()
 }
