@@ -76,11 +76,11 @@ type fileTransfers struct {
 	// (at most maxIncomingRunning+maxIncomingWaiting), running those
 	// receiving; slotFreed is closed (and replaced) when one stops.
 	admitted, running int
-	slotFreed                   chan struct{}
-	refusedUnread               int   // not reported yet
-	reserved                    int64 // bytes running transfers have yet to write
-	accepted                    int64 // bytes accepted this session, kept or under way
-	checkedDirs                 map[string]bool
+	slotFreed         chan struct{}
+	refusedUnread     int   // not reported yet
+	reserved          int64 // bytes running transfers have yet to write
+	accepted          int64 // bytes accepted this session, kept or under way
+	checkedDirs       map[string]bool
 	// outgoing holds a token per offer of ours under way.
 	outgoing chan struct{}
 }
