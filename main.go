@@ -477,7 +477,11 @@ func printEvent(w io.Writer, ev session.Event) {
 		}
 		fmt.Fprintf(w, "Receiving %s (%d bytes) into %s (%s)\n", clean(e.Name), e.Size, clean(e.Dir), limits)
 	case session.TransfersRefused:
-		fmt.Fprintf(w, "Refused %d offers of the peer unread: %s\n", e.Count, clean(e.Reason))
+		if e.Unread {
+			fmt.Fprintf(w, "Refused %d offers of the peer unread: %s\n", e.Count, clean(e.Reason))
+		} else {
+			fmt.Fprintf(w, "%d more offers of the peer ended: %s\n", e.Count, clean(e.Reason))
+		}
 	case session.PartialsRemoved:
 		if len(e.Removed) > 0 {
 			fmt.Fprintf(w, "Removed %d partial files left in %s by an earlier gander: %s\n",

@@ -51,6 +51,12 @@ const (
 	// refusalReportInterval: offers refused unread are reported as one
 	// TransfersRefused at most this often, not one event each.
 	refusalReportInterval = time.Second
+	// maxOfferNotices bounds the TransferFinished events, per
+	// refusalReportInterval, of offers that end before the user saw them
+	// (refused by a limit, failed, withdrawn while waiting); the rest are
+	// counted in a TransfersRefused, so that a peer cycling offers cannot
+	// flood the output.
+	maxOfferNotices = 10
 	// DefaultMaxSessionBytes bounds what one session accepts in all: a
 	// few of the largest offers (transfer.DefaultMaxSize); the free space
 	// check guards the disk besides.
@@ -77,7 +83,10 @@ type fileTransfers struct {
 	// receiving; slotFreed is closed (and replaced) when one stops.
 	admitted, running int
 	slotFreed         chan struct{}
-	refusedUnread     int   // not reported yet
+	refusedUnread     int // not reported yet
+	noticesSince      time.Time
+	notices           int   // TransferFinished of unseen offers since noticesSince
+	unnoticed         int   // those beyond maxOfferNotices, not reported yet
 	reserved          int64 // bytes running transfers have yet to write
 	accepted          int64 // bytes accepted this session, kept or under way
 	checkedDirs       map[string]bool
@@ -135,13 +144,30 @@ func (f *fileTransfers) refused() {
 	f.refusedUnread++
 }
 
-// takeRefused returns and resets the count of unreported refusals.
-func (f *fileTransfers) takeRefused() int {
+// takeRefused returns and resets the counts of unreported refusals and
+// unnoticed offers.
+func (f *fileTransfers) takeRefused() (refused, unnoticed int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := f.refusedUnread
-	f.refusedUnread = 0
-	return n
+	refused, unnoticed = f.refusedUnread, f.unnoticed
+	f.refusedUnread, f.unnoticed = 0, 0
+	return refused, unnoticed
+}
+
+// notice reports whether the end of an offer the user did not see may
+// have its own event, or only be counted.
+func (f *fileTransfers) notice() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now := time.Now(); now.Sub(f.noticesSince) >= refusalReportInterval {
+		f.noticesSince, f.notices = now, 0
+	}
+	if f.notices < maxOfferNotices {
+		f.notices++
+		return true
+	}
+	f.unnoticed++
+	return false
 }
 
 // leave gives back an admitted offer's place, and its running slot.
@@ -392,10 +418,17 @@ func (c *controller) receiveOffers(ctx context.Context, l *dilation.Listener) {
 }
 
 func (c *controller) reportRefused() {
-	if n := c.files.takeRefused(); n > 0 {
-		c.emit(TransfersRefused{Count: n, Reason: busyReason})
+	refused, unnoticed := c.files.takeRefused()
+	if refused > 0 {
+		c.emit(TransfersRefused{Count: refused, Reason: busyReason, Unread: true})
+	}
+	if unnoticed > 0 {
+		c.emit(TransfersRefused{Count: unnoticed, Reason: unnoticedReason})
 	}
 }
+
+// unnoticedReason sums up the offers beyond maxOfferNotices.
+var unnoticedReason = fmt.Sprintf("refused, failed or withdrawn, not shown one by one beyond %d a second", maxOfferNotices)
 
 // receive reads one admitted offer, checks it against the limits, asks
 // (or decides), waits for a running slot, and receives it if accepted.
@@ -404,7 +437,7 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 	defer func() { c.files.leave(running) }()
 	in, err := transfer.ReadOffer(ctx, sc)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && c.files.notice() {
 			c.emit(TransferFinished{Name: "(offer)", Err: err})
 		}
 		return
@@ -417,9 +450,15 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 	id := c.files.add(t)
 	defer c.files.remove(id)
 	offer := in.Offer
+	shown := false // a TransferOffered was emitted: its end must be too
+	finished := func(ev TransferFinished) {
+		if shown || c.files.notice() {
+			c.emit(ev)
+		}
+	}
 	refuse := func(reason string) {
 		in.Refuse(reason)
-		c.emit(TransferFinished{ID: id, Name: offer.Name, Err: &RefusedHereError{Reason: reason}})
+		finished(TransferFinished{ID: id, Name: offer.Name, Err: &RefusedHereError{Reason: reason}})
 	}
 	// What cannot fit is refused before anyone is asked.
 	if !c.cfg.AcceptFiles && !c.cfg.AskPeer {
@@ -436,6 +475,7 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 	if !answer.accept {
 		c.emit(TransferOffered{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
 			Size: offer.Size, Files: offer.Files, SaveDir: c.cfg.SaveDir})
+		shown = true
 		timeout := time.NewTimer(answerTimeout)
 		defer timeout.Stop()
 		select {
@@ -457,10 +497,11 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 	dir := cmp.Or(answer.dir, c.cfg.SaveDir)
 	if !c.files.waitRunning(in.Withdrawn(), tctx.Done()) {
 		in.Refuse("")
-		c.emit(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
+		finished(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
 		return
 	}
 	running = true
+	shown = true // the accepted and received are always reported
 	c.removeStalePartials(dir)
 	if err := c.files.reserve(in, dir, maxSession); err != nil {
 		refuse(limitReason(err))
@@ -500,6 +541,7 @@ func (c *controller) removeStalePartials(dir string) {
 		c.cfg.Logger.Warn("removing stale partial files", "dir", dir, "err", err)
 	}
 	if len(found.Removed) > 0 || len(found.Unknown) > 0 {
+		c.cfg.Logger.Info("stale partial files", "dir", dir, "removed", found.Removed, "left", found.Unknown)
 		c.emit(PartialsRemoved{Dir: dir, Removed: found.Removed, Unknown: found.Unknown})
 	}
 }

@@ -227,3 +227,22 @@ func TestStalePartialsRemovedOnFirstAccept(t *testing.T) {
 		t.Fatalf("save dir holds %v", names)
 	}
 }
+
+// Offers that end before the user sees them get at most maxOfferNotices
+// events a second; the rest are counted for one TransfersRefused.
+func TestOfferNoticesAreBounded(t *testing.T) {
+	var f fileTransfers
+	shown := 0
+	for range 1000 {
+		if f.notice() {
+			shown++
+		}
+	}
+	if refused, unnoticed := f.takeRefused(); shown != maxOfferNotices || unnoticed != 1000-maxOfferNotices || refused != 0 {
+		t.Fatalf("%d shown, %d counted, %d refused; want %d shown and the rest counted", shown, unnoticed, refused, maxOfferNotices)
+	}
+	f.noticesSince = f.noticesSince.Add(-refusalReportInterval) // a second later
+	if !f.notice() {
+		t.Fatal("no notice allowed in the next interval")
+	}
+}

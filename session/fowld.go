@@ -586,7 +586,11 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 	case CommandFailed:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
 	case TransfersRefused:
-		add(pyObject{{"message", fmt.Sprintf("Refused %d file offers unread: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
+		if ev.Unread {
+			add(pyObject{{"message", fmt.Sprintf("Refused %d file offers unread: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
+		} else {
+			add(pyObject{{"message", fmt.Sprintf("%d more file offers ended: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
+		}
 	case Closed:
 		add(pyObject{{"result", ev.Result}, {"kind", "closed"}})
 	}

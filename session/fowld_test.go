@@ -126,6 +126,9 @@ func TestEncodeEvents(t *testing.T) {
 		{"welcome", []Event{Welcome{}, Welcome{MOTD: "Hi ☃"}},
 			`{"url": "ws://127.0.0.1:4000/v1", "welcome": {}, "kind": "welcome"}` + "\n" +
 				`{"url": "ws://127.0.0.1:4000/v1", "welcome": {"motd": "Hi \u2603"}, "kind": "welcome"}` + "\n"},
+		{"offers refused unread", []Event{TransfersRefused{Count: 3, Reason: "too many", Unread: true}, TransfersRefused{Count: 2, Reason: "quiet"}},
+			`{"message": "Refused 3 file offers unread: too many", "kind": "error"}` + "\n" +
+				`{"message": "2 more file offers ended: quiet", "kind": "error"}` + "\n"},
 		{"code", []Event{CodeReady{Code: "3-cherokee-aztec"}},
 			`{"code": "3-cherokee-aztec", "kind": "code-allocated"}` + "\n"},
 		{"peer connected, fowl peer", []Event{PeerConnected{Verifier: verifier, PeerVersions: json.RawMessage(`{"fowl":{"features":["core-v1"]}}`)}},

@@ -52,10 +52,12 @@ type (
 		SessionLeft int64
 	}
 	// TransfersRefused: Count offers were refused unread since the last
-	// such event, for Reason (too many at once).
+	// such event, for Reason (too many at once), or ended without an event
+	// of their own (Reason says so) so that a peer cannot flood the output.
 	TransfersRefused struct {
 		Count  int
 		Reason string
+		Unread bool // refused without reading the offer (too many at once)
 	}
 	// PartialsRemoved: Dir held partial files of an earlier gander that
 	// was killed; Removed were removed. Unknown are older gander's
