@@ -460,11 +460,11 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 		in.Refuse(reason)
 		finished(TransferFinished{ID: id, Name: offer.Name, Err: &RefusedHereError{Reason: reason}})
 	}
-	// What cannot fit is refused before anyone is asked.
 	if !c.cfg.AcceptFiles && !c.cfg.AskPeer {
 		refuse(refusedReason)
 		return
 	}
+	// What cannot fit is refused before anyone is asked.
 	var limit *transfer.LimitError
 	if err := c.files.check(in, c.cfg.SaveDir, maxSession); errors.As(err, &limit) {
 		refuse(limit.Reason) // other errors may not hold for the directory the user picks
