@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session/transfer"
+	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )
 
@@ -244,5 +250,152 @@ func TestOfferNoticesAreBounded(t *testing.T) {
 	f.noticesSince = f.noticesSince.Add(-refusalReportInterval) // a second later
 	if !f.notice() {
 		t.Fatal("no notice allowed in the next interval")
+	}
+}
+
+// oneSessionAndAFakePeer runs a receiving session configured by recv
+// against a fake gander peer, built on the wormhole and dilation packages,
+// that the test drives by hand; it returns the session's events and the
+// peer's connection.
+func oneSessionAndAFakePeer(t *testing.T, recv Config) (*recorder, *dilation.Conn) {
+	t.Helper()
+	server := mailboxtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	checkNoLeaks(t)
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	receiver := newRecorder()
+	cmds := make(chan Command, 1)
+	cmds <- AllocateCode{}
+	recv.MailboxURL, recv.CodeLength, recv.CloseTimeout = server.URL(), 2, time.Second
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Run(ctx, recv, cmds, receiver.emit)
+	}()
+	code := waitEvent[CodeReady](t, receiver).Code
+	w, err := wormhole.New(ctx, wormhole.Config{MailboxURL: server.URL(), AppID: forwards.AppID,
+		AppVersions: forwards.AppVersions(), VersionExtra: dilation.VersionFields()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(context.Background()) })
+	if err := w.SetCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := dilation.Dilate(ctx, w, dilation.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fw, err := forwards.Start(conn, forwards.Config{Policy: forwards.NewPolicy(nil), PeerIsGander: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	waitEvent[PeerConnected](t, receiver)
+	return receiver, conn
+}
+
+// offerFrame is a gander-files OFFER of one file, as PROTOCOL.md encodes it.
+func offerFrame(name string, size int64) []byte {
+	str := func(b []byte, s string) []byte { return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...) }
+	body := binary.BigEndian.AppendUint64([]byte{1}, uint64(size))
+	body = binary.BigEndian.AppendUint64(body, 1)
+	body = binary.BigEndian.AppendUint64(body, 0)
+	body = str(str(body, "sha256"), name)
+	return append(binary.BigEndian.AppendUint32([]byte{1}, uint32(len(body))), body...)
+}
+
+// readFrame reads one gander-files frame: its type and body.
+func readFrame(r io.Reader) (byte, []byte, error) {
+	var h [5]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	body := make([]byte, min(binary.BigEndian.Uint32(h[1:]), 8192))
+	_, err := io.ReadFull(r, body)
+	return h[0], body, err
+}
+
+// A peer that offers, is accepted and then sends nothing is stopped after
+// the idle timeout: both sides hear why, and the partial file goes
+// (finding 6b).
+func TestStalledOfferTimesOutInASession(t *testing.T) {
+	saveDir := t.TempDir()
+	receiver, peer := oneSessionAndAFakePeer(t, Config{AcceptFiles: true, SaveDir: saveDir,
+		FileLimits: FileLimits{IdleTimeout: 300 * time.Millisecond}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := peer.Open(ctx, transfer.Subprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.Write(offerFrame("stall.bin", 1<<20))
+	if typ, _, err := readFrame(sc); err != nil || typ != 2 {
+		t.Fatalf("the offer got frame %d, %v; want an ACCEPT", typ, err)
+	}
+	waitEvent[TransferAccepted](t, receiver)
+	typ, body, err := readFrame(sc)
+	if err != nil || typ != 8 || string(body[2:]) != "nothing received for 300ms" {
+		t.Fatalf("then frame %d %q, %v; want a CANCEL saying why", typ, body, err)
+	}
+	sc.Close() // as an honest peer does on CANCEL
+	var timeout *transfer.TimeoutError
+	if done := waitEvent[TransferFinished](t, receiver); !errors.As(done.Err, &timeout) {
+		t.Fatalf("finished with %v, want a timeout", done.Err)
+	}
+	if names, _ := os.ReadDir(saveDir); len(names) != 0 {
+		t.Fatalf("left %v", names)
+	}
+}
+
+// Beyond 4 running and 16 waiting offers, the peer's offers are refused
+// unread with the reason, and summed up in one event (finding 6b).
+func TestOfferFloodIsRefusedInASession(t *testing.T) {
+	saveDir := t.TempDir()
+	receiver, peer := oneSessionAndAFakePeer(t, Config{AcceptFiles: true, SaveDir: saveDir})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const offers = 100
+	answers := make(chan byte, offers)
+	for i := range offers {
+		sc, err := peer.Open(ctx, transfer.Subprotocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		sc.Write(offerFrame(fmt.Sprintf("f%d", i), 1<<20))
+		go func() {
+			typ, body, _ := readFrame(sc)
+			if typ == 3 && string(body[2:]) != busyReason {
+				typ = 0
+			}
+			answers <- typ
+		}()
+	}
+	got := map[byte]int{}
+	for range offers - maxIncomingWaiting { // the waiting ones get no answer
+		select {
+		case a := <-answers:
+			got[a]++
+		case <-ctx.Done():
+			t.Fatalf("answers so far: %v", got)
+		}
+	}
+	if got[2] != maxIncomingRunning || got[3] != offers-maxIncomingRunning-maxIncomingWaiting {
+		t.Fatalf("answers %v; want %d ACCEPT and the rest REFUSE for being busy", got, maxIncomingRunning)
+	}
+	refused := 0
+	for _, ev := range waitEvents[TransfersRefused](t, receiver, 1) {
+		refused += ev.Count
+	}
+	if refused == 0 {
+		t.Fatal("the refusals are not reported")
+	}
+	entries, _ := os.ReadDir(saveDir)
+	if len(entries) != maxIncomingRunning {
+		t.Fatalf("%d partial files, want %d", len(entries), maxIncomingRunning)
 	}
 }
