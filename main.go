@@ -321,6 +321,9 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	case tui:
 		err = runTUI(ctx, cfg, sends, logger)
 	case *jsonMode:
+		// A closed stdout must be an error RunJSON sees (it ends the
+		// session cleanly), not a SIGPIPE that kills gander mid-session.
+		signal.Ignore(syscall.SIGPIPE)
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
 	default:
 		commands := make(chan session.Command, 2)

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -351,5 +353,41 @@ func TestKilledReceiverLeavesNoPartials(t *testing.T) {
 	}
 	if left := partials(t, saveDir); len(left) != 0 {
 		t.Errorf("partial files left: %v", left)
+	}
+}
+
+// TestJSONOutputClosed: gander --json whose stdout is closed by the
+// program reading it ends the session and exits 1 saying why, instead of
+// dying of SIGPIPE or running on unheard (finding 10).
+func TestJSONOutputClosed(t *testing.T) {
+	mailbox := startMailbox(t)
+	cmd := exec.Command(hostileBin(t), "--json", "--mailbox", mailbox.URL, "--relay", "tcp:127.0.0.1:1")
+	cmd.Dir = scratch
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"kind": "welcome"`) {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	stdout.Close() // the controller goes away
+	io.WriteString(stdin, `{"kind": "allocate-code"}`+"\n")
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err = <-exited:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, for the failure message
+		<-exited
+		t.Fatalf("gander still runs after its output was closed:\n%s", stderr.String())
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "writing events failed") {
+		t.Fatalf("gander ended with %v (stderr %q), want exit status 1 and the write error", err, stderr.String())
 	}
 }
