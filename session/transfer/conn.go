@@ -25,7 +25,6 @@ type conn struct {
 	// idle bounds a wait for the peer's next frame mid-transfer, and a
 	// write the peer does not read.
 	idle     time.Duration
-	grace    time.Duration // closeGrace, or shorter for a quick refusal
 	frames   chan frame    // from readLoop
 	free     chan []byte   // read buffers given back after use
 	quit     chan struct{} // closed by close: readLoop discards the rest
@@ -52,7 +51,6 @@ func newConn(ch Channel) *conn {
 	c := &conn{
 		ch:       ch,
 		idle:     idleTimeout,
-		grace:    closeGrace,
 		frames:   make(chan frame),
 		free:     make(chan []byte, 2),
 		quit:     make(chan struct{}),
@@ -348,7 +346,7 @@ func (c *conn) armForce() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.force == nil {
-		c.force = time.AfterFunc(c.grace, func() { c.ch.Close() })
+		c.force = time.AfterFunc(closeGrace, func() { c.ch.Close() })
 	}
 }
 

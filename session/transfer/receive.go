@@ -42,7 +42,9 @@ type Incoming struct {
 	space func(dir string) (Space, bool, error)
 }
 
-// ReadOffer reads the peer's offer from ch. Nothing is written to disk.
+// ReadOffer reads the peer's offer from ch, waiting at most 30 s for it
+// (then the peer is told, and the error is a *TimeoutError). Nothing is
+// written to disk.
 // The offer's name is checked: an unsafe one is refused with the peer
 // told why, and returned as *UnsafeNameError. On error ReadOffer closes
 // ch.
@@ -169,7 +171,10 @@ func (in *Incoming) Refuse(reason string) error {
 // renamed only once its size and digest are verified; an existing file or
 // directory is never replaced: the name gets a number, as in
 // "name (1).ext". On any error nothing is left in dir. Cancelling ctx
-// stops the transfer and tells the peer.
+// stops the transfer and tells the peer; so does a peer that sends
+// nothing for Limits.IdleTimeout (a *TimeoutError) and a disk that fills
+// up meanwhile (a *LimitError). Accept does not check the limits: Fits
+// does, before.
 func (in *Incoming) Accept(ctx context.Context, dir string, progress func(Progress)) (string, error) {
 	if in.answered.Swap(true) {
 		return "", errAnswered

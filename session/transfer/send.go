@@ -19,7 +19,9 @@ const digestAlg = "sha256"
 // answer and, if accepted, streams it. It returns nil once the peer has
 // confirmed the whole transfer, *RefusedError if the peer refused, and
 // *CanceledError if either side stopped it (cancelling ctx tells the
-// peer). Inside a directory only regular files and directories are sent;
+// peer), and *TimeoutError if the peer did not answer the offer within
+// 15 minutes, stopped reading for a minute, or did not confirm within a
+// minute. Inside a directory only regular files and directories are sent;
 // symbolic links and special files are skipped. Send closes ch.
 func Send(ctx context.Context, ch Channel, path string, progress func(Progress)) error {
 	p, err := plan(path)
