@@ -17,7 +17,7 @@ const digestAlg = "sha256"
 
 // Send offers path (a file or a directory) on ch, waits for the peer's
 // answer and, if accepted, streams it. It returns nil once the peer has
-// confirmed the whole transfer, *RefusedError if the peer refused, and
+// confirmed the whole transfer, *RefusedError if the peer refused,
 // *CanceledError if either side stopped it (cancelling ctx tells the
 // peer), and *TimeoutError if the peer did not answer the offer within
 // 15 minutes, stopped reading for a minute, or did not confirm within a
