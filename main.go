@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +29,7 @@ import (
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session"
+	"github.com/gander-pair/gander/session/transfer"
 	"github.com/gander-pair/gander/ui"
 	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/classic"
@@ -71,6 +74,15 @@ Files (between gander peers; in the app, drop files onto the terminal):
   --accept-files          with --no-tui: accept the peer's files (else refused)
   --save-dir DIR          where received files go (default ~/Downloads, or
                           the current directory)
+  --max-file-size SIZE    refuse an offer larger than SIZE (default 10G;
+                          0: no limit). SIZE is bytes or 500M, 2G, 1T
+  --max-session-bytes SIZE
+                          refuse offers once SIZE in all is accepted in
+                          this session (default 50G; 0: no limit)
+  An offer is also refused when the save directory's disk lacks room
+  for it plus 5%% of the disk (at most 1 GiB), and a transfer that sends
+  nothing for a minute is stopped. At most 4 offers are received at once
+  and 16 wait; more are refused.
 
   --json                  speak fowld's JSON-lines protocol: commands on
                           stdin (allocate-code, set-code, local, remote,
@@ -198,6 +210,8 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fs.Var(&sends, "send", "")
 	saveDir := fs.String("save-dir", "", "")
 	acceptFiles := fs.Bool("accept-files", false, "")
+	maxFileSize := fs.String("max-file-size", "", "")
+	maxSessionBytes := fs.String("max-session-bytes", "", "")
 	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
 	relay := fs.String("relay", dilation.DefaultTransitRelay, "")
 	noDirect := fs.Bool("no-direct", false, "")
@@ -219,6 +233,26 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	if cfg.SaveDir == "" {
 		cfg.SaveDir = defaultSaveDir()
+	}
+	for _, f := range []struct {
+		flag, value string
+		limit       *int64
+	}{
+		{"--max-file-size", *maxFileSize, &cfg.FileLimits.MaxFileSize},
+		{"--max-session-bytes", *maxSessionBytes, &cfg.FileLimits.MaxSessionBytes},
+	} {
+		if f.value == "" {
+			continue
+		}
+		n, err := parseSize(f.value)
+		if err != nil {
+			fmt.Fprintf(stderr, "gander: %s: %v\n", f.flag, err)
+			return 2
+		}
+		*f.limit = n
+		if n == 0 {
+			*f.limit = -1 // the user said: no limit
+		}
 	}
 	if len(sends) > 0 && *jsonMode {
 		fmt.Fprintln(stderr, `gander: --send is for --no-tui; with --json, use {"kind": "send-file", ...}`)
@@ -287,6 +321,9 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	case tui:
 		err = runTUI(ctx, cfg, sends, logger)
 	case *jsonMode:
+		// A closed stdout must be an error RunJSON sees (it ends the
+		// session cleanly), not a SIGPIPE that kills gander mid-session.
+		signal.Ignore(syscall.SIGPIPE)
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
 	default:
 		commands := make(chan session.Command, 2)
@@ -433,6 +470,30 @@ func printEvent(w io.Writer, ev session.Event) {
 		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
 	case session.TransferOffered:
 		fmt.Fprintf(w, "The peer offers %s (%d bytes)\n", clean(e.Name), e.Size)
+	case session.TransferAccepted:
+		limits := "no size limit"
+		if e.MaxSize > 0 {
+			limits = "up to " + transfer.FormatSize(e.MaxSize) + " an offer"
+		}
+		if e.SessionLeft >= 0 {
+			limits += ", " + transfer.FormatSize(e.SessionLeft) + " more this session"
+		}
+		fmt.Fprintf(w, "Receiving %s (%d bytes) into %s (%s)\n", clean(e.Name), e.Size, clean(e.Dir), limits)
+	case session.TransfersRefused:
+		if e.Unread {
+			fmt.Fprintf(w, "Refused %d offers of the peer unread: %s\n", e.Count, clean(e.Reason))
+		} else {
+			fmt.Fprintf(w, "%d more offers of the peer ended: %s\n", e.Count, clean(e.Reason))
+		}
+	case session.PartialsRemoved:
+		if len(e.Removed) > 0 {
+			fmt.Fprintf(w, "Removed %d partial files left in %s by an earlier gander: %s\n",
+				len(e.Removed), clean(e.Dir), clean(strings.Join(e.Removed, ", ")))
+		}
+		if len(e.Unknown) > 0 {
+			fmt.Fprintf(w, "Left %d partial files of an older gander in %s (it may still run): %s\n",
+				len(e.Unknown), clean(e.Dir), clean(strings.Join(e.Unknown, ", ")))
+		}
 	case session.TransferProgress:
 		if e.Size > 0 {
 			fmt.Fprintf(w, "%s: %d of %d bytes (%d%%)\n", clean(e.Name), e.Done, e.Size, e.Done*100/e.Size)
@@ -447,6 +508,23 @@ func printEvent(w io.Writer, ev session.Event) {
 			fmt.Fprintf(w, "Received %s as %s\n", clean(e.Name), clean(e.SavedAs))
 		}
 	}
+}
+
+// parseSize reads a byte count: a number, optionally followed by K, M, G,
+// T (powers of 1024; "KiB", "KB" and "k" mean the same).
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	var shift uint
+	if i := strings.IndexAny(t, "KMGT"); i >= 0 && i == len(t)-1 {
+		shift = 10 * uint(1+strings.IndexByte("KMGT", t[i]))
+		t = t[:i]
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with K, M, G or T)", s)
+	}
+	return n << shift, nil
 }
 
 // formatVerifier groups the verifier's hex in fours, as fowl shows it.

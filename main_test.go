@@ -47,3 +47,18 @@ func TestBatchedWriterJoinsLinesWithinTheDelay(t *testing.T) {
 		t.Fatalf("after Flush, writes = %q", got)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "1000": 1000, "10G": 10 << 30, "10GiB": 10 << 30, "500m": 500 << 20, "2 KB": 2 << 10, "1T": 1 << 40, "7B": 7,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "G", "1.5G", "10X", "9999999999T", "1GG"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}

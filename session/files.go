@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,10 +28,70 @@ var (
 // refusedReason is what the peer is told when files are not accepted.
 const refusedReason = "this gander does not accept files"
 
+// Bounds on what a peer's offers can make this side hold. Each offer
+// being read, waiting or received holds a subchannel, a few goroutines
+// and two 256 KiB buffers; a running one also a file and a directory
+// handle. Offers beyond these are refused unread, by the goroutine that
+// accepts subchannels: a refusal costs one write and no goroutine, and a
+// link too congested to take it slows the peer's next offers down.
+const (
+	// maxIncomingRunning: transfers receiving data at once. The link is
+	// shared, so more would not be faster.
+	maxIncomingRunning = 4
+	// maxIncomingWaiting: offers being read, waiting for the user's
+	// answer or for a running slot.
+	maxIncomingWaiting = 16
+	// maxOutgoingRunning: our own offers at once, so that a gander peer
+	// (which takes maxIncomingRunning+maxIncomingWaiting) never refuses
+	// an honest sender for being busy.
+	maxOutgoingRunning = maxIncomingRunning
+	// answerTimeout: an offer the local user does not answer is refused
+	// after this long (the sender gives up after 15 minutes).
+	answerTimeout = 10 * time.Minute
+	// refusalReportInterval: offers refused unread are reported as one
+	// TransfersRefused at most this often, not one event each.
+	refusalReportInterval = time.Second
+	// maxOfferNotices bounds the TransferFinished events, per
+	// refusalReportInterval, of offers that end before the user saw them
+	// (refused by a limit, failed, withdrawn while waiting); the rest are
+	// counted in a TransfersRefused, so that a peer cycling offers cannot
+	// flood the output.
+	maxOfferNotices = 10
+	// DefaultMaxSessionBytes bounds what one session accepts in all: a
+	// few of the largest offers (transfer.DefaultMaxSize); the free space
+	// check guards the disk besides.
+	DefaultMaxSessionBytes = 50 << 30
+)
+
+// busyReason is what an offer refused unread is told.
+var busyReason = fmt.Sprintf("too many transfers at once (%d running, %d waiting): offer it again later",
+	maxIncomingRunning, maxIncomingWaiting)
+
+// RefusedHereError is how an incoming offer we refused ends: by the
+// user, by --accept-files being off, or by a limit (Reason says which).
+type RefusedHereError struct{ Reason string }
+
+func (e *RefusedHereError) Error() string { return "refused: " + e.Reason }
+
 type fileTransfers struct {
 	mu   sync.Mutex
 	last int64
 	byID map[int64]*fileTransfer
+
+	// Incoming offers: admitted counts those read, waiting or running
+	// (at most maxIncomingRunning+maxIncomingWaiting), running those
+	// receiving; slotFreed is closed (and replaced) when one stops.
+	admitted, running int
+	slotFreed         chan struct{}
+	refusedUnread     int // not reported yet
+	noticesSince      time.Time
+	notices           int   // TransferFinished of unseen offers since noticesSince
+	unnoticed         int   // those beyond maxOfferNotices, not reported yet
+	reserved          int64 // bytes running transfers have yet to write
+	accepted          int64 // bytes accepted this session, kept or under way
+	checkedDirs       map[string]bool
+	// outgoing holds a token per offer of ours under way.
+	outgoing chan struct{}
 }
 
 // fileTransfer is one transfer in progress: cancel stops it; answer is
@@ -63,6 +124,196 @@ func (f *fileTransfers) remove(id int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.byID, id)
+}
+
+// admit takes a place for a new incoming offer, if there is one.
+func (f *fileTransfers) admit() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.admitted >= maxIncomingRunning+maxIncomingWaiting {
+		return false
+	}
+	f.admitted++
+	return true
+}
+
+// refused counts an offer refused unread, for the next report.
+func (f *fileTransfers) refused() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refusedUnread++
+}
+
+// takeRefused returns and resets the counts of unreported refusals and
+// unnoticed offers.
+func (f *fileTransfers) takeRefused() (refused, unnoticed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	refused, unnoticed = f.refusedUnread, f.unnoticed
+	f.refusedUnread, f.unnoticed = 0, 0
+	return refused, unnoticed
+}
+
+// notice reports whether the end of an offer the user did not see may
+// have its own event, or only be counted.
+func (f *fileTransfers) notice() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now := time.Now(); now.Sub(f.noticesSince) >= refusalReportInterval {
+		f.noticesSince, f.notices = now, 0
+	}
+	if f.notices < maxOfferNotices {
+		f.notices++
+		return true
+	}
+	f.unnoticed++
+	return false
+}
+
+// leave gives back an admitted offer's place, and its running slot.
+func (f *fileTransfers) leave(wasRunning bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.admitted--
+	if wasRunning {
+		f.running--
+		if f.slotFreed != nil {
+			close(f.slotFreed)
+			f.slotFreed = nil
+		}
+	}
+}
+
+// waitRunning waits for a running slot; false if the offer is withdrawn
+// or done first.
+func (f *fileTransfers) waitRunning(withdrawn, done <-chan struct{}) bool {
+	for {
+		f.mu.Lock()
+		if f.running < maxIncomingRunning {
+			f.running++
+			f.mu.Unlock()
+			return true
+		}
+		if f.slotFreed == nil {
+			f.slotFreed = make(chan struct{})
+		}
+		freed := f.slotFreed
+		f.mu.Unlock()
+		select {
+		case <-freed:
+		case <-withdrawn:
+			return false
+		case <-done:
+			return false
+		}
+	}
+}
+
+// reserve checks an offer against the session's byte budget and the
+// disk, and if it fits counts it as accepted and its bytes as reserved.
+func (f *fileTransfers) reserve(in *transfer.Incoming, dir string, maxSession int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.checkLocked(in, dir, maxSession); err != nil {
+		return err
+	}
+	f.accepted += in.Offer.Size
+	f.reserved += in.Offer.Size
+	return nil
+}
+
+// check is reserve without reserving: could the offer fit now?
+func (f *fileTransfers) check(in *transfer.Incoming, dir string, maxSession int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checkLocked(in, dir, maxSession)
+}
+
+func (f *fileTransfers) checkLocked(in *transfer.Incoming, dir string, maxSession int64) error {
+	if err := in.Fits(dir, f.reserved); err != nil {
+		return err
+	}
+	if size := in.Offer.Size; maxSession > 0 && size > maxSession-f.accepted {
+		return &transfer.LimitError{Reason: fmt.Sprintf("over this session's limit: %s offered, %s of %s left",
+			transfer.FormatSize(size), transfer.FormatSize(max(maxSession-f.accepted, 0)), transfer.FormatSize(maxSession))}
+	}
+	return nil
+}
+
+// wrote counts n reserved bytes as written.
+func (f *fileTransfers) wrote(n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reserved -= n
+}
+
+// unreserve ends a reservation of which left bytes were not written; a
+// failed transfer left nothing, so its size no longer counts.
+func (f *fileTransfers) unreserve(size, left int64, failed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reserved -= left
+	if failed {
+		f.accepted -= size
+	}
+}
+
+// sessionLeft is what the session budget still allows (-1: no limit).
+func (f *fileTransfers) sessionLeft(maxSession int64) int64 {
+	if maxSession <= 0 {
+		return -1
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(maxSession-f.accepted, 0)
+}
+
+// firstVisit reports whether dir is new to this session (to be checked
+// for partials an earlier run left).
+func (f *fileTransfers) firstVisit(dir string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.checkedDirs == nil {
+		f.checkedDirs = map[string]bool{}
+	}
+	if f.checkedDirs[dir] {
+		return false
+	}
+	f.checkedDirs[dir] = true
+	return true
+}
+
+// outgoingSlots is the semaphore of our offers under way.
+func (f *fileTransfers) outgoingSlots() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.outgoing == nil {
+		f.outgoing = make(chan struct{}, maxOutgoingRunning)
+	}
+	return f.outgoing
+}
+
+// limits are the transfer limits the configuration asks for.
+func (c *controller) limits() (transfer.Limits, int64) {
+	fl := c.cfg.FileLimits
+	l := transfer.DefaultLimits
+	switch {
+	case fl.MaxFileSize > 0:
+		l.MaxSize = fl.MaxFileSize
+	case fl.MaxFileSize < 0:
+		l.MaxSize = 0
+	}
+	if fl.IdleTimeout > 0 {
+		l.IdleTimeout = fl.IdleTimeout
+	}
+	session := int64(DefaultMaxSessionBytes)
+	switch {
+	case fl.MaxSessionBytes > 0:
+		session = fl.MaxSessionBytes
+	case fl.MaxSessionBytes < 0:
+		session = 0
+	}
+	return l, session
 }
 
 // progressReporter turns a transfer's progress callbacks into
@@ -102,11 +353,19 @@ func (c *controller) sendFiles(paths []string) {
 		name := displayName(path)
 		c.emit(TransferProgress{ID: id, Name: name, Outgoing: true})
 		c.wg.Add(1)
+		slots := c.files.outgoingSlots()
 		go func() {
 			defer c.wg.Done()
 			defer cancel()
 			defer c.files.remove(id)
-			err := c.send(tctx, conn, path, c.progressReporter(id, name, true))
+			var err error
+			select {
+			case slots <- struct{}{}:
+				err = c.send(tctx, conn, path, c.progressReporter(id, name, true))
+				<-slots
+			case <-tctx.Done():
+				err = &transfer.CanceledError{Reason: "canceled"}
+			}
 			c.emit(TransferFinished{ID: id, Name: name, Outgoing: true, Err: err})
 		}()
 	}
@@ -120,13 +379,35 @@ func (c *controller) send(ctx context.Context, conn *dilation.Conn, path string,
 	return transfer.Send(ctx, sc, path, progress)
 }
 
-// receiveOffers reads each offer the peer opens a subchannel for.
+// receiveOffers reads each offer the peer opens a subchannel for, up to
+// the bounds above; beyond them offers are refused unread, and reported
+// together every refusalReportInterval.
 func (c *controller) receiveOffers(ctx context.Context, l *dilation.Listener) {
 	defer l.Close()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(refusalReportInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				c.reportRefused()
+				return
+			}
+			c.reportRefused()
+		}
+	}()
 	for {
 		sc, err := l.Accept(ctx)
 		if err != nil {
 			return
+		}
+		if !c.files.admit() {
+			transfer.Reject(sc, busyReason)
+			c.files.refused()
+			continue
 		}
 		c.wg.Add(1)
 		go func() {
@@ -136,49 +417,133 @@ func (c *controller) receiveOffers(ctx context.Context, l *dilation.Listener) {
 	}
 }
 
-// receive reads one offer, asks (or decides), and receives it if accepted.
+func (c *controller) reportRefused() {
+	refused, unnoticed := c.files.takeRefused()
+	if refused > 0 {
+		c.emit(TransfersRefused{Count: refused, Reason: busyReason, Unread: true})
+	}
+	if unnoticed > 0 {
+		c.emit(TransfersRefused{Count: unnoticed, Reason: unnoticedReason})
+	}
+}
+
+// unnoticedReason sums up the offers beyond maxOfferNotices.
+var unnoticedReason = fmt.Sprintf("refused, failed or withdrawn, not shown one by one beyond %d a second", maxOfferNotices)
+
+// receive reads one admitted offer, checks it against the limits, asks
+// (or decides), waits for a running slot, and receives it if accepted.
 func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
+	running := false
+	defer func() { c.files.leave(running) }()
 	in, err := transfer.ReadOffer(ctx, sc)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && c.files.notice() {
 			c.emit(TransferFinished{Name: "(offer)", Err: err})
 		}
 		return
 	}
+	limits, maxSession := c.limits()
+	in.Limits = limits
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := &fileTransfer{cancel: cancel, answer: make(chan offerAnswer, 1)}
 	id := c.files.add(t)
 	defer c.files.remove(id)
 	offer := in.Offer
+	shown := false // a TransferOffered was emitted: its end must be too
+	finished := func(ev TransferFinished) {
+		if shown || c.files.notice() {
+			c.emit(ev)
+		}
+	}
+	refuse := func(reason string) {
+		in.Refuse(reason)
+		finished(TransferFinished{ID: id, Name: offer.Name, Err: &RefusedHereError{Reason: reason}})
+	}
+	if !c.cfg.AcceptFiles && !c.cfg.AskPeer {
+		refuse(refusedReason)
+		return
+	}
+	// What cannot fit is refused before anyone is asked.
+	var limit *transfer.LimitError
+	if err := c.files.check(in, c.cfg.SaveDir, maxSession); errors.As(err, &limit) {
+		refuse(limit.Reason) // other errors may not hold for the directory the user picks
+		return
+	}
 
-	var answer offerAnswer
-	switch {
-	case c.cfg.AcceptFiles:
-		answer.accept = true
-	case c.cfg.AskPeer:
+	answer := offerAnswer{accept: c.cfg.AcceptFiles}
+	if !answer.accept {
 		c.emit(TransferOffered{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
 			Size: offer.Size, Files: offer.Files, SaveDir: c.cfg.SaveDir})
+		shown = true
+		timeout := time.NewTimer(answerTimeout)
+		defer timeout.Stop()
 		select {
 		case answer = <-t.answer:
 		case <-in.Withdrawn():
 			in.Refuse("")
 			c.emit(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
 			return
+		case <-timeout.C:
+			refuse(fmt.Sprintf("not answered within %v", answerTimeout))
+			return
 		case <-tctx.Done():
 		}
+		if !answer.accept {
+			refuse(refusedReason)
+			return
+		}
 	}
-	if !answer.accept {
-		in.Refuse(refusedReason)
-		c.emit(TransferFinished{ID: id, Name: offer.Name, Err: &transfer.RefusedError{Reason: "refused here"}})
+	dir := cmp.Or(answer.dir, c.cfg.SaveDir)
+	if !c.files.waitRunning(in.Withdrawn(), tctx.Done()) {
+		in.Refuse("")
+		finished(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
 		return
 	}
-	dir := answer.dir
-	if dir == "" {
-		dir = c.cfg.SaveDir
+	running = true
+	shown = true // the accepted and received are always reported
+	c.removeStalePartials(dir)
+	if err := c.files.reserve(in, dir, maxSession); err != nil {
+		refuse(limitReason(err))
+		return
 	}
-	saved, err := in.Accept(tctx, dir, c.progressReporter(id, offer.Name, false))
+	c.emit(TransferAccepted{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
+		Size: offer.Size, Files: offer.Files, Dir: dir, MaxSize: limits.MaxSize, SessionLeft: c.files.sessionLeft(maxSession)})
+	var done int64
+	report := c.progressReporter(id, offer.Name, false)
+	saved, err := in.Accept(tctx, dir, func(p transfer.Progress) {
+		c.files.wrote(p.Done - done)
+		done = p.Done
+		report(p)
+	})
+	c.files.unreserve(offer.Size, offer.Size-done, err != nil)
 	c.emit(TransferFinished{ID: id, Name: offer.Name, SavedAs: saved, Err: err})
+}
+
+// limitReason is what the peer is told of a limit (no local paths).
+func limitReason(err error) string {
+	var limit *transfer.LimitError
+	if errors.As(err, &limit) {
+		return limit.Reason
+	}
+	return "cannot save files here"
+}
+
+// removeStalePartials removes, the first time this session saves into
+// dir, the partial files an earlier gander left there when it was killed,
+// and reports them.
+func (c *controller) removeStalePartials(dir string) {
+	if !c.files.firstVisit(dir) {
+		return
+	}
+	found, err := transfer.RemoveStalePartials(dir)
+	if err != nil {
+		c.cfg.Logger.Warn("removing stale partial files", "dir", dir, "err", err)
+	}
+	if len(found.Removed) > 0 || len(found.Unknown) > 0 {
+		c.cfg.Logger.Info("stale partial files", "dir", dir, "removed", found.Removed, "left", found.Unknown)
+		c.emit(PartialsRemoved{Dir: dir, Removed: found.Removed, Unknown: found.Unknown})
+	}
 }
 
 // answerOffer hands the user's answer to a waiting offer.

@@ -119,18 +119,30 @@ const (
 // RunJSON runs a controlled session speaking fowld's protocol: commands
 // are read from in, events written to out. It returns what Run
 // returns; a failure is also reported on out.
+//
+// If writing to out fails (a closed pipe, a full disk), nobody hears the
+// session any more: it ends as if interrupted, and RunJSON returns the
+// write error, wrapped in ErrOutputFailed.
 func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
-	enc := newFowldWriter(out, cfg.MailboxURL)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	enc := newFowldWriter(out, cfg.MailboxURL, stop)
 	commands := make(chan Command)
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go readCommands(in, enc, commands, stopped)
 	err := Run(ctx, cfg, commands, enc.event)
+	if werr := enc.failed(); werr != nil {
+		return werr
+	}
 	if err != nil && !errors.Is(err, ErrCloseTimeout) {
 		enc.errorLine(err.Error())
 	}
 	return err
 }
+
+// ErrOutputFailed: the events could not be written (RunJSON's out).
+var ErrOutputFailed = errors.New("writing events failed")
 
 // readCommands decodes command lines into commands until in ends or the
 // session has stopped; bad lines get an error line.
@@ -392,28 +404,52 @@ func (f fields) address(key string, addr *string) error {
 
 // fowldWriter writes events as fowld's output lines. Its methods are safe
 // for concurrent use: each line is written whole.
+//
+// The first write error is kept and handed to fail (which stops the
+// session); nothing is written after it.
 type fowldWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	enc fowldEncoder
+	mu   sync.Mutex
+	w    io.Writer
+	enc  fowldEncoder
+	err  error
+	fail func(error)
 }
 
-func newFowldWriter(w io.Writer, mailboxURL string) *fowldWriter {
-	return &fowldWriter{w: w, enc: newFowldEncoder(mailboxURL)}
+func newFowldWriter(w io.Writer, mailboxURL string, fail func(error)) *fowldWriter {
+	return &fowldWriter{w: w, enc: newFowldEncoder(mailboxURL), fail: fail}
 }
 
 func (fw *fowldWriter) event(ev Event) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if out := fw.enc.encode(ev); len(out) > 0 {
-		fw.w.Write(out)
+		fw.writeLocked(out)
 	}
 }
 
 func (fw *fowldWriter) errorLine(message string) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	fw.w.Write(errorLine(message))
+	fw.writeLocked(errorLine(message))
+}
+
+func (fw *fowldWriter) writeLocked(line []byte) {
+	if fw.err != nil {
+		return
+	}
+	if _, err := fw.w.Write(line); err != nil {
+		fw.err = fmt.Errorf("%w: %w", ErrOutputFailed, err)
+		if fw.fail != nil {
+			fw.fail(fw.err)
+		}
+	}
+}
+
+// failed is the write error that stopped the output, if any.
+func (fw *fowldWriter) failed() error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.err
 }
 
 func errorLine(message string) []byte {
@@ -549,6 +585,12 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
 	case CommandFailed:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
+	case TransfersRefused:
+		if ev.Unread {
+			add(pyObject{{"message", fmt.Sprintf("Refused %d file offers unread: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
+		} else {
+			add(pyObject{{"message", fmt.Sprintf("%d more file offers ended: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
+		}
 	case Closed:
 		add(pyObject{{"result", ev.Result}, {"kind", "closed"}})
 	}

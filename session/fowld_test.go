@@ -126,6 +126,9 @@ func TestEncodeEvents(t *testing.T) {
 		{"welcome", []Event{Welcome{}, Welcome{MOTD: "Hi ☃"}},
 			`{"url": "ws://127.0.0.1:4000/v1", "welcome": {}, "kind": "welcome"}` + "\n" +
 				`{"url": "ws://127.0.0.1:4000/v1", "welcome": {"motd": "Hi \u2603"}, "kind": "welcome"}` + "\n"},
+		{"offers refused unread", []Event{TransfersRefused{Count: 3, Reason: "too many", Unread: true}, TransfersRefused{Count: 2, Reason: "quiet"}},
+			`{"message": "Refused 3 file offers unread: too many", "kind": "error"}` + "\n" +
+				`{"message": "2 more file offers ended: quiet", "kind": "error"}` + "\n"},
 		{"code", []Event{CodeReady{Code: "3-cherokee-aztec"}},
 			`{"code": "3-cherokee-aztec", "kind": "code-allocated"}` + "\n"},
 		{"peer connected, fowl peer", []Event{PeerConnected{Verifier: verifier, PeerVersions: json.RawMessage(`{"fowl":{"features":["core-v1"]}}`)}},
@@ -291,7 +294,7 @@ func TestReadCommands(t *testing.T) {
 		`{"kind": "session-close", "timeout": 1}`
 	var out bytes.Buffer
 	commands := make(chan Command, 10)
-	readCommands(strings.NewReader(input), newFowldWriter(&out, ""), commands, make(chan struct{}))
+	readCommands(strings.NewReader(input), newFowldWriter(&out, "", nil), commands, make(chan struct{}))
 	close(commands)
 	var got []Command
 	for c := range commands {
@@ -630,5 +633,55 @@ func TestRunJSONWrongCode(t *testing.T) {
 		}
 		s.wait(t, "closed", nil)
 		s.wait(t, "error", func(m map[string]any) bool { return strings.Contains(m["message"].(string), "wrong code") })
+	}
+}
+
+// failingWriter takes ok writes, then fails every write.
+type failingWriter struct {
+	mu     sync.Mutex
+	ok     int
+	writes int
+}
+
+var errBrokenPipe = errors.New("broken pipe (test)")
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	if w.writes > w.ok {
+		return 0, errBrokenPipe
+	}
+	return len(b), nil
+}
+
+// A write error on the output (EPIPE, a full disk) ends the session with
+// that error, promptly, and nothing more is written (issue 11, finding 10).
+func TestRunJSONStopsWhenOutputFails(t *testing.T) {
+	checkNoLeaks(t)
+	for _, ok := range []int{0, 1} { // the welcome fails; the code line fails
+		server := mailboxtest.New(t)
+		out := &failingWriter{ok: ok}
+		in, feed := io.Pipe()
+		defer feed.Close()
+		done := make(chan error, 1)
+		go func() {
+			done <- RunJSON(context.Background(), Config{MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second}, in, out)
+		}()
+		go feed.Write([]byte(`{"kind": "allocate-code"}` + "\n"))
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrOutputFailed) || !errors.Is(err, errBrokenPipe) {
+				t.Fatalf("RunJSON: %v, want the write error", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("RunJSON still runs after its output failed")
+		}
+		out.mu.Lock()
+		if out.writes != ok+1 {
+			t.Errorf("%d writes, want %d: nothing after the failure", out.writes, ok+1)
+		}
+		out.mu.Unlock()
+		feed.Close()
 	}
 }

@@ -43,7 +43,9 @@ type Config struct {
 	// AcceptFiles accepts every file a gander peer offers into SaveDir
 	// without asking; otherwise offers are asked about (AskPeer) or
 	// refused.
-	AcceptFiles   bool
+	AcceptFiles bool
+	// FileLimits bound what the peer's files may take.
+	FileLimits    FileLimits
 	ClientVersion string
 	Logger        *slog.Logger
 	// CloseTimeout bounds the wait for the peer's goodbye after an

@@ -21,7 +21,10 @@ const closeGrace = 5 * time.Second
 // writes. The first reason to end the transfer wins, and the peer hears
 // about it once.
 type conn struct {
-	ch       Channel
+	ch Channel
+	// idle bounds a wait for the peer's next frame mid-transfer, and a
+	// write the peer does not read.
+	idle     time.Duration
 	frames   chan frame    // from readLoop
 	free     chan []byte   // read buffers given back after use
 	quit     chan struct{} // closed by close: readLoop discards the rest
@@ -47,6 +50,7 @@ type frame struct {
 func newConn(ch Channel) *conn {
 	c := &conn{
 		ch:       ch,
+		idle:     idleTimeout,
 		frames:   make(chan frame),
 		free:     make(chan []byte, 2),
 		quit:     make(chan struct{}),
@@ -110,6 +114,23 @@ func (c *conn) next(wait bool) (message, []byte, error) {
 		return nil, nil, c.err()
 	default:
 		return nil, nil, nil
+	}
+}
+
+// await waits at most timeout for the peer's next message, as next(true)
+// does. If none comes the transfer ends with a *TimeoutError whose reason,
+// made from format and timeout, the peer is told.
+func (c *conn) await(timeout time.Duration, format string) (message, []byte, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case f := <-c.frames:
+		return c.interpret(f)
+	case <-c.stopped:
+		return nil, nil, c.err()
+	case <-t.C:
+		c.abort(timeoutErrorf(timeout, format))
+		return nil, nil, c.err()
 	}
 }
 
@@ -230,7 +251,15 @@ func (c *conn) flush() error {
 }
 
 func (c *conn) flushLocked() error {
+	// A peer that stops reading blocks the write for good: after idle,
+	// end the transfer and close the channel under the write.
+	stalled := time.AfterFunc(c.idle, func() {
+		if c.end(timeoutErrorf(c.idle, "the peer read nothing for %v")) {
+			c.ch.Close()
+		}
+	})
 	_, err := c.ch.Write(c.wbuf)
+	stalled.Stop()
 	c.wbuf = c.wbuf[:0]
 	if err != nil {
 		return c.writeErr(err)
@@ -374,10 +403,16 @@ func reasonFor(err error) string {
 	var (
 		canceled *CanceledError
 		pathErr  *fs.PathError
+		limit    *LimitError
+		timeout  *TimeoutError
 	)
 	switch {
 	case errors.As(err, &canceled):
 		return canceled.Reason
+	case errors.As(err, &limit):
+		return limit.Reason
+	case errors.As(err, &timeout):
+		return timeout.Reason
 	case errors.As(err, &pathErr):
 		return pathErr.Op + ": " + pathErr.Err.Error()
 	}

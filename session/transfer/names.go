@@ -5,6 +5,7 @@ import (
 	"path"
 	"runtime"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -19,7 +20,10 @@ func checkName(name string) error {
 // windows is set. Everywhere: not empty, "." or "..", at most 255 bytes
 // of UTF-8 without control characters, no '/', '\' or ':' (separators on
 // some system, drive letters, NTFS streams), and not a bare Windows
-// device name, so a tree received here can be copied to Windows. On
+// device name, so a tree received here can be copied to Windows. Nor
+// anything that makes a name look like another: invisible or
+// direction-changing characters (see spoofing), or a space at either
+// end ("report.pdf " shown as "report.pdf"). On
 // Windows also: no device name with an extension ("con.txt"), none of
 // <>"|?*, no trailing dot or space (Windows strips them, so "a." would
 // be "a").
@@ -43,9 +47,14 @@ func checkNameOn(name string, windows bool) error {
 			return bad("path separator")
 		case r == ':':
 			return bad("colon (drive letter or stream)")
+		case spoofing(r):
+			return bad(fmt.Sprintf("invisible or formatting character U+%04X", r))
 		case windows && strings.ContainsRune(`<>"|?*`, r):
 			return bad("character not allowed on Windows")
 		}
+	}
+	if strings.TrimSpace(name) != name {
+		return bad("space at the start or end")
 	}
 	base := strings.TrimRight(name, " .")
 	stem, _, hasExt := strings.Cut(base, ".")
@@ -59,6 +68,30 @@ func checkNameOn(name string, windows bool) error {
 		return bad("trailing dot or space")
 	}
 	return nil
+}
+
+// spoofing reports whether r could make a name look like another one when
+// shown: format characters (category Cf: bidirectional overrides such as
+// U+202E, which shows "exe.txt" for "txt.exe", the soft hyphen, zero-width
+// spaces and joiners, the byte order mark), line and paragraph
+// separators, spaces other than U+0020 (no-break, ideographic, ...), and
+// characters that draw nothing (Hangul fillers, the braille blank).
+// Variation selectors and combining marks stay allowed: they only change
+// the character before them.
+func spoofing(r rune) bool {
+	switch {
+	case unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Zl, unicode.Zp):
+		return true
+	case r != ' ' && unicode.IsSpace(r), r != ' ' && unicode.Is(unicode.Zs, r):
+		return true
+	}
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, // Hangul fillers
+		0x2800, // braille pattern blank
+		0x034F: // combining grapheme joiner
+		return true
+	}
+	return false
 }
 
 // isDeviceName reports whether s names a Windows device, in any case.
@@ -79,10 +112,13 @@ func isDeviceName(s string) bool {
 }
 
 // checkPath reports whether p, a directory entry's slash-separated path,
-// is relative and made of safe names only.
+// is relative, at most maxPathDepth deep and made of safe names only.
 func checkPath(p string) error {
 	if len(p) > maxPathLen {
 		return &UnsafeNameError{Name: p, Reason: "path too long"}
+	}
+	if strings.Count(p, "/") >= maxPathDepth {
+		return &UnsafeNameError{Name: p, Reason: fmt.Sprintf("more than %d levels deep", maxPathDepth)}
 	}
 	if strings.HasPrefix(p, "/") {
 		return &UnsafeNameError{Name: p, Reason: "absolute path"}
@@ -112,7 +148,7 @@ func numberedName(name string, kind Kind, i int) string {
 // partialName is the temporary name a download is written under: hidden,
 // recognisable, unique by suffix, and short enough for any file system.
 func partialName(name, suffix string) string {
-	const room = maxNameLen - len(".") - len(".gander-partial-") - 16
+	const room = maxNameLen - len(".") - len(".gander-partial-") - 48 // pid, start, random
 	for len(name) > room {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]

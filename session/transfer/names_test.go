@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -21,7 +22,7 @@ func TestCheckName(t *testing.T) {
 		{"COM1.log", true, false},
 		{"what?.txt", true, false},
 		{"a<b>", true, false},
-		{"trailing space ", true, false},
+		{"trailing space ", false, false}, // spoofs "trailing space"
 		{"trailing dot.", true, false},
 		{"console", true, true},
 		{"COM10", true, true},
@@ -59,6 +60,30 @@ func TestCheckName(t *testing.T) {
 		{"c1\u0085", false, false},
 		{"bad\xffutf8", false, false},
 		{strings.Repeat("a", 256), false, false},
+
+		// Names that look like other names (finding 9).
+		{"txt.\u202Eexe", false, false},              // right-to-left override: "exe" shows reversed
+		{"soft\u00ADhyphen", false, false},           // invisible soft hyphen
+		{" ", false, false},                          // a lone space
+		{"   ", false, false},                        // nothing but spaces
+		{" leading", false, false},                   // leading space
+		{"zero\u200Bwidth", false, false},            // zero-width space
+		{"joiner\u200D", false, false},               // zero-width joiner
+		{"\uFEFFbom", false, false},                  // byte order mark
+		{"isolate\u2066x\u2069", false, false},       // bidi isolates
+		{"mark\u200F", false, false},                 // right-to-left mark
+		{"arabic\u061Cmark", false, false},           // Arabic letter mark
+		{"word\u2060joiner", false, false},           // word joiner
+		{"no\u00A0break", false, false},              // no-break space
+		{"ideographic\u3000space", false, false},     // ideographic space
+		{"line\u2028sep", false, false},              // line separator
+		{"para\u2029sep", false, false},              // paragraph separator
+		{"hangul\u3164filler", false, false},         // draws nothing
+		{"\u2800", false, false},                     // braille blank
+		{"tag\U000E0041", false, false},              // tag character (Cf)
+		{"emoji\uFE0F.txt", true, true},              // variation selector: allowed
+		{"cafe\u0301.txt", true, true},               // combining accent: allowed
+		{"\u05E9\u05DC\u05D5\u05DD.txt", true, true}, // Hebrew letters: allowed
 	}
 	for _, tt := range tests {
 		for _, windows := range []bool{false, true} {
@@ -93,6 +118,12 @@ func TestCheckPath(t *testing.T) {
 		{"a/CON/b", false},
 		{"C:/x", false},
 		{strings.Repeat("a/", 2048) + "b", false},
+		{strings.Repeat("a/", maxPathDepth-1) + "b", true},
+		{strings.Repeat("a/", maxPathDepth) + "b", false},
+		{"a/\u202Etxt.exe", false},
+		{"a/ /b", false},
+		{"a/b /c", false},
+		{"a/\u00AD", false},
 	}
 	for _, tt := range tests {
 		if err := checkPath(tt.path); (err == nil) != tt.ok {
@@ -132,7 +163,8 @@ func TestPartialName(t *testing.T) {
 // FuzzCheckPath: whatever passes the check stays inside the directory it
 // is joined to, on every system.
 func FuzzCheckPath(f *testing.F) {
-	for _, s := range []string{"a/b", "../x", "a/../../b", "/etc/passwd", `C:\x`, "a//b", "CON", "a/\x00"} {
+	for _, s := range []string{"a/b", "../x", "a/../../b", "/etc/passwd", `C:\x`, "a//b", "CON", "a/\x00",
+		"a/txt.\u202Eexe", "soft\u00ADhyphen", " ", "a/ b", "a/b ", "x\u200B", "\u3164"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -142,9 +174,22 @@ func FuzzCheckPath(f *testing.F) {
 		if !filepath.IsLocal(filepath.FromSlash(p)) || strings.Contains(p, `\`) || strings.Contains(p, ":") {
 			t.Fatalf("checkPath accepted %q", p)
 		}
+		if strings.Count(p, "/") >= maxPathDepth {
+			t.Fatalf("checkPath accepted %q, %d levels deep", p, strings.Count(p, "/")+1)
+		}
 		for elem := range strings.SplitSeq(p, "/") {
 			if elem == "" || elem == "." || elem == ".." {
 				t.Fatalf("checkPath accepted %q", p)
+			}
+			// Nothing invisible, reordering or blank at an end: what
+			// the user is shown is what is written.
+			if strings.TrimSpace(elem) != elem || strings.TrimFunc(elem, unicode.IsSpace) == "" {
+				t.Fatalf("checkPath accepted %q: element %q has blank ends", p, elem)
+			}
+			for _, r := range elem {
+				if unicode.Is(unicode.Cf, r) || unicode.IsControl(r) || (r != ' ' && unicode.IsSpace(r)) {
+					t.Fatalf("checkPath accepted %q: element %q has U+%04X", p, elem, r)
+				}
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,11 +10,11 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 )
 
 // maxNumbered bounds the search for a free name: "a (1).txt" … "a (999).txt".
@@ -23,6 +24,9 @@ const maxNumbered = 999
 // exactly one of them must be called, and it closes the channel.
 type Incoming struct {
 	Offer Offer
+	// Limits bound the transfer; ReadOffer sets DefaultLimits. Change
+	// them before Fits and Accept.
+	Limits Limits
 
 	c         *conn
 	answered  atomic.Bool
@@ -33,9 +37,14 @@ type Incoming struct {
 
 	// create opens a new file for writing; tests replace it to fail.
 	create func(root *os.Root, name string) (io.WriteCloser, error)
+	// space says what the file system holding dir has free; tests
+	// replace it.
+	space func(dir string) (Space, bool, error)
 }
 
-// ReadOffer reads the peer's offer from ch. Nothing is written to disk.
+// ReadOffer reads the peer's offer from ch, waiting at most 30 s for it
+// (then the peer is told, and the error is a *TimeoutError). Nothing is
+// written to disk.
 // The offer's name is checked: an unsafe one is refused with the peer
 // told why, and returned as *UnsafeNameError. On error ReadOffer closes
 // ch.
@@ -49,17 +58,19 @@ func ReadOffer(ctx context.Context, ch Channel) (*Incoming, error) {
 	}
 	in := &Incoming{
 		Offer:     o,
+		Limits:    DefaultLimits,
 		c:         c,
 		watched:   make(chan struct{}),
 		withdrawn: make(chan struct{}),
 		create:    createFile,
+		space:     diskSpace,
 	}
 	go in.watch()
 	return in, nil
 }
 
 func readOffer(c *conn) (Offer, error) {
-	m, _, err := c.next(true)
+	m, _, err := c.await(offerTimeout, "no offer received within %v")
 	if err != nil {
 		return Offer{}, err
 	}
@@ -107,6 +118,34 @@ func (in *Incoming) Withdrawn() <-chan struct{} { return in.withdrawn }
 
 var errAnswered = errors.New("transfer: offer already answered")
 
+// Fits reports, as a *LimitError whose reason the peer may be told,
+// whether the offer is within in.Limits and fits the disk holding dir,
+// leaving it some room (5%, at most 1 GiB) besides reserved bytes
+// promised to other transfers.
+func (in *Incoming) Fits(dir string, reserved int64) error {
+	o, l := in.Offer, in.Limits
+	switch {
+	case l.MaxSize > 0 && o.Size > l.MaxSize:
+		return &LimitError{Reason: fmt.Sprintf("too large: %s, the limit is %s", FormatSize(o.Size), FormatSize(l.MaxSize))}
+	case l.MaxEntries > 0 && o.Files+o.Dirs > l.MaxEntries:
+		return &LimitError{Reason: fmt.Sprintf("too many files: %d, the limit is %d", o.Files+o.Dirs, l.MaxEntries)}
+	}
+	sp, known, err := in.space(dir)
+	if err != nil || !known {
+		return err // a missing directory fails Accept anyway
+	}
+	keep := keepFree(sp.Total)
+	free := max(sp.Free-reserved, 0)
+	if o.Size > free-keep {
+		return &LimitError{Reason: fmt.Sprintf("not enough room: needs %s, %s free (%s is kept free)",
+			FormatSize(o.Size), FormatSize(free), FormatSize(keep))}
+	}
+	if entries := int64(o.Files + o.Dirs + 1); sp.Files > 0 && entries > sp.FreeFiles {
+		return &LimitError{Reason: fmt.Sprintf("not enough room: needs %d files, %d free", entries, sp.FreeFiles)}
+	}
+	return nil
+}
+
 // Refuse tells the peer no, with a reason it may show, and closes the
 // channel.
 func (in *Incoming) Refuse(reason string) error {
@@ -132,7 +171,10 @@ func (in *Incoming) Refuse(reason string) error {
 // renamed only once its size and digest are verified; an existing file or
 // directory is never replaced: the name gets a number, as in
 // "name (1).ext". On any error nothing is left in dir. Cancelling ctx
-// stops the transfer and tells the peer.
+// stops the transfer and tells the peer; so does a peer that sends
+// nothing for Limits.IdleTimeout (a *TimeoutError) and a disk that fills
+// up meanwhile (a *LimitError). Accept does not check the limits: Fits
+// does, before.
 func (in *Incoming) Accept(ctx context.Context, dir string, progress func(Progress)) (string, error) {
 	if in.answered.Swap(true) {
 		return "", errAnswered
@@ -159,7 +201,8 @@ func (in *Incoming) receive(dir string, progress func(Progress)) (saved string, 
 		return "", err
 	}
 	defer root.Close()
-	s := &sink{root: root, offer: in.Offer, create: in.create, h: sha256.New(), progress: progress}
+	c.idle = cmp.Or(in.Limits.IdleTimeout, DefaultIdleTimeout)
+	s := &sink{root: root, dir: dir, offer: in.Offer, create: in.create, space: in.space, h: sha256.New(), progress: progress}
 	if err := s.start(); err != nil {
 		return "", err
 	}
@@ -176,7 +219,15 @@ func (in *Incoming) receive(dir string, progress func(Progress)) (saved string, 
 	if err := c.flush(); err != nil {
 		return "", err
 	}
-	<-in.watched
+	// The first frame after ACCEPT is the watcher's; a peer that sends
+	// none is as idle as one that stops later.
+	idle := time.NewTimer(c.idle)
+	select {
+	case <-in.watched:
+		idle.Stop()
+	case <-idle.C:
+		return "", timeoutErrorf(c.idle, idleReason)
+	}
 	m, buf, err := c.interpret(in.first)
 	for err == nil {
 		switch m := m.(type) {
@@ -191,11 +242,14 @@ func (in *Incoming) receive(dir string, progress func(Progress)) (saved string, 
 			err = protocolErrorf("%T during the transfer", m)
 		}
 		if err == nil {
-			m, buf, err = c.next(true)
+			m, buf, err = c.await(c.idle, idleReason)
 		}
 	}
 	return "", err
 }
+
+// idleReason is what both sides are told when data stops coming.
+const idleReason = "nothing received for %v"
 
 // commit checks the trailer, then (once nothing can cancel any more)
 // moves the partial file to its final name and acknowledges.
@@ -222,8 +276,10 @@ func (in *Incoming) commit(s *sink, done doneMsg) (string, error) {
 // it against the offer.
 type sink struct {
 	root     *os.Root
+	dir      string // root's path, for checking the free space
 	offer    Offer
 	create   func(root *os.Root, name string) (io.WriteCloser, error)
+	space    func(dir string) (Space, bool, error)
 	h        hash.Hash
 	progress func(Progress)
 
@@ -234,12 +290,14 @@ type sink struct {
 	dirs    int
 	started int    // files begun
 	scratch []byte // for re-encoding ENTRY bodies
+	// unchecked counts bytes written since the free space was checked.
+	unchecked int64
 }
 
 func (s *sink) start() error {
 	s.p = Progress{Size: s.offer.Size, Files: s.offer.Files}
 	for range 10 {
-		s.partial = partialName(s.offer.Name, fmt.Sprintf("%08x", rand.Uint32()))
+		s.partial = partialName(s.offer.Name, partialSuffix())
 		var err error
 		if s.offer.Kind == KindDirectory {
 			err = s.root.Mkdir(s.partial, 0o777)
@@ -297,6 +355,12 @@ func (s *sink) data(b []byte) error {
 	case int64(len(b)) > s.left:
 		return fmt.Errorf("%w: more bytes than offered", ErrSizeMismatch)
 	}
+	if s.unchecked += int64(len(b)); s.unchecked >= roomCheckInterval {
+		s.unchecked = 0
+		if err := s.checkRoom(); err != nil {
+			return err
+		}
+	}
 	if _, err := s.file.Write(b); err != nil {
 		return err
 	}
@@ -307,6 +371,19 @@ func (s *sink) data(b []byte) error {
 		return s.endFile()
 	}
 	s.report()
+	return nil
+}
+
+// checkRoom stops the transfer before the disk fills: something else may
+// be writing to it too.
+func (s *sink) checkRoom() error {
+	sp, known, err := s.space(s.dir)
+	if err != nil || !known {
+		return nil // the writes will say if the disk is full
+	}
+	if left := s.offer.Size - s.p.Done; left > sp.Free {
+		return &LimitError{Reason: fmt.Sprintf("not enough room left: needs %s more, %s free", FormatSize(left), FormatSize(sp.Free))}
+	}
 	return nil
 }
 
@@ -368,4 +445,19 @@ func (s *sink) discard() {
 
 func createFile(root *os.Root, name string) (io.WriteCloser, error) {
 	return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+}
+
+// rejectGrace bounds how long Reject may block on a congested link.
+const rejectGrace = 2 * time.Second
+
+// Reject refuses, with a reason the peer is shown, whatever the peer
+// offers on ch, without reading the offer or starting a transfer (the
+// receiver is too busy to), and closes ch at once: refusals come in
+// floods, and a Dilation subchannel delivers the refusal before the close.
+// (Over TCP, closing with the offer unread could reset the connection.)
+func Reject(ch Channel, reason string) {
+	force := time.AfterFunc(rejectGrace, func() { ch.Close() })
+	defer force.Stop()
+	ch.Write(appendFrame(nil, refuseMsg{Reason: truncateReason(reason)}))
+	ch.Close()
 }

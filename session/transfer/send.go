@@ -17,9 +17,11 @@ const digestAlg = "sha256"
 
 // Send offers path (a file or a directory) on ch, waits for the peer's
 // answer and, if accepted, streams it. It returns nil once the peer has
-// confirmed the whole transfer, *RefusedError if the peer refused, and
+// confirmed the whole transfer, *RefusedError if the peer refused,
 // *CanceledError if either side stopped it (cancelling ctx tells the
-// peer). Inside a directory only regular files and directories are sent;
+// peer), and *TimeoutError if the peer did not answer the offer within
+// 15 minutes, stopped reading for a minute, or did not confirm within a
+// minute. Inside a directory only regular files and directories are sent;
 // symbolic links and special files are skipped. Send closes ch.
 func Send(ctx context.Context, ch Channel, path string, progress func(Progress)) error {
 	p, err := plan(path)
@@ -135,7 +137,7 @@ func (p *sendPlan) send(c *conn, progress func(Progress)) error {
 	if err != nil {
 		return err
 	}
-	m, _, err := c.next(true)
+	m, _, err := c.await(answerTimeout, "no answer to the offer within %v")
 	switch m := m.(type) {
 	case acceptMsg:
 	case refuseMsg:
@@ -163,7 +165,7 @@ func (p *sendPlan) send(c *conn, progress func(Progress)) error {
 	if err != nil {
 		return err
 	}
-	m, _, err = c.next(true)
+	m, _, err = c.await(c.idle, "no confirmation within %v")
 	switch m.(type) {
 	case ackMsg:
 		return nil

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Subprotocol is the Dilation subprotocol name; one subchannel carries
@@ -25,6 +26,57 @@ type Channel interface {
 	// CloseWrite tells the peer nothing more will be written.
 	CloseWrite() error
 }
+
+// Bounds on what a peer can make one transfer spend. The counts and sizes
+// a frame may carry are in message.go; these bound time, disk and what a
+// receiver accepts by default (Limits).
+const (
+	// DefaultMaxSize is the largest offer accepted by default: large
+	// enough for a disk image or a video project, small enough that one
+	// offer cannot take a whole disk unasked. --max-file-size changes it.
+	DefaultMaxSize = 10 << 30
+	// DefaultMaxEntries bounds files plus directories in one offer
+	// (a large source tree has some 100,000; each costs an inode).
+	DefaultMaxEntries = 1_000_000
+	// DefaultIdleTimeout ends a transfer whose peer sends nothing (or
+	// reads nothing) for this long; the Dilation link reconnects well
+	// within it.
+	DefaultIdleTimeout = time.Minute
+	// maxKeepFree and keepFreeShare set how much of the disk a transfer
+	// must leave free: 5% of the file system, at most 1 GiB.
+	maxKeepFree   = 1 << 30
+	keepFreeShare = 20 // 1/20 = 5%
+	// roomCheckInterval is how many bytes are written between two checks
+	// of the free space while receiving.
+	roomCheckInterval = 64 << 20
+	// maxPathDepth bounds the elements of an entry's path: each costs
+	// a lookup for every file below it.
+	maxPathDepth = 256
+)
+
+// Timeouts for a peer that stops answering; variables only so that tests
+// can shorten them.
+var (
+	// offerTimeout: a subchannel is opened and no OFFER comes.
+	offerTimeout = 30 * time.Second
+	// answerTimeout: our OFFER gets no ACCEPT or REFUSE. The peer's user
+	// decides meanwhile; a gander receiver gives up sooner (10 minutes)
+	// and says so.
+	answerTimeout = 15 * time.Minute
+	// idleTimeout is a sender's DefaultIdleTimeout (a receiver's is in
+	// its Limits).
+	idleTimeout = DefaultIdleTimeout
+)
+
+// Limits bound what one incoming transfer may take; see Incoming.Fits.
+type Limits struct {
+	MaxSize     int64         // bytes of content in one offer; 0: no limit
+	MaxEntries  int           // files and directories in one offer; 0: no limit
+	IdleTimeout time.Duration // nothing received for this long ends it; 0: DefaultIdleTimeout
+}
+
+// DefaultLimits are the limits ReadOffer gives an Incoming.
+var DefaultLimits = Limits{MaxSize: DefaultMaxSize, MaxEntries: DefaultMaxEntries, IdleTimeout: DefaultIdleTimeout}
 
 // Kind says whether an offer is one file or a directory tree.
 type Kind byte
@@ -72,6 +124,26 @@ var (
 	// ErrFileChanged: a file being sent changed size after it was offered.
 	ErrFileChanged = errors.New("transfer: file changed while being sent")
 )
+
+// LimitError means an offer is refused, or a transfer stopped, because it
+// does not fit a limit or the disk. Reason is meant for both users:
+// "not enough room: needs 2.0 GiB, 1.5 GiB free".
+type LimitError struct{ Reason string }
+
+func (e *LimitError) Error() string { return "transfer: " + e.Reason }
+
+// TimeoutError means the peer did nothing for too long: it sent no offer,
+// no answer, no data, or read nothing we sent.
+type TimeoutError struct {
+	Reason  string // "no data from the peer for 1m0s"
+	Timeout time.Duration
+}
+
+func (e *TimeoutError) Error() string { return "transfer: " + e.Reason }
+
+func timeoutErrorf(timeout time.Duration, format string) *TimeoutError {
+	return &TimeoutError{Reason: fmt.Sprintf(format, timeout), Timeout: timeout}
+}
 
 // RefusedError is returned by Send when the peer refuses the offer.
 type RefusedError struct{ Reason string }
