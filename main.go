@@ -320,6 +320,12 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	switch {
 	case tui:
 		err = runTUI(ctx, cfg, sends, logger)
+		// A spoiled code ends the wormhole; the user may ask for a new
+		// one, which is a new session (the files to send come along).
+		for errors.Is(err, ui.ErrNewCode) && ctx.Err() == nil {
+			cfg.Code = ""
+			err = runTUI(ctx, cfg, sends, logger)
+		}
 	case *jsonMode:
 		// A closed stdout must be an error RunJSON sees (it ends the
 		// session cleanly), not a SIGPIPE that kills gander mid-session.
@@ -372,7 +378,7 @@ func runTUI(ctx context.Context, cfg session.Config, sends []string, logger *slo
 		Logger: logger, NoColor: os.Getenv("NO_COLOR") != "",
 	})
 	stopSession()
-	if err := <-done; err != nil {
+	if err := <-done; err != nil && !errors.Is(uiErr, ui.ErrNewCode) {
 		return err
 	}
 	return uiErr
@@ -674,6 +680,9 @@ func showMOTD(w *wormhole.Wormhole, stderr io.Writer) {
 // describe turns an error into one line for a person.
 func describe(err error) string {
 	switch {
+	case errors.Is(err, wormhole.ErrCodeSpoiled):
+		// Before ErrWrongCode: a stranger's malformed pake is both.
+		return ui.Sanitize(err.Error(), false)
 	case errors.Is(err, wormhole.ErrWrongCode):
 		return "wrong code: the other side typed a different code. Check it and try again."
 	case errors.Is(err, context.Canceled):

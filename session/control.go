@@ -18,6 +18,16 @@ import (
 // command's timeout (the session is closed all the same).
 var ErrCloseTimeout = errors.New("the peer did not answer the goodbye in time")
 
+// Why a wormhole can end before the peer is trusted, for errors.Is on
+// Closed.Err and Run's error: the wormhole package's own errors.
+var (
+	// ErrCodeSpoiled: someone other than the peer used the nameplate; a
+	// new code is the only way on.
+	ErrCodeSpoiled = wormhole.ErrCodeSpoiled
+	// ErrWrongCode: the two sides typed different codes.
+	ErrWrongCode = wormhole.ErrWrongCode
+)
+
 // Errors a CommandFailed carries.
 var (
 	ErrCodeAlreadySet = errors.New("the code is already set")
@@ -41,7 +51,7 @@ var (
 func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
 	w, err := openWormhole(ctx, &cfg, emit)
 	if err != nil {
-		emit(Closed{Result: err.Error()})
+		emit(Closed{Result: err.Error(), Err: err})
 		return err
 	}
 	c := &controller{
@@ -76,19 +86,19 @@ func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Eve
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil // interrupted: fowld exits 0 on SIGTERM too
 	}
-	result := "happy"
+	result, resultErr := "happy", error(nil)
 	switch {
 	case err != nil && !errors.Is(err, ErrCloseTimeout):
-		result = err.Error()
+		result, resultErr = err.Error(), err
 	case errors.Is(closeErr, wormhole.ErrLonely):
 		result = "lonely"
 	case closeErr != nil:
-		result = closeErr.Error()
+		result, resultErr = closeErr.Error(), closeErr
 		if err == nil {
 			err = closeErr
 		}
 	}
-	emit(Closed{Result: result})
+	emit(Closed{Result: result, Err: resultErr})
 	return err
 }
 

@@ -101,8 +101,12 @@ type (
 	// PeerClosing: the peer said goodbye.
 	PeerClosing struct{}
 	// Closed is the last event: the wormhole closed with Result "happy",
-	// "lonely", or what went wrong.
-	Closed struct{ Result string }
+	// "lonely", or what went wrong, which is Err (nil when happy or
+	// lonely) for errors.Is: ErrCodeSpoiled, ErrWrongCode, ...
+	Closed struct {
+		Result string
+		Err    error
+	}
 )
 
 // Command is an instruction to a running session.

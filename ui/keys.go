@@ -41,8 +41,8 @@ type keyMap struct {
 	// the rest of the session.
 	DenyAll, RefuseAll, Block key.Binding
 
-	// The closed screen.
-	Exit key.Binding
+	// The closed screen; NewCode only when the code was spoiled.
+	Exit, NewCode key.Binding
 }
 
 func newKeyMap() *keyMap {
@@ -84,7 +84,8 @@ func newKeyMap() *keyMap {
 		RefuseAll: b([]string{"D"}, "D", "refuse all"),
 		Block:     b([]string{"B"}, "B", "block all"),
 
-		Exit: b([]string{"q", "enter", "esc", "space"}, "any key", "exit"),
+		Exit:    b([]string{"q", "enter", "esc", "space"}, "any key", "exit"),
+		NewCode: b([]string{"n"}, "n", "new code"),
 	}
 }
 

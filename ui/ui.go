@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -65,6 +66,11 @@ type ClosedError struct{ Result string }
 
 func (e *ClosedError) Error() string { return e.Result }
 
+// ErrNewCode is what Run returns when the code was spoiled (someone else
+// used its nameplate) and the user asked for a new one: main starts a
+// new session without a code.
+var ErrNewCode = errors.New("the user asked for a new code")
+
 // phase is where the whole interface is.
 type phase int
 
@@ -121,7 +127,9 @@ type Model struct {
 	phase          phase
 	peerLeft       bool   // PeerClosing arrived
 	result         string // Closed.Result, once it came
+	resultErr      error  // Closed.Err
 	gotClosed      bool
+	wantNewCode    bool // n on the spoiled-code screen
 	reconnectGen   int
 	staleTimer     bool // a staleCheckMsg is on its way
 
@@ -188,15 +196,23 @@ func (m *Model) run(ctx context.Context, options ...tea.ProgramOption) error {
 // that nothing redraws in a loop.
 func (m *Model) Frames() int64 { return m.frames.Load() }
 
-// Err is the error Run returns: a *ClosedError if the session ended
+// Err is the error Run returns: ErrNewCode if the user asked for a new
+// code after a spoiled one, a *ClosedError if the session ended
 // unhappily, else nil.
 func (m *Model) Err() error {
+	if m.wantNewCode {
+		return ErrNewCode
+	}
 	switch m.result {
 	case "", "happy", "lonely":
 		return nil
 	}
 	return &ClosedError{Result: clean(m.result)}
 }
+
+// spoiled reports whether the session ended because someone other than
+// the peer used the code's nameplate.
+func (m *Model) spoiled() bool { return errors.Is(m.resultErr, session.ErrCodeSpoiled) }
 
 // stop makes pending waitForEvent and send commands return.
 func (m *Model) stop() { m.stopOnce.Do(func() { close(m.done) }) }
@@ -311,6 +327,16 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 		return m.startStaleTimer()
 	case session.TransferFinished:
 		m.note(m.transfers.handle(e, now))
+	case session.TransfersRefused:
+		if e.Unread {
+			m.status.say(fmt.Sprintf("refused %d offers of your peer unread: %s", e.Count, clean(e.Reason)), true)
+		} else {
+			m.status.say(fmt.Sprintf("%d more offers of your peer ended: %s", e.Count, clean(e.Reason)), true)
+		}
+	case session.PartialsRemoved:
+		if n := len(e.Removed); n > 0 {
+			m.status.say(fmt.Sprintf("removed %d partial files an earlier gander left in %s", n, clean(e.Dir)), false)
+		}
 	case session.CommandFailed:
 		m.status.say(errText(e.Err), true)
 	case session.PeerClosing:
@@ -318,6 +344,7 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 		m.status.say("your peer closed the session", false)
 	case session.Closed:
 		m.gotClosed = true
+		m.resultErr = e.Err
 		return m.sessionEnded(e.Result)
 	case dilation.Status:
 		if m.status.setLink(e, now) {
@@ -424,6 +451,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case m.phase == ended:
+		if m.spoiled() && key.Matches(k, m.keys.NewCode) {
+			m.wantNewCode = true
+		}
 		return tea.Quit
 	case m.phase == closing:
 		return nil
@@ -540,6 +570,8 @@ func (m *Model) updateSending(msg tea.Msg) tea.Cmd {
 func (m *Model) helpKeys() help.KeyMap {
 	k := m.keys
 	switch {
+	case m.phase == ended && m.spoiled():
+		return bindings{short: []key.Binding{k.NewCode, k.Exit}}
 	case m.phase == ended:
 		return bindings{short: []key.Binding{k.Exit}}
 	case m.phase == closing:
@@ -696,6 +728,9 @@ func (m *Model) endedView(header string, w, h int) string {
 		title = "The session is over."
 	case m.result == "lonely":
 		title = "Nobody came: the wormhole closed before your peer connected."
+	case m.spoiled():
+		title = "This code is spoiled."
+		detail = clean(m.result) + "\nPress n for a new code (give it to your peer), any other key to exit."
 	case strings.Contains(m.result, "wrong code"):
 		title = "Wrong code."
 		detail = clean(m.result) + "\nCheck the code with your peer and try again."

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -588,5 +590,46 @@ func TestWaitingOffersAreBounded(t *testing.T) {
 	}
 	if !contains(h.screen(), "too many") {
 		t.Errorf("the refusal is not shown:\n%s", h.screen())
+	}
+}
+
+// A code someone else used is spoiled: the closed screen says so and n
+// asks main for a new code; any other key just exits.
+func TestSpoiledCodeOffersANewOne(t *testing.T) {
+	spoiled := fmt.Errorf("someone else used nameplate 7 before your peer: %w", session.ErrCodeSpoiled)
+	for _, tt := range []struct {
+		key  rune
+		want error
+	}{{'n', ErrNewCode}, {'q', nil}} {
+		h := newHarness(t, Options{}, 80, 24)
+		h.event(session.Welcome{}, session.CodeReady{Code: "7-guitarist-revenge"},
+			session.Closed{Result: spoiled.Error(), Err: spoiled})
+		if s := h.screen(); !contains(s, "This code is spoiled") || !contains(s, "Press n for a new code") {
+			t.Fatalf("screen:\n%s", s)
+		}
+		if !hasQuit(h.press(keyRune(tt.key))) {
+			t.Errorf("%c did not quit", tt.key)
+		}
+		err := h.m.Err()
+		if tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("after %c: Err() = %v, want %v", tt.key, err, tt.want)
+		}
+		if tt.want == nil && errors.Is(err, ErrNewCode) {
+			t.Errorf("after %c: Err() = %v, want no new code", tt.key, err)
+		}
+	}
+}
+
+// Offers refused in bulk (too many at once) and stale partial files
+// removed reach the status line, not only the plain output.
+func TestBulkRefusalsAndRemovedPartialsAreShown(t *testing.T) {
+	h := connected(t, 100, 24, Options{})
+	h.event(session.TransfersRefused{Count: 37, Reason: "too many transfers at once", Unread: true})
+	if s := h.screen(); !contains(s, "refused 37 offers of your peer unread: too many transfers at once") {
+		t.Errorf("screen:\n%s", s)
+	}
+	h.event(session.PartialsRemoved{Dir: "/tmp/in", Removed: []string{".a.gander-partial-1-2-3"}})
+	if s := h.screen(); !contains(s, "removed 1 partial files an earlier gander left in /tmp/in") {
+		t.Errorf("screen:\n%s", s)
 	}
 }
