@@ -340,8 +340,14 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 			commands <- session.SendFiles{Paths: sends}
 		}
 		out := newBatchedWriter(stdout, outputDelay)
-		err = session.Run(ctx, cfg, commands, func(ev session.Event) { printEvent(out, ev) })
+		sessionCtx, stop := context.WithCancelCause(ctx)
+		out.failed = func(err error) { stop(fmt.Errorf("%w: %w", errOutputFailed, err)) }
+		err = session.Run(sessionCtx, cfg, commands, func(ev session.Event) { printEvent(out, ev) })
 		out.Flush()
+		if cause := context.Cause(sessionCtx); err == nil && ctx.Err() == nil && errors.Is(cause, errOutputFailed) {
+			err = cause
+		}
+		stop(nil)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
@@ -677,6 +683,9 @@ func showMOTD(w *wormhole.Wormhole, stderr io.Writer) {
 	}
 }
 
+// errOutputFailed ends a --no-tui session whose output cannot be written.
+var errOutputFailed = errors.New("writing the output failed")
+
 // describe turns an error into one line for a person.
 func describe(err error) string {
 	switch {
@@ -702,10 +711,15 @@ const outputDelay = 50 * time.Millisecond
 type batchedWriter struct {
 	w     io.Writer
 	delay time.Duration
+	// failed is called once, with the first write error: output that
+	// cannot be written (a full disk) ends the session rather than
+	// vanishing while it goes on.
+	failed func(error)
 
 	mu      sync.Mutex
 	buf     []byte
 	pending *time.Timer // set while buf waits
+	err     error       // the first write error; later writes are dropped
 }
 
 func newBatchedWriter(w io.Writer, delay time.Duration) *batchedWriter {
@@ -715,6 +729,9 @@ func newBatchedWriter(w io.Writer, delay time.Duration) *batchedWriter {
 func (b *batchedWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.err != nil {
+		return 0, b.err
+	}
 	b.buf = append(b.buf, p...)
 	if b.pending == nil {
 		b.pending = time.AfterFunc(b.delay, func() { b.Flush() })
@@ -730,10 +747,16 @@ func (b *batchedWriter) Flush() error {
 		b.pending.Stop()
 		b.pending = nil
 	}
-	if len(b.buf) == 0 {
-		return nil
+	if b.err != nil || len(b.buf) == 0 {
+		return b.err
 	}
 	_, err := b.w.Write(b.buf)
 	b.buf = b.buf[:0]
+	if err != nil {
+		b.err = err
+		if b.failed != nil {
+			go b.failed(err) // not under mu: it may end the session, which writes
+		}
+	}
 	return err
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -60,5 +62,41 @@ func TestParseSize(t *testing.T) {
 		if got, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", in, got)
 		}
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write(p []byte) (int, error) { return 0, syscall.ENOSPC }
+
+// Output that cannot be written (a full disk) is reported once, so that
+// main ends the session, and nothing more is buffered.
+func TestBatchedWriterReportsTheFirstWriteError(t *testing.T) {
+	b := newBatchedWriter(failingWriter{}, time.Hour)
+	failed := make(chan error, 2)
+	b.failed = func(err error) { failed <- err }
+	b.Write([]byte("one\n"))
+	if err := b.Flush(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Flush = %v, want ENOSPC", err)
+	}
+	if _, err := b.Write([]byte("two\n")); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Write after the failure = %v, want ENOSPC", err)
+	}
+	b.Flush()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("failed(%v)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("failed was not called")
+	}
+	select {
+	case err := <-failed:
+		t.Errorf("failed called twice (%v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if len(b.buf) != 0 {
+		t.Errorf("%d bytes still buffered", len(b.buf))
 	}
 }
