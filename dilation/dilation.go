@@ -212,7 +212,7 @@ func (c *Conn) Listen(subprotocol string) (*Listener, error) {
 	}
 	m.listeners[subprotocol] = l
 	for _, sc := range m.pendingOpens[subprotocol] {
-		l.enqueue(sc)
+		m.claimLocked(sc, l)
 	}
 	delete(m.pendingOpens, subprotocol)
 	return l, nil
