@@ -107,8 +107,8 @@ type manager struct {
 	mu           sync.Mutex
 	stopped      error      // set by shutdown: subchannels fail with it
 	outbox       *sendQueue // the connection in use's; nil while there is none
-	lastPong     time.Time // the Leader's: the last PONG
-	lastHeard    time.Time // the Follower's: the last record of any kind
+	lastPong     time.Time  // the Leader's: the last PONG
+	lastHeard    time.Time  // the Follower's: the last record of any kind
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int

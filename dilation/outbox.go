@@ -39,22 +39,22 @@ type sendQueue struct {
 	signal    chan struct{}
 	timer     *time.Timer // the writer goroutine flushes when it fires
 
-	mu       sync.Mutex
-	idle     sync.Cond // broadcast when a flush ends
-	items    []record
-	batch    []record // the last batch's, cleared, for the next one
-	bytes    int
-	ackSeq   uint32
-	acks     int   // records awaiting the ACK for ackSeq
-	sealed   int64 // highest sequence number encrypted for this link, or -1
-	armed    bool  // the timer is running
+	mu     sync.Mutex
+	idle   sync.Cond // broadcast when a flush ends
+	items  []record
+	batch  []record // the last batch's, cleared, for the next one
+	bytes  int
+	ackSeq uint32
+	acks   int   // records awaiting the ACK for ackSeq
+	sealed int64 // highest sequence number encrypted for this link, or -1
+	armed  bool  // the timer is running
 	// The latest PING and PONG to send, ahead of everything queued: only
 	// the latest of each needs to go (a peer flooding PINGs gets one
 	// PONG per flush, not one per PING), and keepalive traffic must not
 	// wait behind bulk data.
 	ping, pong *[4]byte
-	flushing bool
-	closed   bool
+	flushing   bool
+	closed     bool
 }
 
 func newSendQueue(l *link, onDrained func()) *sendQueue {
