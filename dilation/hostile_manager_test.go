@@ -49,6 +49,20 @@ func TestUnlistenedSubprotocolIsRefused(t *testing.T) {
 	}
 }
 
+// A subprotocol name is short: a long one is refused, not kept.
+func TestLongSubprotocolNameIsRefused(t *testing.T) {
+	p := dialHostile(t, Config{})
+	recs := p.collect(t)
+	long := string(bytes.Repeat([]byte{'n'}, 1<<20))
+	if err := p.send(openRecord{scid: p.peerSCID(0), subprotocol: long}); err != nil {
+		t.Fatal(err)
+	}
+	waitForClose(t, recs, p.peerSCID(0), 2*time.Second)
+	if st := p.state(); st.subchannels != 0 || st.pending != 0 {
+		t.Fatalf("gander holds a subchannel for a 1 MiB name: %+v", st)
+	}
+}
+
 // Floods of OPENs, for a subprotocol nobody listens for and for one whose
 // listener never accepts, from a peer that reads nothing back: gander
 // holds a bounded number of subchannels and of refusals.

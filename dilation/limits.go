@@ -12,6 +12,11 @@ const (
 	// beyond it is answered with CLOSE.
 	maxPeerSubchannels = 4096
 
+	// maxSubprotocolName bounds the length of a subprotocol name the peer
+	// opens a subchannel for (the record allows up to MaxRecordSize);
+	// a longer one is refused.
+	maxSubprotocolName = 256
+
 	// maxUnclaimedOpens bounds the subchannels the peer opened for a
 	// subprotocol nobody listens for (yet): the reference holds them until
 	// a listener appears, gander for unclaimedOpenTimeout, up to
@@ -50,6 +55,12 @@ const (
 	// prologue and Noise handshake.
 	maxInboundHandshakes    = 8
 	inboundHandshakeTimeout = 10 * time.Second
+
+	// Refusals are logged at Info level for the first refusalsLoggedInFull
+	// of a connection and then every refusalLogEvery-th, with a count, so
+	// that a flood cannot flood the log as well.
+	refusalsLoggedInFull = 16
+	refusalLogEvery      = 1024
 
 	// maxPeerHints bounds the peer's connection hints dialled per
 	// generation; the rest are ignored.

@@ -125,6 +125,7 @@ type manager struct {
 	unclaimed       int
 	highestPeerSCID uint32
 	refusals        []uint32
+	refused         int // OPENs refused or ignored, for the log
 }
 
 type parkedWrite struct {
@@ -484,15 +485,18 @@ func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
 	}
 	switch {
 	case scid == 0 || scid%2 != peerParity:
-		m.log.Info("ignoring OPEN with an id that is not the peer's to choose", "scid", scid, "subprotocol", subprotocol)
+		m.logRefusalLocked("ignoring OPEN with an id that is not the peer's to choose", scid, subprotocol, "")
 		return
 	case scid <= m.highestPeerSCID:
-		m.log.Info("ignoring OPEN reusing a subchannel id", "scid", scid, "subprotocol", subprotocol)
+		m.logRefusalLocked("ignoring OPEN reusing a subchannel id", scid, subprotocol, "")
 		return
 	}
 	m.highestPeerSCID = scid
 	l := m.listeners[subprotocol]
 	switch {
+	case len(subprotocol) > maxSubprotocolName:
+		m.refuseLocked(scid, subprotocol, fmt.Sprintf("subprotocol name of %d bytes, over %d", len(subprotocol), maxSubprotocolName))
+		return
 	case m.cfg.ExpectedSubprotocols != nil && !slices.Contains(m.cfg.ExpectedSubprotocols, subprotocol):
 		m.refuseLocked(scid, subprotocol, "unexpected subprotocol")
 		return
@@ -576,14 +580,31 @@ func (m *manager) dropUnclaimedLocked(sc *Subchannel, reason string) {
 // dropped (their ids are used up all the same).
 func (m *manager) refuseLocked(scid uint32, subprotocol, reason string) {
 	if len(m.refusals) >= maxUnansweredRefusals {
-		m.log.Debug("dropping OPEN without an answer: the peer does not acknowledge our refusals",
-			"scid", scid, "subprotocol", subprotocol, "reason", reason)
+		m.logRefusalLocked("refusing subchannel without answering: the peer does not acknowledge our refusals", scid, subprotocol, reason)
 		return
 	}
-	m.log.Info("refusing subchannel", "scid", scid, "subprotocol", subprotocol, "reason", reason)
+	m.logRefusalLocked("refusing subchannel", scid, subprotocol, reason)
 	m.refusals = append(m.refusals, m.nextSeq)
 	m.sendSequencedLocked(closeRecord{scid: scid})
 	m.outbox.kick()
+}
+
+// logRefusalLocked logs a refused or ignored OPEN: at Info level the
+// first few times and then once in a while, with the count so far.
+func (m *manager) logRefusalLocked(msg string, scid uint32, subprotocol, reason string) {
+	m.refused++
+	level := slog.LevelDebug
+	if m.refused <= refusalsLoggedInFull || m.refused%refusalLogEvery == 0 {
+		level = slog.LevelInfo
+	}
+	if len(subprotocol) > 64 {
+		subprotocol = fmt.Sprintf("%.64q... (%d bytes)", subprotocol, len(subprotocol))
+	}
+	attrs := []any{"scid", scid, "subprotocol", subprotocol, "refused so far", m.refused}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	m.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // forgetLocked removes a subchannel from the table once both sides have
