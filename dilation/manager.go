@@ -347,6 +347,7 @@ func (m *manager) gotLink(ev linkSelected) {
 		m.sendPingLocked()
 	}
 	m.mu.Unlock()
+	q.kick()
 	m.linkDone.Add(2)
 	go m.readLink(ctx, m.generation, m.link, q)
 	go m.writeLink(ctx, q)

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gander-pair/gander/dilation"
+)
+
+// The reference implementation, made to misbehave (e2e/hostile_dilation_peer.py
+// sends raw OPEN, DATA and PING records through its own Manager), floods
+// gander's Dilation; gander's peak RSS must stay bounded and the
+// connection must still work. GANDER_HOSTILE_SCALE multiplies the floods
+// (the README's before/after numbers used 3 for the subchannel flood).
+
+var jsonFloodDone = regexp.MustCompile(`\{"flood_done": \d+.*\}`)
+
+func hostileScale() int {
+	if n, err := strconv.Atoi(os.Getenv("GANDER_HOSTILE_SCALE")); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// vmHWM is this process's peak RSS in bytes (gander's side of the
+// connection is this process; the peer is a child).
+func vmHWM(t testing.TB) int64 {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+func hostileFlood(t *testing.T, maxRSS int64, args ...string) {
+	mailbox := startMailbox(t)
+	w, code := joinGander(t, mailbox.URL, "")
+	var c *dilation.Conn
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c = dilateGander(t, w, dilation.Config{}) }()
+	all := append([]string{"hostile_dilation_peer.py", "--mailbox", mailbox.URL, "--appid", dilationAppID, "--code", code}, args...)
+	peer := startProcess(t, ".", venvBin(t, "python"), all...)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	peer.waitFor(t, jsonDilated, 30*time.Second)
+	before := vmHWM(t)
+	done := peer.waitFor(t, jsonFloodDone, 3*time.Minute)[0]
+	echoThrough(t, c, 1<<20, nil) // the connection still works
+	peak := vmHWM(t)
+	t.Logf("%s; peak RSS %d MiB (%d MiB before the flood)", done, peak>>20, before>>20)
+	if peak > maxRSS {
+		t.Errorf("peak RSS %d MiB, over %d MiB", peak>>20, maxRSS>>20)
+	}
+	peer.closeStdin(t)
+}
+
+// Subchannels for a subprotocol nobody listens for, 1 MiB - 1 of DATA each.
+func TestHostileDilationUnlistenedSubchannels(t *testing.T) {
+	hostileFlood(t, 200<<20, "--flood", "unlistened", "--count", strconv.Itoa(1000*hostileScale()), "--size", strconv.Itoa(1<<20-1))
+}
+
+// OPEN records without data, for a subprotocol nobody listens for.
+func TestHostileDilationOpenFlood(t *testing.T) {
+	hostileFlood(t, 200<<20, "--flood", "open", "--count", strconv.Itoa(200000*hostileScale()))
+}
+
+// PINGs from a peer that reads nothing back.
+func TestHostileDilationPingFlood(t *testing.T) {
+	hostileFlood(t, 200<<20, "--flood", "ping", "--seconds", strconv.Itoa(5*hostileScale()))
+}
