@@ -17,8 +17,12 @@ import (
 // The reference implementation, made to misbehave (e2e/hostile_dilation_peer.py
 // sends raw OPEN, DATA and PING records through its own Manager), floods
 // gander's Dilation; gander's peak RSS must stay bounded and the
-// connection must still work. GANDER_HOSTILE_SCALE multiplies the floods
-// (the README's before/after numbers used 3 for the subchannel flood).
+// connection must still work. GANDER_HOSTILE_SCALE multiplies the floods;
+// the numbers measured before and after the bounds used 10, 20 and 5 (3000
+// subchannels of 1 MiB, 2M OPENs, 15 s of PINGs, the review's floods).
+// The PING flood is a measurement more than a test: the reference sends
+// PINGs too slowly to hurt (dilation's TestPingFloodKeepsOnePong is the
+// test).
 
 var jsonFloodDone = regexp.MustCompile(`\{"flood_done": \d+.*\}`)
 
@@ -51,7 +55,9 @@ func vmHWM(t testing.TB) int64 {
 	return 0
 }
 
-func hostileFlood(t *testing.T, maxRSS int64, args ...string) {
+// hostileFlood runs the peer with args and fails if gander's peak RSS grew
+// by more than maxGrowth meanwhile.
+func hostileFlood(t *testing.T, maxGrowth int64, args ...string) {
 	mailbox := startMailbox(t)
 	w, code := joinGander(t, mailbox.URL, "")
 	var c *dilation.Conn
@@ -70,23 +76,23 @@ func hostileFlood(t *testing.T, maxRSS int64, args ...string) {
 	echoThrough(t, c, 1<<20, nil) // the connection still works
 	peak := vmHWM(t)
 	t.Logf("%s; peak RSS %d MiB (%d MiB before the flood)", done, peak>>20, before>>20)
-	if peak > maxRSS {
-		t.Errorf("peak RSS %d MiB, over %d MiB", peak>>20, maxRSS>>20)
+	if peak-before > maxGrowth {
+		t.Errorf("peak RSS grew by %d MiB, over %d MiB", (peak-before)>>20, maxGrowth>>20)
 	}
 	peer.closeStdin(t)
 }
 
 // Subchannels for a subprotocol nobody listens for, 1 MiB - 1 of DATA each.
 func TestHostileDilationUnlistenedSubchannels(t *testing.T) {
-	hostileFlood(t, 200<<20, "--flood", "unlistened", "--count", strconv.Itoa(1000*hostileScale()), "--size", strconv.Itoa(1<<20-1))
+	hostileFlood(t, 64<<20, "--flood", "unlistened", "--count", strconv.Itoa(300*hostileScale()), "--size", strconv.Itoa(1<<20-1))
 }
 
 // OPEN records without data, for a subprotocol nobody listens for.
 func TestHostileDilationOpenFlood(t *testing.T) {
-	hostileFlood(t, 200<<20, "--flood", "open", "--count", strconv.Itoa(200000*hostileScale()))
+	hostileFlood(t, 64<<20, "--flood", "open", "--count", strconv.Itoa(100000*hostileScale()))
 }
 
 // PINGs from a peer that reads nothing back.
 func TestHostileDilationPingFlood(t *testing.T) {
-	hostileFlood(t, 200<<20, "--flood", "ping", "--seconds", strconv.Itoa(5*hostileScale()))
+	hostileFlood(t, 32<<20, "--flood", "ping", "--seconds", strconv.Itoa(3*hostileScale()))
 }
