@@ -63,6 +63,32 @@ func TestLongSubprotocolNameIsRefused(t *testing.T) {
 	}
 }
 
+// Subchannels waiting in a listener's queue when it closes are refused,
+// not kept.
+func TestClosedListenerRefusesItsQueue(t *testing.T) {
+	p := dialHostile(t, Config{})
+	recs := p.collect(t)
+	l, err := p.gander.Listen("queued")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opens []record
+	for i := range 3 {
+		opens = append(opens, openRecord{scid: p.peerSCID(i), subprotocol: "queued"})
+	}
+	p.send(opens...)
+	if !eventually(2*time.Second, func() bool { return p.state().subchannels == 3 }) {
+		t.Fatalf("the OPENs did not arrive: %+v", p.state())
+	}
+	l.Close()
+	for i := range 3 {
+		waitForClose(t, recs, p.peerSCID(i), 2*time.Second)
+	}
+	if st := p.state(); st.subchannels != 0 {
+		t.Fatalf("gander still holds %d subchannels nobody can accept", st.subchannels)
+	}
+}
+
 // Floods of OPENs, for a subprotocol nobody listens for and for one whose
 // listener never accepts, from a peer that reads nothing back: gander
 // holds a bounded number of subchannels and of refusals.

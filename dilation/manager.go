@@ -567,6 +567,11 @@ func (m *manager) dropUnclaimedLocked(sc *Subchannel, reason string) {
 	if len(m.pendingOpens[sc.subprotocol]) == 0 {
 		delete(m.pendingOpens, sc.subprotocol)
 	}
+	m.abandonLocked(sc, reason)
+}
+
+// abandonLocked refuses a subchannel the peer opened and nobody took.
+func (m *manager) abandonLocked(sc *Subchannel, reason string) {
 	m.forgetLocked(sc)
 	sc.mu.Lock()
 	sc.closed = true
@@ -966,6 +971,17 @@ func (m *manager) unlisten(l *Listener) {
 	defer m.mu.Unlock()
 	if m.listeners[l.subprotocol] == l {
 		delete(m.listeners, l.subprotocol)
+	}
+	// What the peer opened and nobody accepted will not be accepted now.
+	l.mu.Lock()
+	queued := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	if m.stopped != nil {
+		return
+	}
+	for _, sc := range queued {
+		m.abandonLocked(sc, "the listener closed before accepting it")
 	}
 }
 
