@@ -27,10 +27,12 @@ type connector struct {
 	ctx         context.Context
 	stopContext context.CancelFunc
 
-	mu      sync.Mutex
-	won     bool
-	pending map[net.Conn]bool
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	won       bool
+	pending   map[net.Conn]bool
+	inbound   int // accepted connections still handshaking
+	peerHints int // the peer's hints dialled so far
+	wg        sync.WaitGroup
 }
 
 // linkSelected is the connector's result, tagged with its generation so
@@ -85,7 +87,15 @@ func (c *connector) listen() ([]hint, error) {
 			if err != nil {
 				return
 			}
-			c.attempt(conn, "direct "+conn.RemoteAddr().String()+" (inbound)", false)
+			// Anyone can connect to the port: only a few connections may
+			// handshake at once, briefly each.
+			if !c.admitInbound() {
+				c.log.Debug("refusing inbound connection: too many handshakes under way",
+					"from", conn.RemoteAddr().String(), "limit", maxInboundHandshakes)
+				conn.Close()
+				continue
+			}
+			c.attempt(conn, "direct "+conn.RemoteAddr().String()+" (inbound)", false, true)
 		}
 	}()
 	var hints []hint
@@ -93,6 +103,16 @@ func (c *connector) listen() ([]hint, error) {
 		hints = append(hints, hint{host: addr, port: port})
 	}
 	return hints, nil
+}
+
+func (c *connector) admitInbound() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inbound >= maxInboundHandshakes {
+		return false
+	}
+	c.inbound++
+	return true
 }
 
 func localAddresses() []string {
@@ -114,6 +134,14 @@ func localAddresses() []string {
 // addHints dials the peer's hints: direct ones at once, relays after
 // relayDelay if a direct attempt was made.
 func (c *connector) addHints(hints []hint) {
+	c.mu.Lock()
+	room := max(0, maxPeerHints-c.peerHints)
+	if len(hints) > room {
+		c.log.Info("ignoring some of the peer's connection hints", "ignored", len(hints)-room, "limit", maxPeerHints)
+		hints = hints[:room]
+	}
+	c.peerHints += len(hints)
+	c.mu.Unlock()
 	var direct, relays []hint
 	for _, h := range hints {
 		if h.relay {
@@ -152,15 +180,19 @@ func (c *connector) dial(hints []hint, delay time.Duration) {
 			if h.relay {
 				relay = relayHandshake(c.key, c.side)
 			}
-			c.attempt(conn, h.String(), relay != "")
+			c.attempt(conn, h.String(), relay != "", false)
 		}()
 	}
 }
 
 // attempt handshakes one connection in its own goroutine and offers it.
-func (c *connector) attempt(conn net.Conn, description string, relayed bool) {
+// An inbound one, admitted by admitInbound, has a shorter deadline.
+func (c *connector) attempt(conn net.Conn, description string, relayed, inbound bool) {
 	if !c.track(conn) {
 		conn.Close()
+		if inbound {
+			c.inboundDone()
+		}
 		return
 	}
 	c.wg.Add(1)
@@ -170,9 +202,16 @@ func (c *connector) attempt(conn net.Conn, description string, relayed bool) {
 		if relayed {
 			relay = relayHandshake(c.key, c.side)
 		}
-		l, err := handshake(conn, c.leader, c.key, relay)
+		timeout := handshakeTimeout
+		if inbound {
+			timeout = inboundHandshakeTimeout
+		}
+		l, err := handshakeWithin(conn, c.leader, c.key, relay, timeout)
 		if err == nil && !c.leader {
 			err = l.awaitSelection()
+		}
+		if inbound {
+			c.inboundDone()
 		}
 		if err != nil {
 			c.log.Debug("connection attempt failed", "via", description, "err", err)
@@ -193,6 +232,12 @@ func (c *connector) track(conn net.Conn) bool {
 	}
 	c.pending[conn] = true
 	return true
+}
+
+func (c *connector) inboundDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inbound--
 }
 
 func (c *connector) untrack(conn net.Conn) {

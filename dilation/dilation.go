@@ -56,11 +56,14 @@ type Config struct {
 	// networks where direct connections must not be attempted.
 	NoDirect bool
 	// PingInterval is the Leader's keepalive; a connection silent for two
-	// intervals is replaced. Zero means the reference's 30 s.
+	// intervals is replaced (the Follower gives up on one silent for
+	// three). Zero means the reference's 30 s.
 	PingInterval time.Duration
 	// ExpectedSubprotocols, if not nil, lists the subprotocols the peer
-	// may open; others are refused with CLOSE. With nil, OPENs wait for
-	// a listener.
+	// may open; others are refused with CLOSE. With nil, an OPEN for a
+	// subprotocol nobody listens for waits for a listener, within the
+	// bounds of limits.go (a few seconds, a little data), and is then
+	// refused the same way.
 	ExpectedSubprotocols []string
 	// Side is this side's Dilation id, 16 hex digits; empty picks a random
 	// one. The larger side leads, so tests set it to choose the roles.
@@ -212,7 +215,7 @@ func (c *Conn) Listen(subprotocol string) (*Listener, error) {
 	}
 	m.listeners[subprotocol] = l
 	for _, sc := range m.pendingOpens[subprotocol] {
-		l.enqueue(sc)
+		m.claimLocked(sc, l)
 	}
 	delete(m.pendingOpens, subprotocol)
 	return l, nil

@@ -150,7 +150,12 @@ type link struct {
 // KCM), the Follower once it has sent its KCM (it then waits for the
 // Leader's with awaitSelection).
 func handshake(conn net.Conn, leader bool, dilationKey []byte, relay string) (*link, error) {
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	return handshakeWithin(conn, leader, dilationKey, relay, handshakeTimeout)
+}
+
+// handshakeWithin is handshake with the whole of it bounded by timeout.
+func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay string, timeout time.Duration) (*link, error) {
+	conn.SetDeadline(time.Now().Add(timeout))
 	defer conn.SetDeadline(time.Time{})
 	// A small read buffer: frames larger than it are read straight into
 	// their own buffer, which readRecord hands on without copying.

@@ -107,7 +107,8 @@ type manager struct {
 	mu           sync.Mutex
 	stopped      error      // set by shutdown: subchannels fail with it
 	outbox       *sendQueue // the connection in use's; nil while there is none
-	lastPong     time.Time
+	lastPong     time.Time  // the Leader's: the last PONG
+	lastHeard    time.Time  // the Follower's: the last record of any kind
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int
@@ -116,7 +117,15 @@ type manager struct {
 	nextSCID     uint32
 	subchannels  map[uint32]*Subchannel
 	listeners    map[string]*Listener
-	pendingOpens map[string][]*Subchannel
+	pendingOpens map[string][]*Subchannel // unclaimed, by subprotocol
+	// What the peer opened: how many are open, how many unclaimed, the
+	// highest id it used (ids only grow), and the sequence numbers of
+	// our refusals (CLOSEs) it has not acknowledged.
+	peerSubchannels int
+	unclaimed       int
+	highestPeerSCID uint32
+	refusals        []uint32
+	refused         int // OPENs refused or ignored, for the log
 }
 
 type parkedWrite struct {
@@ -331,6 +340,7 @@ func (m *manager) gotLink(ev linkSelected) {
 	m.mu.Lock()
 	m.outbox = q
 	m.lastPong = time.Now()
+	m.lastHeard = m.lastPong
 	// Everything not yet acknowledged goes first, in sequence order.
 	q.push(m.unacked...)
 	if m.leader {
@@ -426,6 +436,7 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 	if m.outbox != q {
 		return false
 	}
+	m.lastHeard = time.Now()
 	switch r := rec.(type) {
 	case openRecord:
 		if m.acceptLocked(r.seq) {
@@ -433,10 +444,7 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 		}
 	case dataRecord:
 		if m.acceptLocked(r.seq) {
-			if sc := m.subchannels[r.scid]; sc != nil {
-				return sc.deliver(r.payload, buf)
-			}
-			m.log.Debug("DATA for unknown subchannel", "scid", r.scid)
+			return m.gotDataLocked(r, buf)
 		}
 	case closeRecord:
 		if m.acceptLocked(r.seq) {
@@ -445,8 +453,7 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 	case ackRecord:
 		m.retireLocked(r.seq)
 	case pingRecord:
-		q.push(pongRecord{r.id})
-		q.kick()
+		q.pushControl(pongRecord{r.id})
 	case pongRecord:
 		m.lastPong = time.Now()
 	case kcmRecord:
@@ -466,35 +473,170 @@ func (m *manager) acceptLocked(seq uint32) bool {
 	return true
 }
 
+// gotOpenLocked handles the peer's OPEN. Its id must have the peer's
+// parity (the Leader's are odd, the Follower's even; 0 is the removed
+// control channel) and be higher than any the peer used before, as both
+// reference allocators count up: an id of ours, or one used before, is
+// dropped (answering it with CLOSE would close ours). A valid OPEN
+// beyond the limits is refused with CLOSE.
 func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
-	if _, dup := m.subchannels[scid]; dup {
-		m.log.Debug("duplicate OPEN", "scid", scid)
+	peerParity := uint32(1)
+	if m.leader {
+		peerParity = 0
+	}
+	switch {
+	case scid == 0 || scid%2 != peerParity:
+		m.logRefusalLocked("ignoring OPEN with an id that is not the peer's to choose", scid, subprotocol, "")
+		return
+	case scid <= m.highestPeerSCID:
+		m.logRefusalLocked("ignoring OPEN reusing a subchannel id", scid, subprotocol, "")
 		return
 	}
-	if m.cfg.ExpectedSubprotocols != nil && !slices.Contains(m.cfg.ExpectedSubprotocols, subprotocol) {
-		m.log.Info("refusing subchannel for unexpected subprotocol", "subprotocol", subprotocol)
-		m.sendSequencedLocked(closeRecord{scid: scid})
-		m.outbox.kick()
+	m.highestPeerSCID = scid
+	l := m.listeners[subprotocol]
+	switch {
+	case len(subprotocol) > maxSubprotocolName:
+		m.refuseLocked(scid, subprotocol, fmt.Sprintf("subprotocol name of %d bytes, over %d", len(subprotocol), maxSubprotocolName))
+		return
+	case m.cfg.ExpectedSubprotocols != nil && !slices.Contains(m.cfg.ExpectedSubprotocols, subprotocol):
+		m.refuseLocked(scid, subprotocol, "unexpected subprotocol")
+		return
+	case m.peerSubchannels >= maxPeerSubchannels:
+		m.refuseLocked(scid, subprotocol, fmt.Sprintf("the peer has %d subchannels open already", m.peerSubchannels))
+		return
+	case l == nil && m.unclaimed >= maxUnclaimedOpens:
+		m.refuseLocked(scid, subprotocol, fmt.Sprintf("nobody listens, and %d subchannels wait for a listener already", m.unclaimed))
 		return
 	}
 	sc := newSubchannel(m, scid, subprotocol)
+	sc.peerOpened = true
+	m.peerSubchannels++
 	m.subchannels[scid] = sc
-	if l := m.listeners[subprotocol]; l != nil {
+	if l != nil {
 		l.enqueue(sc)
 		return
 	}
+	sc.unclaimed = true
+	m.unclaimed++
 	m.pendingOpens[subprotocol] = append(m.pendingOpens[subprotocol], sc)
+	sc.claimTimer = time.AfterFunc(unclaimedOpenTimeout, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if sc.unclaimed && m.stopped == nil {
+			m.dropUnclaimedLocked(sc, fmt.Sprintf("nobody listened for %v", unclaimedOpenTimeout))
+		}
+	})
+}
+
+// gotDataLocked delivers a DATA payload, held in buf, to its subchannel
+// and reports whether the subchannel kept buf.
+func (m *manager) gotDataLocked(r dataRecord, buf *[]byte) (kept bool) {
+	sc := m.subchannels[r.scid]
+	if sc == nil {
+		m.log.Debug("dropping DATA for a subchannel that is not open", "scid", r.scid)
+		return false
+	}
+	if sc.unclaimed && sc.bufferedBytes()+len(r.payload) > maxUnclaimedBuffer {
+		m.dropUnclaimedLocked(sc, fmt.Sprintf("more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
+		return false
+	}
+	kept = sc.deliver(r.payload, buf)
+	if shut, _ := m.gate.shut(); shut {
+		// Our reader pauses, so the peer's ACKs go unread: writers
+		// waiting for them must not wait (see canWriteLocked).
+		m.admitParkedLocked()
+	}
+	return kept
+}
+
+// claimLocked hands an unclaimed subchannel to its new listener.
+func (m *manager) claimLocked(sc *Subchannel, l *Listener) {
+	sc.unclaimed = false
+	sc.claimTimer.Stop()
+	m.unclaimed--
+	l.enqueue(sc)
+}
+
+// dropUnclaimedLocked refuses a subchannel nobody listened for: its data
+// is dropped and the peer gets CLOSE.
+func (m *manager) dropUnclaimedLocked(sc *Subchannel, reason string) {
+	sc.unclaimed = false
+	sc.claimTimer.Stop()
+	m.unclaimed--
+	m.pendingOpens[sc.subprotocol] = slices.DeleteFunc(m.pendingOpens[sc.subprotocol], func(o *Subchannel) bool { return o == sc })
+	if len(m.pendingOpens[sc.subprotocol]) == 0 {
+		delete(m.pendingOpens, sc.subprotocol)
+	}
+	m.abandonLocked(sc, reason)
+}
+
+// abandonLocked refuses a subchannel the peer opened and nobody took.
+func (m *manager) abandonLocked(sc *Subchannel, reason string) {
+	m.forgetLocked(sc)
+	sc.mu.Lock()
+	sc.closed = true
+	sc.discardLocked()
+	sc.mu.Unlock()
+	m.refuseLocked(sc.scid, sc.subprotocol, reason)
+}
+
+// refuseLocked answers the peer's OPEN with CLOSE, unless the peer has
+// left maxUnansweredRefusals of them unacknowledged: a peer flooding OPENs
+// without reading is not worth answering, and its further OPENs are
+// dropped (their ids are used up all the same).
+func (m *manager) refuseLocked(scid uint32, subprotocol, reason string) {
+	if len(m.refusals) >= maxUnansweredRefusals {
+		m.logRefusalLocked("refusing subchannel without answering: the peer does not acknowledge our refusals", scid, subprotocol, reason)
+		return
+	}
+	m.logRefusalLocked("refusing subchannel", scid, subprotocol, reason)
+	m.refusals = append(m.refusals, m.nextSeq)
+	m.sendSequencedLocked(closeRecord{scid: scid})
+	m.outbox.kick()
+}
+
+// logRefusalLocked logs a refused or ignored OPEN: at Info level the
+// first few times and then once in a while, with the count so far.
+func (m *manager) logRefusalLocked(msg string, scid uint32, subprotocol, reason string) {
+	m.refused++
+	level := slog.LevelDebug
+	if m.refused <= refusalsLoggedInFull || m.refused%refusalLogEvery == 0 {
+		level = slog.LevelInfo
+	}
+	if len(subprotocol) > 64 {
+		subprotocol = fmt.Sprintf("%.64q... (%d bytes)", subprotocol, len(subprotocol))
+	}
+	attrs := []any{"scid", scid, "subprotocol", subprotocol, "refused so far", m.refused}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	m.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// forgetLocked removes a subchannel from the table once both sides have
+// closed it (or it was refused).
+func (m *manager) forgetLocked(sc *Subchannel) {
+	if m.subchannels[sc.scid] != sc {
+		return
+	}
+	delete(m.subchannels, sc.scid)
+	if sc.peerOpened {
+		m.peerSubchannels--
+	}
 }
 
 func (m *manager) gotCloseLocked(scid uint32) {
 	sc := m.subchannels[scid]
 	if sc == nil {
-		m.log.Debug("CLOSE for unknown subchannel", "scid", scid)
+		m.log.Debug("dropping CLOSE for a subchannel that is not open", "scid", scid)
 		return
 	}
-	sc.remoteClose()
+	if !sc.remoteClose() {
+		m.log.Debug("dropping a second CLOSE", "scid", scid)
+		return
+	}
 	if sc.writeClosed {
-		delete(m.subchannels, scid)
+		m.forgetLocked(sc)
 	}
 }
 
@@ -553,13 +695,25 @@ func (m *manager) retireLocked(seq uint32) {
 		i++
 	}
 	m.unacked = m.unacked[i:]
+	n := 0
+	for n < len(m.refusals) && m.refusals[n] <= seq {
+		n++
+	}
+	m.refusals = m.refusals[n:]
 	m.admitParkedLocked()
 }
 
 // canWriteLocked says whether a new DATA record may be queued now.
 func (m *manager) canWriteLocked() bool {
 	if m.outbox != nil {
-		return m.outbox.size() < maxBacklog
+		if m.outbox.size() >= maxBacklog {
+			return false
+		}
+		// A peer that reads but never acknowledges would have us keep
+		// everything sent; but while our reader pauses, its ACKs wait
+		// unread behind the data we do not read, so they cannot count.
+		shut, _ := m.gate.shut()
+		return m.unackedBytes < maxUnackedBytes || shut
 	}
 	return m.unackedBytes < window
 }
@@ -595,24 +749,39 @@ func (m *manager) admitWriteLocked(sc *Subchannel, rec dataRecord) error {
 func (m *manager) sendPingLocked() {
 	var id [4]byte
 	rand.Read(id[:])
-	m.outbox.push(pingRecord{id})
+	m.outbox.pushControl(pingRecord{id})
 }
 
-// keepalive is the Leader's: ping every interval, and drop a connection
-// that has not answered for two intervals so that reconnection starts.
+// keepalive drops a connection on which the peer went quiet, so that
+// reconnection starts: the Leader pings every interval and drops one that
+// has not answered for two; the Follower drops one on which nothing at
+// all arrived for followerSilence intervals. Time during which our own
+// reader was paused does not count: the peer may have answered.
 func (m *manager) keepalive() {
-	if !m.leader || m.link == nil {
+	if m.link == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if time.Since(m.lastPong) > 2*m.cfg.PingInterval {
-		m.log.Info("peer stopped answering pings; reconnecting")
+	shut, openedAt := m.gate.shut()
+	if shut {
+		return
+	}
+	last, limit := m.lastHeard, followerSilence*m.cfg.PingInterval
+	if m.leader {
+		last, limit = m.lastPong, 2*m.cfg.PingInterval
+	}
+	if openedAt.After(last) {
+		last = openedAt
+	}
+	if time.Since(last) > limit {
+		m.log.Info("the peer went silent; dropping the connection", "leader", m.leader, "silent", time.Since(last).Round(time.Millisecond))
 		m.link.close()
 		return
 	}
-	m.sendPingLocked()
-	m.outbox.kick()
+	if m.leader {
+		m.sendPingLocked()
+	}
 }
 
 func (m *manager) setStatus() {
@@ -671,13 +840,25 @@ func (m *manager) shutdown() {
 	}
 	for _, pending := range m.pendingOpens {
 		for _, sc := range pending {
+			sc.claimTimer.Stop()
 			sc.fail(err)
 		}
 	}
 	for _, p := range m.parked {
 		p.reply <- err
 	}
-	m.parked = nil
+	// Nothing of the peer's is needed any more: free it all now, as the
+	// Conn may be kept long after it stopped.
+	for _, rec := range m.unacked {
+		if d, ok := rec.(dataRecord); ok {
+			putBuffer(d.buf)
+		}
+	}
+	m.parked, m.unacked, m.unackedBytes, m.refusals = nil, nil, 0, nil
+	clear(m.subchannels)
+	clear(m.pendingOpens)
+	clear(m.listeners)
+	m.peerSubchannels, m.unclaimed = 0, 0
 	m.mu.Unlock()
 	m.setStatus()
 	close(m.done)
@@ -780,7 +961,7 @@ func (m *manager) queueClose(sc *Subchannel) (*sendQueue, error) {
 	remoteEOF := sc.remoteEOF
 	sc.mu.Unlock()
 	if remoteEOF {
-		delete(m.subchannels, sc.scid)
+		m.forgetLocked(sc)
 	}
 	return m.outbox, nil
 }
@@ -791,4 +972,22 @@ func (m *manager) unlisten(l *Listener) {
 	if m.listeners[l.subprotocol] == l {
 		delete(m.listeners, l.subprotocol)
 	}
+	// What the peer opened and nobody accepted will not be accepted now.
+	l.mu.Lock()
+	queued := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	if m.stopped != nil {
+		return
+	}
+	for _, sc := range queued {
+		m.abandonLocked(sc, "the listener closed before accepting it")
+	}
+}
+
+// subchannelFor is the subchannel with id scid, or nil.
+func (m *manager) subchannelFor(scid uint32) *Subchannel {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.subchannels[scid]
 }

@@ -1,6 +1,7 @@
 package dilation
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -38,17 +39,22 @@ type sendQueue struct {
 	signal    chan struct{}
 	timer     *time.Timer // the writer goroutine flushes when it fires
 
-	mu       sync.Mutex
-	idle     sync.Cond // broadcast when a flush ends
-	items    []record
-	batch    []record // the last batch's, cleared, for the next one
-	bytes    int
-	ackSeq   uint32
-	acks     int   // records awaiting the ACK for ackSeq
-	sealed   int64 // highest sequence number encrypted for this link, or -1
-	armed    bool  // the timer is running
-	flushing bool
-	closed   bool
+	mu     sync.Mutex
+	idle   sync.Cond // broadcast when a flush ends
+	items  []record
+	batch  []record // the last batch's, cleared, for the next one
+	bytes  int
+	ackSeq uint32
+	acks   int   // records awaiting the ACK for ackSeq
+	sealed int64 // highest sequence number encrypted for this link, or -1
+	armed  bool  // the timer is running
+	// The latest PING and PONG to send, ahead of everything queued: only
+	// the latest of each needs to go (a peer flooding PINGs gets one
+	// PONG per flush, not one per PING), and keepalive traffic must not
+	// wait behind bulk data.
+	ping, pong *[4]byte
+	flushing   bool
+	closed     bool
 }
 
 func newSendQueue(l *link, onDrained func()) *sendQueue {
@@ -62,6 +68,7 @@ func newSendQueue(l *link, onDrained func()) *sendQueue {
 // push appends records; nothing is sent until a flush. A nil queue (no
 // connection) drops them: they wait in the manager's unacked list.
 func (q *sendQueue) push(rs ...record) {
+
 	if q == nil || len(rs) == 0 {
 		return
 	}
@@ -74,6 +81,26 @@ func (q *sendQueue) push(rs ...record) {
 	for _, r := range rs {
 		q.bytes += recordSize(r)
 	}
+}
+
+// pushControl sets the PING or PONG to send next, replacing one not sent
+// yet, and wakes the writer. A nil queue drops it, as the reference drops
+// keepalives while disconnected.
+func (q *sendQueue) pushControl(r record) {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	switch r := r.(type) {
+	case pingRecord:
+		q.ping = &r.id
+	case pongRecord:
+		q.pong = &r.id
+	default:
+		panic(fmt.Sprintf("dilation: pushControl(%T)", r))
+	}
+	q.mu.Unlock()
+	q.kick()
 }
 
 // ack queues an acknowledgement of seq, which stands in for every earlier
@@ -183,7 +210,7 @@ func (q *sendQueue) flush(own bool) {
 // q.mu while writing.
 func (q *sendQueue) flushLocked(own bool) {
 	q.flushing = true
-	for !q.closed && (len(q.items) > 0 || q.acks > 0) {
+	for !q.closed && (len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil) {
 		batch, last, drained := q.takeLocked()
 		q.mu.Unlock()
 		err := q.link.writeBatch(batch, func() {
@@ -215,7 +242,7 @@ func (q *sendQueue) flushLocked(own bool) {
 			break
 		}
 	}
-	if q.armed && len(q.items) == 0 && q.acks == 0 {
+	if q.armed && len(q.items) == 0 && q.acks == 0 && q.ping == nil && q.pong == nil {
 		// What the timer was for has gone: no need to wake the writer.
 		q.timer.Stop()
 		q.armed = false
@@ -233,13 +260,28 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 		size += recordSize(q.items[n])
 		n++
 	}
-	if n == len(q.items) {
+	control := q.ping != nil || q.pong != nil
+	switch {
+	case n == len(q.items) && !control:
 		// Everything: the two slices swap, so neither grows again.
 		batch, q.items = q.items, q.batch[:0]
-	} else {
-		batch = append(q.batch[:0], q.items[:n]...)
+	default:
+		batch = q.batch[:0]
+		if q.ping != nil {
+			batch = append(batch, pingRecord{*q.ping})
+			q.ping = nil
+		}
+		if q.pong != nil {
+			batch = append(batch, pongRecord{*q.pong})
+			q.pong = nil
+		}
+		batch = append(batch, q.items[:n]...)
 		clear(q.items[:n])
-		q.items = q.items[n:]
+		if n == len(q.items) {
+			q.items = q.items[:0]
+		} else {
+			q.items = q.items[n:]
+		}
 	}
 	drained = q.bytes >= maxBacklog && q.bytes-size < maxBacklog
 	q.bytes -= size

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // maxDataPayload keeps each DATA record within one Noise message.
@@ -35,6 +36,13 @@ type Subchannel struct {
 	subprotocol string
 
 	writeClosed bool // guarded by the manager's mu
+	// peerOpened: the peer opened it, so it counts against
+	// maxPeerSubchannels. unclaimed: nobody listens for its subprotocol
+	// yet; claimTimer refuses it after unclaimedOpenTimeout. Guarded by
+	// the manager's mu.
+	peerOpened bool
+	unclaimed  bool
+	claimTimer *time.Timer
 	// openPending: we opened the subchannel and its OPEN waits in the
 	// outbox for the first Write to take it along.
 	openPending atomic.Bool
@@ -79,11 +87,7 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 			} else {
 				s.chunks[0].data = s.chunks[0].data[n:]
 			}
-			wasOver := s.buffered >= subchannelBufferLimit
-			s.buffered -= n
-			if wasOver && s.buffered < subchannelBufferLimit {
-				s.m.gate.set(s, false)
-			}
+			s.consumedLocked(n)
 			s.signalLocked()
 			s.mu.Unlock()
 			return n, nil
@@ -116,11 +120,7 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 			c := s.chunks[0]
 			s.chunks[0] = chunk{}
 			s.chunks = s.chunks[1:]
-			wasOver := s.buffered >= subchannelBufferLimit
-			s.buffered -= len(c.data)
-			if wasOver && s.buffered < subchannelBufferLimit {
-				s.m.gate.set(s, false)
-			}
+			s.consumedLocked(len(c.data))
 			s.signalLocked()
 			s.mu.Unlock()
 			n, err := w.Write(c.data)
@@ -147,6 +147,32 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 		s.m.sendOpen(s)
 		<-s.readable
 	}
+}
+
+// consumedLocked accounts for n bytes read (or dropped) from the buffer.
+func (s *Subchannel) consumedLocked(n int) {
+	wasOver := s.buffered >= subchannelBufferLimit
+	s.buffered -= n
+	s.m.gate.add(-n)
+	if wasOver && s.buffered < subchannelBufferLimit {
+		s.m.gate.set(s, false)
+	}
+}
+
+// discardLocked drops everything received and not read yet.
+func (s *Subchannel) discardLocked() {
+	for _, c := range s.chunks {
+		putBuffer(c.buf)
+	}
+	s.chunks = nil
+	s.consumedLocked(s.buffered)
+}
+
+// bufferedBytes is how much received data waits to be read.
+func (s *Subchannel) bufferedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buffered
 }
 
 func (s *Subchannel) signalLocked() {
@@ -212,14 +238,7 @@ func (s *Subchannel) Close() error {
 	err := s.m.closeWrite(s)
 	s.mu.Lock()
 	s.closed = true
-	for _, c := range s.chunks {
-		putBuffer(c.buf)
-	}
-	s.chunks = nil
-	if s.buffered >= subchannelBufferLimit {
-		s.m.gate.set(s, false)
-	}
-	s.buffered = 0
+	s.discardLocked()
 	s.signalLocked()
 	s.mu.Unlock()
 	if errors.Is(err, ErrClosedWrite) {
@@ -233,12 +252,14 @@ func (s *Subchannel) Close() error {
 func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(data) == 0 {
+	if s.closed || s.remoteEOF || len(data) == 0 {
+		// After the peer's CLOSE nothing more is delivered.
 		return false
 	}
 	s.chunks = append(s.chunks, chunk{data, buf})
 	wasUnder := s.buffered < subchannelBufferLimit
 	s.buffered += len(data)
+	s.m.gate.add(len(data))
 	if wasUnder && s.buffered >= subchannelBufferLimit {
 		s.m.gate.set(s, true)
 	}
@@ -246,11 +267,16 @@ func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
 	return true
 }
 
-func (s *Subchannel) remoteClose() {
+// remoteClose is the peer's CLOSE; it reports false for a second one.
+func (s *Subchannel) remoteClose() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.remoteEOF {
+		return false
+	}
 	s.remoteEOF = true
 	s.signalLocked()
+	return true
 }
 
 func (s *Subchannel) fail(err error) {
@@ -259,6 +285,7 @@ func (s *Subchannel) fail(err error) {
 	if s.err == nil {
 		s.err = err
 	}
+	// What was received can still be read; only the gate forgets it.
 	if s.buffered >= subchannelBufferLimit {
 		s.m.gate.set(s, false)
 	}
@@ -329,34 +356,64 @@ func (l *Listener) Close() error {
 }
 
 // flowGate stops the connection reader while any subchannel holds more
-// unread data than subchannelBufferLimit.
+// unread data than subchannelBufferLimit, or all of them together more
+// than maxBufferedTotal.
 type flowGate struct {
-	mu   sync.Mutex
-	over map[*Subchannel]bool
-	open chan struct{} // closed while no subchannel is over its limit
+	mu       sync.Mutex
+	over     map[*Subchannel]bool
+	total    int
+	open     chan struct{} // closed while no limit is exceeded
+	openedAt time.Time     // when it last opened
 }
 
 func newFlowGate() *flowGate {
 	open := make(chan struct{})
 	close(open)
-	return &flowGate{over: map[*Subchannel]bool{}, open: open}
+	return &flowGate{over: map[*Subchannel]bool{}, open: open, openedAt: time.Now()}
 }
 
 func (g *flowGate) set(s *Subchannel, over bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	wasBlocked := len(g.over) > 0
+	wasBlocked := g.blockedLocked()
 	if over {
 		g.over[s] = true
 	} else {
 		delete(g.over, s)
 	}
-	switch blocked := len(g.over) > 0; {
+	g.updateLocked(wasBlocked)
+}
+
+// add accounts for n more (or, negative, fewer) bytes buffered.
+func (g *flowGate) add(n int) {
+	if n == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	wasBlocked := g.blockedLocked()
+	g.total += n
+	g.updateLocked(wasBlocked)
+}
+
+func (g *flowGate) blockedLocked() bool { return len(g.over) > 0 || g.total >= maxBufferedTotal }
+
+func (g *flowGate) updateLocked(wasBlocked bool) {
+	switch blocked := g.blockedLocked(); {
 	case blocked && !wasBlocked:
 		g.open = make(chan struct{})
 	case !blocked && wasBlocked:
 		close(g.open)
+		g.openedAt = time.Now()
 	}
+}
+
+// shut reports whether the reader is paused, and otherwise since when it
+// has been reading.
+func (g *flowGate) shut() (bool, time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.blockedLocked(), g.openedAt
 }
 
 // wait blocks while the gate is shut. It gives up when stop is closed: a

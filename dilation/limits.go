@@ -1,0 +1,68 @@
+package dilation
+
+import "time"
+
+// Bounds on what the peer, or anyone reaching our listening port, can make
+// a dilated connection hold. The peer knows the wormhole code but is
+// trusted with nothing else: every table, queue and goroutine its records
+// create is bounded here, and refusals are logged with their reason.
+const (
+	// maxPeerSubchannels bounds the subchannels the peer has open at once
+	// (accepted, waiting in a listener's queue or unclaimed). An OPEN
+	// beyond it is answered with CLOSE.
+	maxPeerSubchannels = 4096
+
+	// maxSubprotocolName bounds the length of a subprotocol name the peer
+	// opens a subchannel for (the record allows up to MaxRecordSize);
+	// a longer one is refused.
+	maxSubprotocolName = 256
+
+	// maxUnclaimedOpens bounds the subchannels the peer opened for a
+	// subprotocol nobody listens for (yet): the reference holds them until
+	// a listener appears, gander for unclaimedOpenTimeout, up to
+	// maxUnclaimedBuffer of data each, and then answers CLOSE and drops
+	// their data.
+	maxUnclaimedOpens    = 64
+	unclaimedOpenTimeout = 5 * time.Second
+	maxUnclaimedBuffer   = 64 << 10
+
+	// maxUnansweredRefusals bounds the CLOSEs of refused subchannels that
+	// wait for the peer's ACK. A peer that floods OPENs without reading
+	// gets no more refusals: its further OPENs are dropped silently.
+	maxUnansweredRefusals = 256
+
+	// maxBufferedTotal bounds the data received for all subchannels and
+	// not yet read; beyond it the connection stops reading from the peer
+	// (as subchannelBufferLimit does for one subchannel) until the local
+	// readers catch up.
+	maxBufferedTotal = 32 << 20
+
+	// maxUnackedBytes bounds the data sent and kept for resending until
+	// the peer acknowledges it. Writers wait beyond it, except while our
+	// own reader is paused (the peer's ACKs are then unread: waiting for
+	// them would deadlock an echo).
+	maxUnackedBytes = 64 << 20
+
+	// A Follower drops a connection on which nothing arrived for
+	// followerSilence PingIntervals: the Leader pings every interval (the
+	// reference at every PONG), so a silent connection is dead. The
+	// Leader drops one whose PONGs stopped for two intervals.
+	followerSilence = 3
+
+	// maxInboundHandshakes bounds the connections accepted on our
+	// listening port that have not finished their handshake; more are
+	// closed at once. Each has inboundHandshakeTimeout to send its
+	// prologue and Noise handshake.
+	maxInboundHandshakes    = 8
+	inboundHandshakeTimeout = 10 * time.Second
+
+	// Refusals are logged at Info level for the first refusalsLoggedInFull
+	// of a connection and then every refusalLogEvery-th, with a count, so
+	// that a flood cannot flood the log as well.
+	refusalsLoggedInFull = 16
+	refusalLogEvery      = 1024
+
+	// maxPeerHints bounds the peer's connection hints dialled per
+	// generation; the rest are ignored.
+	maxPeerHints = 32
+)
