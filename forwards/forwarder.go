@@ -130,11 +130,15 @@ type Forwarder struct {
 	wg       sync.WaitGroup
 	nextID   atomic.Int64
 	refusals atomic.Int64 // of the peer's requests, for limits.refusalsReported
+	// refusalsByPeer are the peer's refusals of our connections, for
+	// limits.refusalsReported too.
+	refusalsByPeer atomic.Int64
 
 	limits limits
 	// Semaphores of the peer's pending handshakes, open command channels
-	// and open connections to our daemons (a token per one held).
-	pending, commandChannels, peerConnections chan struct{}
+	// and open connections to our daemons, and of local clients' open
+	// connections to the peer's services (a token per one held).
+	pending, commandChannels, peerConnections, localConnections chan struct{}
 
 	mu       sync.Mutex
 	services map[string]*serviceCounters
@@ -170,11 +174,12 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 		conn: conn, policy: cfg.Policy, emit: cfg.OnEvent, log: cfg.Logger.With("sub", "forwards"),
 		fowlPeer: !cfg.PeerIsGander,
 		ctx:      ctx, cancel: cancel,
-		limits:          lim,
-		pending:         make(chan struct{}, lim.pendingHandshakes),
-		commandChannels: make(chan struct{}, lim.commandChannels),
-		peerConnections: make(chan struct{}, lim.connections),
-		services:        map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
+		limits:           lim,
+		pending:          make(chan struct{}, lim.pendingHandshakes),
+		commandChannels:  make(chan struct{}, lim.commandChannels),
+		peerConnections:  make(chan struct{}, lim.connections),
+		localConnections: make(chan struct{}, lim.localConnections),
+		services:         map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
 		open:       map[int64]*connection{},
 		perService: map[string][]io.Closer{},
 		listeners:  map[string]*peerListener{},
@@ -387,15 +392,21 @@ func (f *Forwarder) limitReached(err error) {
 // happens (for each key, a bounded set); later ones are only logged, so
 // that a peer cannot flood the user's screen or log.
 func (f *Forwarder) reportOnce(key string, err error) {
+	f.problemOnce(key, "peer misbehaved", err)
+}
+
+// problemOnce reports err as a Problem the first time key comes, and
+// only logs it (as what) later.
+func (f *Forwarder) problemOnce(key, what string, err error) {
 	f.mu.Lock()
 	first := !f.reported[key]
 	f.reported[key] = true
 	f.mu.Unlock()
 	if first {
-		f.log.Warn("peer misbehaved (reported once)", "err", err)
+		f.log.Warn(what+" (reported once)", "err", err)
 		f.emit(Problem{Err: err})
 	} else {
-		f.log.Debug("peer misbehaved", "err", err)
+		f.log.Debug(what, "err", err)
 	}
 }
 
@@ -411,6 +422,26 @@ func (f *Forwarder) refused(events ...Event) {
 		f.emit(e)
 	}
 }
+
+// refusedByPeer is the error of our connection the peer refused: its
+// reason as peerText, for the first limits.refusalsReported refusals of
+// the session; later ones only say that the peer refused, and their
+// reasons are logged, so that a peer refusing every connection does not
+// put its words on the user's screen for each.
+func (f *Forwarder) refusedByPeer(service, reason string) *DeniedError {
+	reason = peerText(reason)
+	if n := f.refusalsByPeer.Add(1); n > int64(f.limits.refusalsReported) {
+		f.problemOnce("refusals by the peer", "the peer refused a connection",
+			fmt.Errorf("the peer refused %d connections: further reasons are only logged", f.limits.refusalsReported))
+		f.log.Debug("the peer refused a connection", "service", service, "reason", reason)
+		return &DeniedError{Service: service, Reason: reasonNotShown}
+	}
+	return &DeniedError{Service: service, Reason: reason}
+}
+
+// reasonNotShown stands for the peer's reason beyond
+// limits.refusalsReported.
+const reasonNotShown = "Refused by the peer"
 
 // refuse sends the peer a refusal and closes sc; a peer that makes no
 // room for it within refusalWriteTimeout only sees the close.
@@ -496,8 +527,10 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 		}
 	}
 	if err == nil && !resp.Listening {
-		err = &DeniedError{Service: r.Name, Reason: resp.Reason}
-		f.emit(Refused{Service: r.Name, Reason: resp.Reason, ByPeer: true})
+		// One per offer the local user makes: not counted.
+		reason := peerText(resp.Reason)
+		err = &DeniedError{Service: r.Name, Reason: reason}
+		f.emit(Refused{Service: r.Name, Reason: reason, ByPeer: true})
 	}
 	if err == nil && resp.DesiredPort != nil && *resp.DesiredPort != r.ConnectPort {
 		err = fmt.Errorf("the peer wants %s's daemon on port %d, not %d", r.Name, *resp.DesiredPort, r.ConnectPort)
@@ -760,16 +793,42 @@ func (f *Forwarder) listenFor(owner *dilation.Subchannel, name string, requested
 	return pl, local, nil
 }
 
-// acceptConnections forwards every connection to l to the peer's service.
+// acceptConnections forwards every connection to l to the peer's service,
+// within limits.localConnections, until l closes. A failed Accept (out of
+// file descriptors, most likely) is retried after a pause, as net/http
+// does, rather than leaving l bound but deaf for the rest of the session.
 func (f *Forwarder) acceptConnections(l net.Listener, service string) {
+	var backoff time.Duration
 	for {
 		tcp, err := l.Accept()
 		if err != nil {
-			return
+			if errors.Is(err, net.ErrClosed) || f.ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			f.problemOnce("accept", "accepting a connection failed",
+				fmt.Errorf("accepting a connection for %s: %w (retrying)", service, err))
+			pause := time.NewTimer(backoff)
+			select {
+			case <-pause.C:
+			case <-f.ctx.Done():
+				pause.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		release, err := take(f.localConnections, &LimitError{What: "local connections to the peer's services", Limit: f.limits.localConnections})
+		if err != nil {
+			tcp.Close()
+			f.problemOnce("local connections", "closed a local connection",
+				fmt.Errorf("closed a new connection for %s: %w", service, err))
+			continue
 		}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
+			defer release()
 			f.forwardOut(tcp.(*net.TCPConn), service)
 		}()
 	}
@@ -821,7 +880,7 @@ func (f *Forwarder) connectOut(c *connection) error {
 		err = decodeMessage(body, &reply)
 	}
 	if err == nil && !reply.Connected {
-		err = &DeniedError{Service: c.name, Reason: reply.Reason}
+		err = f.refusedByPeer(c.name, reply.Reason)
 	}
 	if err != nil {
 		return err

@@ -47,11 +47,33 @@ const (
 	// maxPeerConnections bounds the forwarded connections the peer has
 	// open to our daemons at once (each is a socket and two goroutines).
 	maxPeerConnections = 1024
+	// maxLocalConnections bounds the connections local clients have open
+	// through our listeners for the peer's services, in the whole session:
+	// each is a socket, a subchannel and two goroutines, for up to
+	// handshakeTimeout while the peer answers and then for as long as it
+	// lasts. Any local process, or a web page aimed at 127.0.0.1, can
+	// connect, so one bound covers every listener: what runs out is the
+	// process's file descriptors, shared by all of them. Beyond it a new
+	// connection is closed at once, and the user told the first time.
+	maxLocalConnections = 1024
+	// acceptBackoffMin and acceptBackoffMax bound the pause after a
+	// failed Accept (out of file descriptors, a connection aborted before
+	// it was accepted): it doubles from min to max, as in net/http, and
+	// the listener goes on; only closing it ends its accept loop.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
 	// maxRefusalsReported bounds the refusals of the peer's requests
 	// (listen requests, connections) reported as events in a session;
 	// later ones are only logged, so that a peer asking again and again
-	// does not flood the user's screen or a --json reader.
+	// does not flood the user's screen or a --json reader. The peer's
+	// refusals of our connections are counted apart, to the same bound:
+	// beyond it their reasons are only logged.
 	maxRefusalsReported = 100
+	// maxPeerReasonBytes bounds any text of the peer's that we show or
+	// log (the reasons in its replies, up to a frame's 64 KiB): it is cut
+	// at a UTF-8 boundary, with "…", and its control and format
+	// characters replaced (peerText).
+	maxPeerReasonBytes = 256
 	// maxServiceNameBytes bounds a service name the peer sends: names are
 	// shown to the user, logged and kept for the session.
 	maxServiceNameBytes = 255
@@ -70,6 +92,7 @@ type limits struct {
 	listeners               int
 	listenerHandover        time.Duration
 	connections             int
+	localConnections        int
 	refusalsReported        int
 }
 
@@ -81,6 +104,7 @@ var defaultLimits = limits{
 	listeners:               maxPeerListeners,
 	listenerHandover:        listenerHandover,
 	connections:             maxPeerConnections,
+	localConnections:        maxLocalConnections,
 	refusalsReported:        maxRefusalsReported,
 }
 

@@ -148,6 +148,33 @@ func printableName(name string) string {
 	return strconv.QuoteToASCII(name)
 }
 
+// peerText is text from the peer's frames (the reason in a refusal) made
+// fit to show and log: at most maxPeerReasonBytes of valid UTF-8, cut at a
+// character with "…", with line breaks as spaces and other control and
+// format characters (escapes, bidi overrides) as U+FFFD. It reads no more
+// of s than it keeps.
+func peerText(s string) string {
+	const ellipsis = "…"
+	var b strings.Builder
+	fits := 0 // the longest prefix of b that leaves room for the ellipsis
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r' || unicode.In(r, unicode.Zl, unicode.Zp):
+			r = ' '
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			r = utf8.RuneError
+		}
+		if b.Len()+utf8.RuneLen(r) > maxPeerReasonBytes {
+			return b.String()[:fits] + ellipsis
+		}
+		b.WriteRune(r)
+		if b.Len() <= maxPeerReasonBytes-len(ellipsis) {
+			fits = b.Len()
+		}
+	}
+	return b.String()
+}
+
 func parsePort(s string, port *int) error {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 65535 {

@@ -127,3 +127,35 @@ func FuzzCheckPeerName(f *testing.F) {
 		}
 	})
 }
+
+func TestPeerText(t *testing.T) {
+	long := strings.Repeat("a", maxPeerReasonBytes)
+	for _, tt := range []struct{ in, want string }{
+		{"Connection refused", "Connection refused"},
+		{long, long},
+		{long + "b", long[:maxPeerReasonBytes-len("…")] + "…"},
+		{strings.Repeat("é", maxPeerReasonBytes), strings.Repeat("é", (maxPeerReasonBytes-len("…"))/2) + "…"},
+		{"a\x1b[31mb\u202ec\r\nd\xffe", "a\uFFFD[31mb\uFFFDc  d\uFFFDe"},
+	} {
+		if got := peerText(tt.in); got != tt.want {
+			t.Errorf("peerText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzPeerText(f *testing.F) {
+	f.Add("Connection refused")
+	f.Add("\x1b[2J\u202e" + strings.Repeat("é", 200) + "\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := peerText(s)
+		if len(got) > maxPeerReasonBytes || !utf8.ValidString(got) {
+			t.Fatalf("peerText(%q) = %q: %d bytes", s, got, len(got))
+		}
+		if i := strings.IndexFunc(got, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
+			t.Fatalf("peerText(%q) = %q keeps a control or format character", s, got)
+		}
+		if len(s) <= maxPeerReasonBytes && utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp) }) < 0 && got != s {
+			t.Fatalf("peerText(%q) = %q changed a fit, clean text", s, got)
+		}
+	})
+}
