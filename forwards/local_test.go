@@ -191,6 +191,16 @@ func TestAcceptSurvivesTemporaryErrors(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("the accept loop goes on after its listener closed")
 	}
+	// The user hears of the first failure only.
+	var problems []string
+	for _, e := range s.events.snapshot() {
+		if p, ok := e.(Problem); ok {
+			problems = append(problems, p.Err.Error())
+		}
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "accepting a connection for web") || !errors.Is(s.events.problem(0), syscall.EMFILE) {
+		t.Fatalf("Problems %q, want one about the first failed Accept", problems)
+	}
 }
 
 // Round 2, item 2: the reason in the peer's refusal of our connection
@@ -375,4 +385,17 @@ func (l *eventLog) snapshot() []Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]Event(nil), l.events...)
+}
+
+// problem is the i-th Problem's error.
+func (l *eventLog) problem(i int) error {
+	for _, e := range l.snapshot() {
+		if p, ok := e.(Problem); ok {
+			if i == 0 {
+				return p.Err
+			}
+			i--
+		}
+	}
+	return nil
 }
