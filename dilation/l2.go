@@ -47,6 +47,20 @@ const (
 
 	handshakeFrameSize = 48
 	handshakeTimeout   = 30 * time.Second
+
+	// maxHandshakeRecordFrame bounds a frame read before the connection
+	// is selected: the only records then are the KCMs, a type byte
+	// sealed in one Noise message (17 bytes, as the reference sends
+	// them). A longer length prefix is refused before anything is
+	// allocated, so that each of the many candidate connections of a
+	// generation holds no more than its small read buffer.
+	maxHandshakeRecordFrame = 64
+
+	// linkWriteTimeoutIntervals bounds, in PingIntervals, how long a write
+	// on the selected connection may go without the peer accepting a
+	// byte (a zero TCP window): the connection is then dropped, and
+	// reconnection takes over.
+	linkWriteTimeoutIntervals = 2
 )
 
 var noiseSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
@@ -207,7 +221,7 @@ func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay strin
 			return nil, &ProtocolError{Layer: "noise", Reason: "handshake failed (wrong dilation key?)"}
 		}
 		l.send, l.recv = toFollower, toLeader
-		rec, err := l.readRecord()
+		rec, err := l.readHandshakeRecord()
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +256,7 @@ func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay strin
 func (l *link) awaitSelection() error {
 	l.conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	defer l.conn.SetReadDeadline(time.Time{})
-	rec, err := l.readRecord()
+	rec, err := l.readHandshakeRecord()
 	if err != nil {
 		return err
 	}
@@ -265,10 +279,20 @@ func (l *link) readRecord() (record, error) {
 	return rec, err
 }
 
+// readHandshakeRecord is readRecord before the connection is selected,
+// when only a KCM may come (see maxHandshakeRecordFrame).
+func (l *link) readHandshakeRecord() (record, error) {
+	rec, _, err := l.receiveUpTo(maxHandshakeRecordFrame)
+	return rec, err
+}
+
 // receive is readRecord with the frame's buffer, which a DATA payload
 // aliases, for the caller to putBuffer once done with the record.
-func (l *link) receive() (record, *[]byte, error) {
-	n, err := readFrameLength(l.r, maxFrameSize)
+func (l *link) receive() (record, *[]byte, error) { return l.receiveUpTo(maxFrameSize) }
+
+// receiveUpTo is receive refusing frames longer than max.
+func (l *link) receiveUpTo(max int) (record, *[]byte, error) {
+	n, err := readFrameLength(l.r, max)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -43,6 +43,13 @@ const (
 	// them would deadlock an echo).
 	maxUnackedBytes = 64 << 20
 
+	// maxUnackedWhilePaused bounds the data kept for resending even while
+	// our reader is paused: writers wait beyond it. A paused link that
+	// stays at this cap for pausedStallIntervals PingIntervals is dropped
+	// (the peer pulls our data and never lets its ACKs reach us).
+	maxUnackedWhilePaused = 128 << 20
+	pausedStallIntervals  = 2
+
 	// A Follower drops a connection on which nothing arrived for
 	// followerSilence PingIntervals: the Leader pings every interval (the
 	// reference at every PONG), so a silent connection is dead. The
