@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -153,6 +155,11 @@ type link struct {
 	send     *noise.CipherState
 	writeBuf []byte
 	scratch  []byte
+	// writeTimeout, once the connection is selected, bounds each wait for
+	// the peer to accept more of a write (see linkWriteTimeoutIntervals);
+	// stalled says a write gave up so.
+	writeTimeout time.Duration
+	stalled      atomic.Bool
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by close
@@ -268,8 +275,33 @@ func (l *link) awaitSelection() error {
 
 func (l *link) writeFrame(b []byte) error {
 	buf := appendFrameHeader(make([]byte, 0, 4+len(b)), len(b))
-	_, err := l.conn.Write(append(buf, b...))
-	return err
+	return l.write(append(buf, b...))
+}
+
+// ErrLinkStalled is a connection dropped because the peer accepted none of
+// our data for linkWriteTimeoutIntervals PingIntervals.
+var ErrLinkStalled = errors.New("dilation: the peer stopped accepting data")
+
+// write writes b whole. Once the connection is selected, a write on which
+// the peer accepts nothing for writeTimeout fails with ErrLinkStalled; a
+// slow peer that keeps accepting some is waited for.
+func (l *link) write(b []byte) error {
+	for {
+		if l.writeTimeout > 0 {
+			l.conn.SetWriteDeadline(time.Now().Add(l.writeTimeout))
+		}
+		n, err := l.conn.Write(b)
+		b = b[n:]
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, os.ErrDeadlineExceeded) || l.writeTimeout == 0:
+			return err
+		case n == 0:
+			l.stalled.Store(true)
+			return fmt.Errorf("%w: nothing written for %v", ErrLinkStalled, l.writeTimeout)
+		}
+	}
 }
 
 // readRecord reads, decrypts and parses the next record. Each frame gets a
@@ -336,8 +368,7 @@ func (l *link) writeRecord(r record) error {
 	if l.writeBuf, err = l.sealRecord(l.writeBuf[:0], r); err != nil {
 		return err
 	}
-	_, err = l.conn.Write(l.writeBuf)
-	return err
+	return l.write(l.writeBuf)
 }
 
 // writeRecords encrypts several records and writes them in one syscall.
@@ -359,8 +390,7 @@ func (l *link) writeBatch(rs []record, sealed func()) error {
 	if sealed != nil {
 		sealed()
 	}
-	_, err := l.conn.Write(l.writeBuf)
-	return err
+	return l.write(l.writeBuf)
 }
 
 // sealRecord appends the frame for one record.

@@ -56,6 +56,12 @@ const (
 	// Leader drops one whose PONGs stopped for two intervals.
 	followerSilence = 3
 
+	// maxOutstandingPings bounds the ids of our PINGs remembered until
+	// answered: only a PONG with one of them counts as the peer alive
+	// (the reference copies the PING's id into its PONG). The Leader
+	// pings once an interval and gives up after two, so a few suffice.
+	maxOutstandingPings = 4
+
 	// maxInboundHandshakes bounds the connections accepted on our
 	// listening port that have not finished their handshake; more are
 	// closed at once. Each has inboundHandshakeTimeout to send its

@@ -109,6 +109,7 @@ type manager struct {
 	outbox       *sendQueue // the connection in use's; nil while there is none
 	lastPong     time.Time  // the Leader's: the last PONG
 	lastHeard    time.Time  // the Follower's: the last record of any kind
+	pings        [][4]byte  // the Leader's: ids of the PINGs not answered, newest last
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int
@@ -333,6 +334,7 @@ func (m *manager) gotLink(ev linkSelected) {
 	}
 	m.connector = nil
 	m.link = ev.link
+	m.link.writeTimeout = linkWriteTimeoutIntervals * m.cfg.PingInterval
 	m.state = stateConnected
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopLink = cancel
@@ -370,6 +372,9 @@ func (m *manager) readLink(ctx context.Context, generation int, l *link, q *send
 		}
 		rec, buf, err := l.receive()
 		if err != nil {
+			if l.stalled.Load() {
+				err = ErrLinkStalled
+			}
 			m.post(ctx, linkLost{generation, err})
 			return
 		}
@@ -455,7 +460,12 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 	case pingRecord:
 		q.pushControl(pongRecord{r.id})
 	case pongRecord:
-		m.lastPong = time.Now()
+		// Only an answer to one of our PINGs says the peer reads what
+		// we send.
+		if i := slices.Index(m.pings, r.id); i >= 0 {
+			m.pings = m.pings[i+1:]
+			m.lastPong = time.Now()
+		}
 	case kcmRecord:
 		m.log.Debug("unexpected KCM on a selected connection")
 	}
@@ -749,6 +759,10 @@ func (m *manager) admitWriteLocked(sc *Subchannel, rec dataRecord) error {
 func (m *manager) sendPingLocked() {
 	var id [4]byte
 	rand.Read(id[:])
+	if len(m.pings) >= maxOutstandingPings {
+		m.pings = slices.Delete(m.pings, 0, 1)
+	}
+	m.pings = append(m.pings, id)
 	m.outbox.pushControl(pingRecord{id})
 }
 
