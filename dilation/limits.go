@@ -40,7 +40,7 @@ const (
 	// maxUnackedBytes bounds the data sent and kept for resending until
 	// the peer acknowledges it. Writers wait beyond it, except while our
 	// own reader is paused (the peer's ACKs are then unread: waiting for
-	// them would deadlock an echo).
+	// them would deadlock an echo), when maxUnackedWhilePaused applies.
 	maxUnackedBytes = 64 << 20
 
 	// maxUnackedWhilePaused bounds the data kept for resending even while

@@ -51,10 +51,11 @@ func (s state) String() string {
 
 // Writers block, as the reference pauses its producers, while the
 // connection's send backlog exceeds maxBacklog, or while disconnected
-// once window bytes await acknowledgement. Unacknowledged data is not
-// limited while connected: acks travel behind the peer's own data, so
-// waiting for them would tie the two directions together and deadlock
-// an echo whose reader is paused.
+// once window bytes await acknowledgement. While connected, unacknowledged
+// data is limited by maxUnackedBytes, and while our reader is paused only
+// by the larger maxUnackedWhilePaused: acks travel behind the peer's own
+// data, so waiting for them would tie the two directions together and
+// deadlock an echo whose reader is paused.
 const (
 	maxBacklog = 2 << 20
 	window     = 8 << 20
@@ -110,6 +111,7 @@ type manager struct {
 	lastPong     time.Time  // the Leader's: the last PONG
 	lastHeard    time.Time  // the Follower's: the last record of any kind
 	pings        [][4]byte  // the Leader's: ids of the PINGs not answered, newest last
+	stuckSince   time.Time  // since when writers wait at maxUnackedWhilePaused, paused
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int
@@ -343,6 +345,7 @@ func (m *manager) gotLink(ev linkSelected) {
 	m.outbox = q
 	m.lastPong = time.Now()
 	m.lastHeard = m.lastPong
+	m.stuckSince, m.pings = time.Time{}, nil
 	// Everything not yet acknowledged goes first, in sequence order.
 	q.push(m.unacked...)
 	if m.leader {
@@ -721,9 +724,14 @@ func (m *manager) canWriteLocked() bool {
 		}
 		// A peer that reads but never acknowledges would have us keep
 		// everything sent; but while our reader pauses, its ACKs wait
-		// unread behind the data we do not read, so they cannot count.
+		// unread behind the data we do not read, so they cannot count
+		// up to the larger maxUnackedWhilePaused (and keepalive drops a
+		// link stuck there).
+		if m.unackedBytes < maxUnackedBytes {
+			return true
+		}
 		shut, _ := m.gate.shut()
-		return m.unackedBytes < maxUnackedBytes || shut
+		return shut && m.unackedBytes < maxUnackedWhilePaused
 	}
 	return m.unackedBytes < window
 }
@@ -779,8 +787,10 @@ func (m *manager) keepalive() {
 	defer m.mu.Unlock()
 	shut, openedAt := m.gate.shut()
 	if shut {
+		m.dropStuckPausedLocked()
 		return
 	}
+	m.stuckSince = time.Time{}
 	last, limit := m.lastHeard, followerSilence*m.cfg.PingInterval
 	if m.leader {
 		last, limit = m.lastPong, 2*m.cfg.PingInterval
@@ -795,6 +805,27 @@ func (m *manager) keepalive() {
 	}
 	if m.leader {
 		m.sendPingLocked()
+	}
+}
+
+// dropStuckPausedLocked drops a paused connection on which writers have
+// waited at maxUnackedWhilePaused for pausedStallIntervals: the peer pulls
+// our data and keeps its ACKs behind data we do not read, so the wait
+// could last for ever.
+func (m *manager) dropStuckPausedLocked() {
+	if m.unackedBytes < maxUnackedWhilePaused {
+		m.stuckSince = time.Time{}
+		return
+	}
+	if m.stuckSince.IsZero() {
+		m.stuckSince = time.Now()
+		return
+	}
+	if stuck := time.Since(m.stuckSince); stuck >= pausedStallIntervals*m.cfg.PingInterval {
+		m.log.Info("the peer's acknowledgements are stuck behind data nobody reads; dropping the connection",
+			"unacknowledged", m.unackedBytes, "stuck", stuck.Round(time.Millisecond))
+		m.stuckSince = time.Time{}
+		m.link.close()
 	}
 }
 
