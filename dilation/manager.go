@@ -549,11 +549,12 @@ func (m *manager) gotDataLocked(r dataRecord, buf *[]byte) (kept bool) {
 		m.log.Debug("dropping DATA for a subchannel that is not open", "scid", r.scid)
 		return false
 	}
-	if sc.unclaimed && sc.bufferedBytes()+len(r.payload) > maxUnclaimedBuffer {
-		m.dropUnclaimedLocked(sc, fmt.Sprintf("more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
-		return false
-	}
 	kept = sc.deliver(r.payload, buf)
+	if sc.unclaimed && sc.heldBytes() > maxUnclaimedBuffer {
+		// Dropping it recycles buf if it was kept.
+		m.dropUnclaimedLocked(sc, fmt.Sprintf("data holding more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
+		return kept
+	}
 	if shut, _ := m.gate.shut(); shut {
 		// Our reader pauses, so the peer's ACKs go unread: writers
 		// waiting for them must not wait (see canWriteLocked).
