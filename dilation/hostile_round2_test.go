@@ -252,3 +252,43 @@ func TestStalledLinkWriteDropsTheLink(t *testing.T) {
 		t.Fatalf("status %v: a link whose writes stall was kept", p.gander.Status().State)
 	}
 }
+
+// The same holds for a subchannel nobody listens for yet: its data is
+// counted against maxUnclaimedBuffer by the memory it holds.
+func TestUnclaimedSmallRecordsAreCountedByTheMemoryTheyHold(t *testing.T) {
+	p := dialHostile(t, Config{})
+	marker, err := p.gander.Listen("marker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, p.conn)
+	scid := p.peerSCID(0)
+	if err := p.send(openRecord{scid: scid, subprotocol: "nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	before := heapInUse()
+	one := []byte{1}
+	batch := make([]record, 0, 1000)
+	for i := 0; i < 50000; i++ {
+		batch = append(batch, dataRecord{scid: scid, payload: one})
+		if len(batch) == cap(batch) {
+			if err := p.send(batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := p.send(openRecord{scid: p.peerSCID(1), subprotocol: "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if _, err := marker.Accept(ctx); err != nil {
+		t.Fatal(err)
+	}
+	grew := int64(heapInUse()) - int64(before)
+	t.Logf("50000 1-byte records for nobody: heap grew by %d KiB", grew>>10)
+	if grew > 4*maxUnclaimedBuffer {
+		t.Fatalf("an unclaimed subchannel holds %d bytes of heap, over 4 × its %d-byte limit", grew, maxUnclaimedBuffer)
+	}
+}

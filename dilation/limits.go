@@ -19,20 +19,22 @@ const (
 
 	// maxUnclaimedOpens bounds the subchannels the peer opened for a
 	// subprotocol nobody listens for (yet): the reference holds them until
-	// a listener appears, gander for unclaimedOpenTimeout, up to
-	// maxUnclaimedBuffer of data each, and then answers CLOSE and drops
-	// their data.
+	// a listener appears, gander for unclaimedOpenTimeout, with data
+	// holding up to maxUnclaimedBuffer of memory each (as counted for
+	// subchannelBufferLimit: a full 64 KiB record fits), and then answers
+	// CLOSE and drops their data.
 	maxUnclaimedOpens    = 64
 	unclaimedOpenTimeout = 5 * time.Second
-	maxUnclaimedBuffer   = 64 << 10
+	maxUnclaimedBuffer   = 128 << 10
 
 	// maxUnansweredRefusals bounds the CLOSEs of refused subchannels that
 	// wait for the peer's ACK. A peer that floods OPENs without reading
 	// gets no more refusals: its further OPENs are dropped silently.
 	maxUnansweredRefusals = 256
 
-	// maxBufferedTotal bounds the data received for all subchannels and
-	// not yet read; beyond it the connection stops reading from the peer
+	// maxBufferedTotal bounds the memory held by data received for all
+	// subchannels and not yet read (counted as for subchannelBufferLimit:
+	// buffers and per-chunk overhead, not payload bytes); beyond it the connection stops reading from the peer
 	// (as subchannelBufferLimit does for one subchannel) until the local
 	// readers catch up.
 	maxBufferedTotal = 32 << 20
