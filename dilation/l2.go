@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -47,6 +49,20 @@ const (
 
 	handshakeFrameSize = 48
 	handshakeTimeout   = 30 * time.Second
+
+	// maxHandshakeRecordFrame bounds a frame read before the connection
+	// is selected: the only records then are the KCMs, a type byte
+	// sealed in one Noise message (17 bytes, as the reference sends
+	// them). A longer length prefix is refused before anything is
+	// allocated, so that each of the many candidate connections of a
+	// generation holds no more than its small read buffer.
+	maxHandshakeRecordFrame = 64
+
+	// linkWriteTimeoutIntervals bounds, in PingIntervals, how long a write
+	// on the selected connection may go without the peer accepting a
+	// byte (a zero TCP window): the connection is then dropped, and
+	// reconnection takes over.
+	linkWriteTimeoutIntervals = 2
 )
 
 var noiseSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
@@ -139,6 +155,11 @@ type link struct {
 	send     *noise.CipherState
 	writeBuf []byte
 	scratch  []byte
+	// writeTimeout, once the connection is selected, bounds each wait for
+	// the peer to accept more of a write (see linkWriteTimeoutIntervals);
+	// stalled says a write gave up so.
+	writeTimeout time.Duration
+	stalled      atomic.Bool
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by close
@@ -207,7 +228,7 @@ func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay strin
 			return nil, &ProtocolError{Layer: "noise", Reason: "handshake failed (wrong dilation key?)"}
 		}
 		l.send, l.recv = toFollower, toLeader
-		rec, err := l.readRecord()
+		rec, err := l.readHandshakeRecord()
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +263,7 @@ func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay strin
 func (l *link) awaitSelection() error {
 	l.conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	defer l.conn.SetReadDeadline(time.Time{})
-	rec, err := l.readRecord()
+	rec, err := l.readHandshakeRecord()
 	if err != nil {
 		return err
 	}
@@ -254,8 +275,33 @@ func (l *link) awaitSelection() error {
 
 func (l *link) writeFrame(b []byte) error {
 	buf := appendFrameHeader(make([]byte, 0, 4+len(b)), len(b))
-	_, err := l.conn.Write(append(buf, b...))
-	return err
+	return l.write(append(buf, b...))
+}
+
+// ErrLinkStalled is a connection dropped because the peer accepted none of
+// our data for linkWriteTimeoutIntervals PingIntervals.
+var ErrLinkStalled = errors.New("dilation: the peer stopped accepting data")
+
+// write writes b whole. Once the connection is selected, a write on which
+// the peer accepts nothing for writeTimeout fails with ErrLinkStalled; a
+// slow peer that keeps accepting some is waited for.
+func (l *link) write(b []byte) error {
+	for {
+		if l.writeTimeout > 0 {
+			l.conn.SetWriteDeadline(time.Now().Add(l.writeTimeout))
+		}
+		n, err := l.conn.Write(b)
+		b = b[n:]
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, os.ErrDeadlineExceeded) || l.writeTimeout == 0:
+			return err
+		case n == 0:
+			l.stalled.Store(true)
+			return fmt.Errorf("%w: nothing written for %v", ErrLinkStalled, l.writeTimeout)
+		}
+	}
 }
 
 // readRecord reads, decrypts and parses the next record. Each frame gets a
@@ -265,10 +311,20 @@ func (l *link) readRecord() (record, error) {
 	return rec, err
 }
 
+// readHandshakeRecord is readRecord before the connection is selected,
+// when only a KCM may come (see maxHandshakeRecordFrame).
+func (l *link) readHandshakeRecord() (record, error) {
+	rec, _, err := l.receiveUpTo(maxHandshakeRecordFrame)
+	return rec, err
+}
+
 // receive is readRecord with the frame's buffer, which a DATA payload
 // aliases, for the caller to putBuffer once done with the record.
-func (l *link) receive() (record, *[]byte, error) {
-	n, err := readFrameLength(l.r, maxFrameSize)
+func (l *link) receive() (record, *[]byte, error) { return l.receiveUpTo(maxFrameSize) }
+
+// receiveUpTo is receive refusing frames longer than max.
+func (l *link) receiveUpTo(max int) (record, *[]byte, error) {
+	n, err := readFrameLength(l.r, max)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -312,8 +368,7 @@ func (l *link) writeRecord(r record) error {
 	if l.writeBuf, err = l.sealRecord(l.writeBuf[:0], r); err != nil {
 		return err
 	}
-	_, err = l.conn.Write(l.writeBuf)
-	return err
+	return l.write(l.writeBuf)
 }
 
 // writeRecords encrypts several records and writes them in one syscall.
@@ -335,8 +390,7 @@ func (l *link) writeBatch(rs []record, sealed func()) error {
 	if sealed != nil {
 		sealed()
 	}
-	_, err := l.conn.Write(l.writeBuf)
-	return err
+	return l.write(l.writeBuf)
 }
 
 // sealRecord appends the frame for one record.

@@ -19,20 +19,22 @@ const (
 
 	// maxUnclaimedOpens bounds the subchannels the peer opened for a
 	// subprotocol nobody listens for (yet): the reference holds them until
-	// a listener appears, gander for unclaimedOpenTimeout, up to
-	// maxUnclaimedBuffer of data each, and then answers CLOSE and drops
-	// their data.
+	// a listener appears, gander for unclaimedOpenTimeout, with data
+	// holding up to maxUnclaimedBuffer of memory each (as counted for
+	// subchannelBufferLimit: a full 64 KiB record fits), and then answers
+	// CLOSE and drops their data.
 	maxUnclaimedOpens    = 64
 	unclaimedOpenTimeout = 5 * time.Second
-	maxUnclaimedBuffer   = 64 << 10
+	maxUnclaimedBuffer   = 128 << 10
 
 	// maxUnansweredRefusals bounds the CLOSEs of refused subchannels that
 	// wait for the peer's ACK. A peer that floods OPENs without reading
 	// gets no more refusals: its further OPENs are dropped silently.
 	maxUnansweredRefusals = 256
 
-	// maxBufferedTotal bounds the data received for all subchannels and
-	// not yet read; beyond it the connection stops reading from the peer
+	// maxBufferedTotal bounds the memory held by data received for all
+	// subchannels and not yet read (counted as for subchannelBufferLimit:
+	// buffers and per-chunk overhead, not payload bytes); beyond it the connection stops reading from the peer
 	// (as subchannelBufferLimit does for one subchannel) until the local
 	// readers catch up.
 	maxBufferedTotal = 32 << 20
@@ -40,14 +42,27 @@ const (
 	// maxUnackedBytes bounds the data sent and kept for resending until
 	// the peer acknowledges it. Writers wait beyond it, except while our
 	// own reader is paused (the peer's ACKs are then unread: waiting for
-	// them would deadlock an echo).
+	// them would deadlock an echo), when maxUnackedWhilePaused applies.
 	maxUnackedBytes = 64 << 20
+
+	// maxUnackedWhilePaused bounds the data kept for resending even while
+	// our reader is paused: writers wait beyond it. A paused link that
+	// stays at this cap for pausedStallIntervals PingIntervals is dropped
+	// (the peer pulls our data and never lets its ACKs reach us).
+	maxUnackedWhilePaused = 128 << 20
+	pausedStallIntervals  = 2
 
 	// A Follower drops a connection on which nothing arrived for
 	// followerSilence PingIntervals: the Leader pings every interval (the
 	// reference at every PONG), so a silent connection is dead. The
 	// Leader drops one whose PONGs stopped for two intervals.
 	followerSilence = 3
+
+	// maxOutstandingPings bounds the ids of our PINGs remembered until
+	// answered: only a PONG with one of them counts as the peer alive
+	// (the reference copies the PING's id into its PONG). The Leader
+	// pings once an interval and gives up after two, so a few suffice.
+	maxOutstandingPings = 4
 
 	// maxInboundHandshakes bounds the connections accepted on our
 	// listening port that have not finished their handshake; more are

@@ -51,10 +51,11 @@ func (s state) String() string {
 
 // Writers block, as the reference pauses its producers, while the
 // connection's send backlog exceeds maxBacklog, or while disconnected
-// once window bytes await acknowledgement. Unacknowledged data is not
-// limited while connected: acks travel behind the peer's own data, so
-// waiting for them would tie the two directions together and deadlock
-// an echo whose reader is paused.
+// once window bytes await acknowledgement. While connected, unacknowledged
+// data is limited by maxUnackedBytes, and while our reader is paused only
+// by the larger maxUnackedWhilePaused: acks travel behind the peer's own
+// data, so waiting for them would tie the two directions together and
+// deadlock an echo whose reader is paused.
 const (
 	maxBacklog = 2 << 20
 	window     = 8 << 20
@@ -109,6 +110,8 @@ type manager struct {
 	outbox       *sendQueue // the connection in use's; nil while there is none
 	lastPong     time.Time  // the Leader's: the last PONG
 	lastHeard    time.Time  // the Follower's: the last record of any kind
+	pings        [][4]byte  // the Leader's: ids of the PINGs not answered, newest last
+	stuckSince   time.Time  // since when writers wait at maxUnackedWhilePaused, paused
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int
@@ -333,6 +336,7 @@ func (m *manager) gotLink(ev linkSelected) {
 	}
 	m.connector = nil
 	m.link = ev.link
+	m.link.writeTimeout = linkWriteTimeoutIntervals * m.cfg.PingInterval
 	m.state = stateConnected
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopLink = cancel
@@ -341,6 +345,7 @@ func (m *manager) gotLink(ev linkSelected) {
 	m.outbox = q
 	m.lastPong = time.Now()
 	m.lastHeard = m.lastPong
+	m.stuckSince, m.pings = time.Time{}, nil
 	// Everything not yet acknowledged goes first, in sequence order.
 	q.push(m.unacked...)
 	if m.leader {
@@ -370,6 +375,9 @@ func (m *manager) readLink(ctx context.Context, generation int, l *link, q *send
 		}
 		rec, buf, err := l.receive()
 		if err != nil {
+			if l.stalled.Load() {
+				err = ErrLinkStalled
+			}
 			m.post(ctx, linkLost{generation, err})
 			return
 		}
@@ -455,7 +463,12 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 	case pingRecord:
 		q.pushControl(pongRecord{r.id})
 	case pongRecord:
-		m.lastPong = time.Now()
+		// Only an answer to one of our PINGs says the peer reads what
+		// we send.
+		if i := slices.Index(m.pings, r.id); i >= 0 {
+			m.pings = m.pings[i+1:]
+			m.lastPong = time.Now()
+		}
 	case kcmRecord:
 		m.log.Debug("unexpected KCM on a selected connection")
 	}
@@ -536,11 +549,12 @@ func (m *manager) gotDataLocked(r dataRecord, buf *[]byte) (kept bool) {
 		m.log.Debug("dropping DATA for a subchannel that is not open", "scid", r.scid)
 		return false
 	}
-	if sc.unclaimed && sc.bufferedBytes()+len(r.payload) > maxUnclaimedBuffer {
-		m.dropUnclaimedLocked(sc, fmt.Sprintf("more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
-		return false
-	}
 	kept = sc.deliver(r.payload, buf)
+	if sc.unclaimed && sc.heldBytes() > maxUnclaimedBuffer {
+		// Dropping it recycles buf if it was kept.
+		m.dropUnclaimedLocked(sc, fmt.Sprintf("data holding more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
+		return kept
+	}
 	if shut, _ := m.gate.shut(); shut {
 		// Our reader pauses, so the peer's ACKs go unread: writers
 		// waiting for them must not wait (see canWriteLocked).
@@ -711,9 +725,14 @@ func (m *manager) canWriteLocked() bool {
 		}
 		// A peer that reads but never acknowledges would have us keep
 		// everything sent; but while our reader pauses, its ACKs wait
-		// unread behind the data we do not read, so they cannot count.
+		// unread behind the data we do not read, so they cannot count
+		// up to the larger maxUnackedWhilePaused (and keepalive drops a
+		// link stuck there).
+		if m.unackedBytes < maxUnackedBytes {
+			return true
+		}
 		shut, _ := m.gate.shut()
-		return m.unackedBytes < maxUnackedBytes || shut
+		return shut && m.unackedBytes < maxUnackedWhilePaused
 	}
 	return m.unackedBytes < window
 }
@@ -749,6 +768,10 @@ func (m *manager) admitWriteLocked(sc *Subchannel, rec dataRecord) error {
 func (m *manager) sendPingLocked() {
 	var id [4]byte
 	rand.Read(id[:])
+	if len(m.pings) >= maxOutstandingPings {
+		m.pings = slices.Delete(m.pings, 0, 1)
+	}
+	m.pings = append(m.pings, id)
 	m.outbox.pushControl(pingRecord{id})
 }
 
@@ -765,8 +788,10 @@ func (m *manager) keepalive() {
 	defer m.mu.Unlock()
 	shut, openedAt := m.gate.shut()
 	if shut {
+		m.dropStuckPausedLocked()
 		return
 	}
+	m.stuckSince = time.Time{}
 	last, limit := m.lastHeard, followerSilence*m.cfg.PingInterval
 	if m.leader {
 		last, limit = m.lastPong, 2*m.cfg.PingInterval
@@ -781,6 +806,27 @@ func (m *manager) keepalive() {
 	}
 	if m.leader {
 		m.sendPingLocked()
+	}
+}
+
+// dropStuckPausedLocked drops a paused connection on which writers have
+// waited at maxUnackedWhilePaused for pausedStallIntervals: the peer pulls
+// our data and keeps its ACKs behind data we do not read, so the wait
+// could last for ever.
+func (m *manager) dropStuckPausedLocked() {
+	if m.unackedBytes < maxUnackedWhilePaused {
+		m.stuckSince = time.Time{}
+		return
+	}
+	if m.stuckSince.IsZero() {
+		m.stuckSince = time.Now()
+		return
+	}
+	if stuck := time.Since(m.stuckSince); stuck >= pausedStallIntervals*m.cfg.PingInterval {
+		m.log.Info("the peer's acknowledgements are stuck behind data nobody reads; dropping the connection",
+			"unacknowledged", m.unackedBytes, "stuck", stuck.Round(time.Millisecond))
+		m.stuckSince = time.Time{}
+		m.link.close()
 	}
 }
 

@@ -18,10 +18,25 @@ const maxDataPayload = noiseMaxPlaintext - 9
 // callers copying streams use it as their buffer size.
 const MaxWriteChunk = maxDataPayload
 
-// subchannelBufferLimit is how much unread data one subchannel may hold
-// before the connection stops reading from the peer, which is how the
-// reference pauses its transport when any consumer is slow.
+// subchannelBufferLimit is how much memory unread data may hold in one
+// subchannel before the connection stops reading from the peer, which is
+// how the reference pauses its transport when any consumer is slow. What
+// counts is the memory held (each chunk's buffer and chunkOverhead), not
+// the payload, so that small records cannot hold more than their share.
 const subchannelBufferLimit = 1 << 20
+
+// Received payloads are kept so that memory held stays close to the data:
+// a payload that fits in the spare room of the subchannel's last unread
+// chunk is appended there; else one of at most compactBelow bytes is
+// copied into a fresh compactChunkSize buffer (later small ones fill it);
+// a bigger one stays in the frame's buffer, uncopied, as honest bulk
+// transfers need. chunkOverhead is what each chunk costs besides its
+// buffer (its slice header and bookkeeping), counted with it.
+const (
+	compactBelow     = 2 << 10
+	compactChunkSize = 8 << 10
+	chunkOverhead    = 128
+)
 
 // ErrClosedWrite is returned by Write after CloseWrite or Close.
 var ErrClosedWrite = errors.New("dilation: write on a subchannel closed for writing")
@@ -47,20 +62,25 @@ type Subchannel struct {
 	// outbox for the first Write to take it along.
 	openPending atomic.Bool
 
-	mu        sync.Mutex
-	chunks    []chunk
+	mu     sync.Mutex
+	chunks []chunk
+	// buffered is the payload bytes not read yet; held the memory they
+	// hold (see chunk.held), which the limits count.
 	buffered  int
+	held      int
 	readable  chan struct{} // token while chunks or EOF is pending
 	remoteEOF bool
 	closed    bool
 	err       error // the connection stopped
 }
 
-// chunk is one received DATA payload and the buffer it lives in, which
-// goes back to the pool once the payload has been read.
+// chunk is received data and the buffer it lives in, which goes back to
+// the pool once the data has been read; held is the memory it was counted
+// at (its buffer's capacity and chunkOverhead).
 type chunk struct {
 	data []byte
 	buf  *[]byte
+	held int
 }
 
 func newSubchannel(m *manager, scid uint32, subprotocol string) *Subchannel {
@@ -80,14 +100,16 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 		s.mu.Lock()
 		if len(s.chunks) > 0 {
 			n := copy(p, s.chunks[0].data)
+			released := 0
 			if n == len(s.chunks[0].data) {
 				putBuffer(s.chunks[0].buf)
+				released = s.chunks[0].held
 				s.chunks[0] = chunk{}
 				s.chunks = s.chunks[1:]
 			} else {
 				s.chunks[0].data = s.chunks[0].data[n:]
 			}
-			s.consumedLocked(n)
+			s.consumedLocked(n, released)
 			s.signalLocked()
 			s.mu.Unlock()
 			return n, nil
@@ -120,7 +142,7 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 			c := s.chunks[0]
 			s.chunks[0] = chunk{}
 			s.chunks = s.chunks[1:]
-			s.consumedLocked(len(c.data))
+			s.consumedLocked(len(c.data), c.held)
 			s.signalLocked()
 			s.mu.Unlock()
 			n, err := w.Write(c.data)
@@ -149,13 +171,24 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// consumedLocked accounts for n bytes read (or dropped) from the buffer.
-func (s *Subchannel) consumedLocked(n int) {
-	wasOver := s.buffered >= subchannelBufferLimit
+// consumedLocked accounts for n bytes read (or dropped) and for the
+// release of chunks that held released bytes of memory.
+func (s *Subchannel) consumedLocked(n, released int) {
 	s.buffered -= n
-	s.m.gate.add(-n)
-	if wasOver && s.buffered < subchannelBufferLimit {
-		s.m.gate.set(s, false)
+	s.chargeLocked(-released)
+}
+
+// chargeLocked accounts for n more (or, negative, fewer) bytes of memory
+// held, and pauses or resumes the connection's reader accordingly.
+func (s *Subchannel) chargeLocked(n int) {
+	if n == 0 {
+		return
+	}
+	wasOver := s.held >= subchannelBufferLimit
+	s.held += n
+	s.m.gate.add(n)
+	if over := s.held >= subchannelBufferLimit; over != wasOver {
+		s.m.gate.set(s, over)
 	}
 }
 
@@ -165,7 +198,7 @@ func (s *Subchannel) discardLocked() {
 		putBuffer(c.buf)
 	}
 	s.chunks = nil
-	s.consumedLocked(s.buffered)
+	s.consumedLocked(s.buffered, s.held)
 }
 
 // bufferedBytes is how much received data waits to be read.
@@ -173,6 +206,13 @@ func (s *Subchannel) bufferedBytes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buffered
+}
+
+// heldBytes is how much memory received data not read yet holds.
+func (s *Subchannel) heldBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 func (s *Subchannel) signalLocked() {
@@ -247,8 +287,9 @@ func (s *Subchannel) Close() error {
 	return err
 }
 
-// deliver hands over a DATA payload and the buffer it lives in, and
-// reports whether it kept them (else the caller recycles buf).
+// deliver hands over a DATA payload and the buffer it lives in (nil if
+// not pooled), and reports whether it kept buf (else the caller recycles
+// it). See compactBelow for how payloads are kept.
 func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,15 +297,28 @@ func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
 		// After the peer's CLOSE nothing more is delivered.
 		return false
 	}
-	s.chunks = append(s.chunks, chunk{data, buf})
-	wasUnder := s.buffered < subchannelBufferLimit
+	defer s.signalLocked()
 	s.buffered += len(data)
-	s.m.gate.add(len(data))
-	if wasUnder && s.buffered >= subchannelBufferLimit {
-		s.m.gate.set(s, true)
+	if n := len(s.chunks); n > 0 && cap(s.chunks[n-1].data)-len(s.chunks[n-1].data) >= len(data) {
+		// The memory is held already.
+		s.chunks[n-1].data = append(s.chunks[n-1].data, data...)
+		return false
 	}
-	s.signalLocked()
-	return true
+	c := chunk{data: data, buf: buf}
+	switch {
+	case len(data) <= compactBelow:
+		c.data = append(make([]byte, 0, compactChunkSize), data...)
+		c.buf = nil
+	case buf != nil:
+		kept = true
+	}
+	c.held = cap(c.data) + chunkOverhead
+	if c.buf != nil {
+		c.held = cap(*c.buf) + chunkOverhead
+	}
+	s.chunks = append(s.chunks, c)
+	s.chargeLocked(c.held)
+	return kept
 }
 
 // remoteClose is the peer's CLOSE; it reports false for a second one.
@@ -286,7 +340,7 @@ func (s *Subchannel) fail(err error) {
 		s.err = err
 	}
 	// What was received can still be read; only the gate forgets it.
-	if s.buffered >= subchannelBufferLimit {
+	if s.held >= subchannelBufferLimit {
 		s.m.gate.set(s, false)
 	}
 	s.signalLocked()
