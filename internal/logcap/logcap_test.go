@@ -126,3 +126,37 @@ func TestFileCap(t *testing.T) {
 		t.Fatalf("the file would hold %d bytes, want at most the cap and one line", n)
 	}
 }
+
+// Loggers derived from one Handler may log from many goroutines at once
+// (run with -race); together they keep to the one budget.
+func TestConcurrentLoggers(t *testing.T) {
+	var out lockedBuffer
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := New(&out, Limits{Burst: 100, now: clock.Now}, nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			logger := slog.New(h).With("goroutine", g)
+			for range 100 {
+				logger.Info("event")
+			}
+		})
+	}
+	wg.Wait()
+	if got := strings.Count(out.String(), "msg=event"); got != 100 {
+		t.Fatalf("%d lines written, want the burst of 100", got)
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
