@@ -28,9 +28,11 @@ const (
 	// reported in one "log lines suppressed" line once lines pass again.
 	LinesPerSecond = 50
 	Burst          = 500
-	// MaxFileBytes caps what one session writes to the log file: at 50
-	// lines a second of at most a few KiB each it takes hours of flood to
-	// reach. Beyond it one last line says so and nothing more is written.
+	// MaxFileBytes caps the log file, what earlier sessions appended
+	// included: at 50 lines a second of at most a few KiB each a flood
+	// takes hours to reach it. Beyond it one last line says so and
+	// nothing more is written; the next gander moves the full file to
+	// gander.log.1 (main's openLog), so the disk holds at most twice this.
 	MaxFileBytes = 100 << 20
 )
 
