@@ -28,6 +28,7 @@ import (
 
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/session/transfer"
 	"github.com/gander-pair/gander/ui"
@@ -585,18 +586,41 @@ func isFlagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
+// openLog opens the debug log at path (none if path is empty) within
+// logcap's bounds: a peer, a stranger or the mailbox server can cause a
+// log line per message they send, so lines are rate-limited, their strings
+// truncated and the file capped. A file already at its cap from earlier
+// sessions is moved to path+".1" (replacing the one there), so the log
+// keeps the latest session and takes at most twice the cap on disk.
 func openLog(path string) (*slog.Logger, func(), error) {
+	return openLogWithin(path, logcap.Limits{})
+}
+
+func openLogWithin(path string, limits logcap.Limits) (*slog.Logger, func(), error) {
 	if path == "" {
 		return slog.New(slog.DiscardHandler), func() {}, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("opening log: %w", err)
 	}
+	maxBytes := limits.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = logcap.MaxFileBytes
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() && info.Size() >= maxBytes {
+		if err := os.Rename(path, path+".1"); err != nil {
+			return nil, nil, fmt.Errorf("opening log: %w", err)
+		}
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening log: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})), func() { f.Close() }, nil
+	if info, err := f.Stat(); err == nil {
+		limits.Written = info.Size()
+	}
+	h := logcap.New(f, limits, &slog.HandlerOptions{Level: slog.LevelDebug})
+	return slog.New(h), func() { h.Close(); f.Close() }, nil
 }
 
 func promptCode(stdin io.Reader, stderr io.Writer) (string, error) {

@@ -6,14 +6,26 @@ import (
 	"unicode"
 )
 
+// maxShownText caps, in runes, any one text from the network that
+// Sanitize lets through. The mailbox server's texts are cut to 512 bytes
+// already; this covers every other source (a peer's reasons and names).
+const maxShownText = 512
+
 // Sanitize makes text from the network (a server's MOTD, a peer's error
 // message or file name) safe to print on a terminal: escape sequences and
 // other control characters are replaced, so a hostile peer cannot move the
 // cursor, retitle the window or hide text. Newlines and tabs survive only if
-// keepNewlines is set.
+// keepNewlines is set. Text longer than maxShownText runes is cut, ending
+// in "…": the result is for display only.
 func Sanitize(s string, keepNewlines bool) string {
 	var b strings.Builder
+	shown := 0
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if shown == maxShownText {
+			b.WriteString("…")
+			break
+		}
+		shown++
 		switch {
 		case keepNewlines && (r == '\n' || r == '\t'):
 			b.WriteRune(r)

@@ -1,6 +1,10 @@
 package ui
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestSanitize(t *testing.T) {
 	tests := []struct {
@@ -25,5 +29,19 @@ func TestSanitize(t *testing.T) {
 				t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// Text from the network is shown at most maxShownText runes long: a
+// server's 4 MiB MOTD or a peer's endless reason cannot fill the screen
+// (or the terminal's scrollback) on its own.
+func TestSanitizeCapsLength(t *testing.T) {
+	exact := strings.Repeat("é", maxShownText)
+	if got := Sanitize(exact, false); got != exact {
+		t.Errorf("a text of exactly %d runes was changed", maxShownText)
+	}
+	got := Sanitize(strings.Repeat("é", 1<<20)+"\x1b", true)
+	if want := exact + "…"; got != want {
+		t.Errorf("Sanitize of 1 Mi runes = %d runes, want %d and …", utf8.RuneCountInString(got), maxShownText)
 	}
 }

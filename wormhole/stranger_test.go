@@ -218,3 +218,32 @@ func TestUnreadMessagesBounded(t *testing.T) {
 		t.Fatalf("a failed with %v, want a *PeerError", err)
 	}
 }
+
+// A stranger's side longer than mailbox.MaxSideLength is nobody's: its
+// messages are dropped before they can spoil the code (or put the side in
+// the spoiled code's reason), and the honest peer still gets through.
+func TestOverlongStrangerSideIgnored(t *testing.T) {
+	server := mailboxtest.New(t)
+	a, b := newPair(t, server, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code, err := a.AllocateCode(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, _ := json.Marshal(map[string]string{"type": "message", "side": strings.Repeat("s", 1<<20), "phase": "version", "body": "00"})
+	server.Inject(frame) // to both sides: either may be the one it spoils
+	notSpoiled := func(who string, err error) {
+		t.Helper()
+		var se *SpoiledError
+		if errors.As(err, &se) {
+			t.Fatalf("%s: spoiled by an overlong side; a reason of %d bytes", who, len(se.Reason))
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+	}
+	notSpoiled("b", b.SetCode(ctx, code))
+	_, err = a.Verifier(ctx)
+	notSpoiled("a", err)
+}

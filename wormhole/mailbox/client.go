@@ -56,6 +56,16 @@ const (
 	// MaxPhaseLength caps a phase name. Real ones are "pake", "version",
 	// "0", "dilate-12"; a message with a longer phase is dropped.
 	MaxPhaseLength = 64
+	// MaxSideLength caps a side's id. The reference's are 10 hex
+	// characters, ours too; a message from a longer side is dropped
+	// unlogged (whoever claimed the nameplate chooses it, and the wormhole
+	// layer quotes the side of a stranger in a spoiled code's reason).
+	MaxSideLength = 64
+	// MaxServerText caps each text the server gives us to keep or show:
+	// the MOTD, a welcome's or an error's message, the command an error
+	// echoes, an unknown message's type. Longer ones are cut, ending in
+	// "…" (a server can otherwise send 4 MiB of each).
+	MaxServerText = 512
 	// maxPhases caps the distinct peer phases remembered (to deliver each
 	// once). An honest session uses a few per Dilation generation; more
 	// ends the session with a *LimitError.

@@ -361,8 +361,12 @@ func (l *loop) receive(m Message) error {
 	if l.seenPhases[m.Phase] || l.closing {
 		return nil
 	}
+	if len(m.Side) > MaxSideLength {
+		l.client.log.Debug("dropping a message with an overlong side", "length", len(m.Side))
+		return nil
+	}
 	if len(m.Phase) > MaxPhaseLength {
-		l.client.log.Debug("dropping a message with an overlong phase", "from", m.Side, "length", len(m.Phase))
+		l.client.log.Debug("dropping a message with an overlong phase", "length", len(m.Phase))
 		return nil
 	}
 	if len(l.seenPhases) >= maxPhases {

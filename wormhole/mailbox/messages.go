@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // The mailbox server speaks one JSON object per websocket text message, each
@@ -111,9 +112,9 @@ func decodeServerMessage(data []byte) (serverMessage, error) {
 			return nil, fmt.Errorf("%w: welcome without body", errMalformed)
 		}
 		return welcomeMessage{Welcome{
-			MOTD:              w.Welcome.MOTD,
-			CurrentCLIVersion: w.Welcome.CurrentCLIVersion,
-			Error:             w.Welcome.Error,
+			MOTD:              capText(w.Welcome.MOTD),
+			CurrentCLIVersion: capText(w.Welcome.CurrentCLIVersion),
+			Error:             capText(w.Welcome.Error),
 		}}, nil
 	case "ack":
 		var id string
@@ -147,7 +148,11 @@ func decodeServerMessage(data []byte) (serverMessage, error) {
 		}
 		return pongMessage{*w.Pong}, nil
 	case "error":
-		return errorMessage{Error: w.Error, Orig: w.Orig}, nil
+		orig := w.Orig
+		if len(orig) > MaxServerText {
+			orig = json.RawMessage(capText(string(orig)))
+		}
+		return errorMessage{Error: capText(w.Error), Orig: orig}, nil
 	case "message":
 		if w.Side == "" || w.Phase == nil || w.Body == nil {
 			return nil, fmt.Errorf("%w: message needs side, phase and body", errMalformed)
@@ -158,8 +163,22 @@ func decodeServerMessage(data []byte) (serverMessage, error) {
 		}
 		return Message{Side: w.Side, Phase: *w.Phase, Body: body}, nil
 	default:
-		return unknownMessage{w.Type}, nil
+		return unknownMessage{capText(w.Type)}, nil
 	}
+}
+
+// capText cuts a text of the server's to MaxServerText bytes, ending in
+// "…", without splitting a UTF-8 sequence.
+func capText(s string) string {
+	const ellipsis = "…"
+	if len(s) <= MaxServerText {
+		return s
+	}
+	cut := MaxServerText - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 // command is one client→server message. Each constructor below fills the

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeServerMessage(t *testing.T) {
@@ -204,6 +205,11 @@ func FuzzDecodeServerMessage(f *testing.F) {
 			}
 			return
 		}
+		for _, text := range serverTexts(msg) {
+			if len(text) > MaxServerText {
+				t.Fatalf("a server text of %d bytes was kept", len(text))
+			}
+		}
 		m, ok := msg.(Message)
 		if !ok {
 			return
@@ -231,4 +237,51 @@ func FuzzDecodeServerMessage(f *testing.F) {
 			t.Fatalf("add command %+v does not carry %#v", add, m)
 		}
 	})
+}
+
+// What the server says to be shown or kept (its MOTD, its refusals, the
+// command it echoes, a type we do not know) is cut to MaxServerText
+// however long the server makes it, without splitting a UTF-8 sequence.
+func TestServerTextsAreCapped(t *testing.T) {
+	long := strings.Repeat("é", 1<<20)
+	quoted, _ := json.Marshal(long)
+	welcome, err := decodeServerMessage([]byte(`{"type": "welcome", "welcome": {"motd": ` + string(quoted) +
+		`, "error": ` + string(quoted) + `, "current_cli_version": ` + string(quoted) + `}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := welcome.(welcomeMessage).Welcome
+	refusal, err := decodeServerMessage([]byte(`{"type": "error", "error": ` + string(quoted) + `, "orig": {"type": "claim", "x": ` + string(quoted) + `}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := refusal.(errorMessage)
+	unknown, err := decodeServerMessage([]byte(`{"type": ` + string(quoted) + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]string{
+		"motd": w.MOTD, "welcome error": w.Error, "current_cli_version": w.CurrentCLIVersion,
+		"error": e.Error, "orig": string(e.Orig), "unknown type": unknown.(unknownMessage).Type,
+	} {
+		if len(s) > MaxServerText || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") {
+			t.Errorf("%s: %d bytes (valid UTF-8: %v), want at most %d ending in …", name, len(s), utf8.ValidString(s), MaxServerText)
+		}
+	}
+	if err := (&ServerError{Message: e.Error}).Error(); len(err) > MaxServerText+100 {
+		t.Errorf("ServerError text is %d bytes", len(err))
+	}
+}
+
+// serverTexts is what msg keeps of the server's words.
+func serverTexts(msg serverMessage) []string {
+	switch m := msg.(type) {
+	case welcomeMessage:
+		return []string{m.Welcome.MOTD, m.Welcome.Error, m.Welcome.CurrentCLIVersion}
+	case errorMessage:
+		return []string{m.Error, string(m.Orig)}
+	case unknownMessage:
+		return []string{m.Type}
+	}
+	return nil
 }
