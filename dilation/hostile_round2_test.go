@@ -111,18 +111,7 @@ func TestUnackedDataIsBoundedWhilePaused(t *testing.T) {
 		t.Fatal("the reader did not pause")
 	}
 	_ = sink
-	up, err := p.gander.Open(context.Background(), "download")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		chunk := make([]byte, 1<<20)
-		for {
-			if _, err := up.Write(chunk); err != nil {
-				return
-			}
-		}
-	}()
+	writeUntilClosed(t, p.gander, "download")
 	m := p.gander.m
 	held := func() int {
 		m.mu.Lock()
@@ -236,18 +225,7 @@ func TestStalledLinkWriteDropsTheLink(t *testing.T) {
 			}
 		}
 	}()
-	up, err := p.gander.Open(context.Background(), "upload")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		chunk := make([]byte, 1<<20)
-		for {
-			if _, err := up.Write(chunk); err != nil {
-				return
-			}
-		}
-	}()
+	writeUntilClosed(t, p.gander, "upload")
 	if !eventually(4*time.Second, func() bool { return p.gander.Status().State == Reconnecting }) {
 		t.Fatalf("status %v: a link whose writes stall was kept", p.gander.Status().State)
 	}
@@ -291,4 +269,23 @@ func TestUnclaimedSmallRecordsAreCountedByTheMemoryTheyHold(t *testing.T) {
 	if grew > 4*maxUnclaimedBuffer {
 		t.Fatalf("an unclaimed subchannel holds %d bytes of heap, over 4 × its %d-byte limit", grew, maxUnclaimedBuffer)
 	}
+}
+
+// writeUntilClosed opens a subchannel for subprotocol and writes 1 MiB
+// chunks to it from a goroutine until a write fails (the test's cleanup
+// closes the manager).
+func writeUntilClosed(t *testing.T, d *Conn, subprotocol string) {
+	t.Helper()
+	up, err := d.Open(context.Background(), subprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := up.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
 }

@@ -23,10 +23,10 @@ import time
 
 from twisted.internet import defer, protocol, reactor, stdio, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
 import wormhole
+from peerlib import StdinWatcher
 
 
 def report(**fields):
@@ -95,20 +95,6 @@ class Checker(protocol.Protocol):
 
     def connectionLost(self, reason):
         self.readConnectionLost()
-
-
-class StdinWatcher(LineReceiver):
-    delimiter = b"\n"
-
-    def __init__(self, closed):
-        self.closed = closed
-
-    def lineReceived(self, line):
-        pass
-
-    def connectionLost(self, reason):
-        if not self.closed.called:
-            self.closed.callback(None)
 
 
 @defer.inlineCallbacks

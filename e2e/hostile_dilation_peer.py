@@ -24,11 +24,11 @@ import time
 
 from twisted.internet import defer, protocol, stdio, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.protocols.basic import LineReceiver
 from twisted.python import log
 from zope.interface import implementer
 
 import wormhole
+from peerlib import StdinWatcher
 from wormhole._dilation.connection import Ping
 
 
@@ -47,20 +47,6 @@ class Echo(protocol.Protocol):
 
     def writeConnectionLost(self):
         pass
-
-
-class StdinWatcher(LineReceiver):
-    delimiter = b"\n"
-
-    def __init__(self, closed):
-        self.closed = closed
-
-    def lineReceived(self, line):
-        pass
-
-    def connectionLost(self, reason):
-        if not self.closed.called:
-            self.closed.callback(None)
 
 
 @defer.inlineCallbacks

@@ -28,9 +28,9 @@ import time
 
 import msgpack
 from twisted.internet import defer, protocol, stdio, task
-from twisted.protocols.basic import LineReceiver
 
 import wormhole
+from peerlib import StdinWatcher
 from fowl._proto import APPID, _SendFowlCommand
 
 
@@ -128,20 +128,6 @@ def silent(reactor, dilated, args, keep):
     report(opened=args.count)
     yield task.deferLater(reactor, args.settle, lambda: None)
     report(done="silent", **tally(replies, closed))
-
-
-class StdinWatcher(LineReceiver):
-    delimiter = b"\n"
-
-    def __init__(self, closed):
-        self.closed = closed
-
-    def lineReceived(self, line):
-        pass
-
-    def connectionLost(self, reason):
-        if not self.closed.called:
-            self.closed.callback(None)
 
 
 @defer.inlineCallbacks

@@ -18,9 +18,9 @@ from collections import Counter
 
 import msgpack
 from twisted.internet import defer, protocol, stdio, task
-from twisted.protocols.basic import LineReceiver
 
 import wormhole
+from peerlib import StdinWatcher
 
 APPID = "meejah.ca/wormhole/forward"
 
@@ -53,20 +53,6 @@ class Request(protocol.Protocol):
             self.buf = self.buf[2 + n :]
             answers["listening" if msg.get("listening") else msg.get("reason", "")] += 1
             report(answers=sum(answers.values()), reasons=dict(answers))
-
-
-class StdinWatcher(LineReceiver):
-    delimiter = b"\n"
-
-    def __init__(self, closed):
-        self.closed = closed
-
-    def lineReceived(self, line):
-        pass
-
-    def connectionLost(self, reason):
-        if not self.closed.called:
-            self.closed.callback(None)
 
 
 @defer.inlineCallbacks

@@ -75,7 +75,9 @@ fi
 step "go mod download"
 go mod download
 
-step "go vet"
+step "gofmt, go vet"
+unformatted="$(gofmt -l .)"
+[[ -z "$unformatted" ]] || die "gofmt would change: $unformatted (run gofmt -w on them)"
 go vet ./...
 
 # Everything the tests need from the network is fetched by now: build the

@@ -154,7 +154,9 @@ func FuzzPeerText(f *testing.F) {
 		if i := strings.IndexFunc(got, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
 			t.Fatalf("peerText(%q) = %q keeps a control or format character", s, got)
 		}
-		if len(s) <= maxPeerReasonBytes && utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp) }) < 0 && got != s {
+		if len(s) <= maxPeerReasonBytes && utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
+			return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp)
+		}) < 0 && got != s {
 			t.Fatalf("peerText(%q) = %q changed a fit, clean text", s, got)
 		}
 	})
