@@ -645,6 +645,14 @@ func (p *faultProxy) Cut() int {
 	return n
 }
 
+// Live counts the connections the proxy is forwarding now: a connection
+// whose both directions ended leaves shortly after its peers saw the end.
+func (p *faultProxy) Live() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.live)
+}
+
 // Accepted counts the connections the proxy has forwarded so far.
 func (p *faultProxy) Accepted() int {
 	p.mu.Lock()

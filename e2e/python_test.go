@@ -215,6 +215,11 @@ func TestFaultProxy(t *testing.T) {
 		t.Fatalf("echo: %q, %v", line, err)
 	}
 	proxy.waitAccepted(t, 2, 5*time.Second)
+	// The first connection ended at both peers; the proxy lets go of it
+	// just after (it saw both directions end), so wait for that.
+	for deadline := time.Now().Add(5 * time.Second); proxy.Live() > 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if n := proxy.Cut(); n != 1 {
 		t.Fatalf("Cut cut %d connections, want 1", n)
 	}
