@@ -93,7 +93,18 @@ type Status struct {
 	Leader     bool   // this side leads (pings, decides to reconnect)
 	Via        string // the connection in use, e.g. "direct 10.0.0.2:4444"
 	Relayed    bool
-	Err        error // why it stopped
+
+	// While Reconnecting: when the connection was lost, how many
+	// connection attempts have failed since, and why the latest failed
+	// (nil before the first failure).
+	Since       time.Time
+	Attempts    int
+	LastFailure error
+	// Once Connected again after a loss: how long the connection was
+	// down (zero for the first connection).
+	Outage time.Duration
+
+	Err error // why it stopped: gander never gives up on its own, so this is Close, or what made reconnecting impossible
 }
 
 // Conn is a dilated wormhole.
