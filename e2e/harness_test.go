@@ -521,26 +521,32 @@ func startRelay(t testing.TB) *transitRelay {
 // faultProxy forwards TCP connections from 127.0.0.1 to a target, and can
 // cut them all at once: the way to test that something survives a dropped
 // connection (to the mailbox, to the relay) without stopping the server.
+// Outage and Blackhole take the path away for a while.
 type faultProxy struct {
 	Addr string // 127.0.0.1:PORT, where to connect instead of the target
 
-	target   string
-	listener net.Listener
-	wg       sync.WaitGroup // the accept loop and one goroutine per forwarded connection
+	target string
+	wg     sync.WaitGroup // the accept loops and one goroutine per forwarded connection
 
 	mu       sync.Mutex
-	closed   bool // by cleanup: forward nothing more
+	closed   bool         // by cleanup: forward nothing more
+	listener net.Listener // nil during an Outage
+	held     bool         // during a Blackhole: forward nothing, hold new connections
 	live     map[*proxiedConn]struct{}
 	accepted int
-	changed  chan struct{} // closed (and replaced) when accepted grows
+	changed  chan struct{} // closed (and replaced) when accepted grows, or a Blackhole ends
 }
 
-// proxiedConn is one forwarded connection: both of its halves.
+// proxiedConn is one forwarded connection: both of its halves (server is
+// nil for a connection held by a Blackhole, which never reaches the
+// target).
 type proxiedConn struct{ client, server net.Conn }
 
 func (c *proxiedConn) close() {
 	c.client.Close()
-	c.server.Close()
+	if c.server != nil {
+		c.server.Close()
+	}
 }
 
 // startProxy listens on a free loopback port and forwards every connection
@@ -560,45 +566,81 @@ func startProxy(t testing.TB, target string) *faultProxy {
 		changed:  make(chan struct{}),
 	}
 	p.wg.Add(1)
-	go p.acceptLoop()
+	go p.acceptLoop(l)
 	t.Cleanup(func() {
 		p.mu.Lock()
 		p.closed = true
+		if p.listener != nil {
+			p.listener.Close()
+		}
+		p.held = false
+		p.wakeLocked()
 		p.mu.Unlock()
-		l.Close()
 		p.Cut()
 		p.wg.Wait()
 	})
 	return p
 }
 
-func (p *faultProxy) acceptLoop() {
+// acceptLoop forwards the connections l accepts until l is closed (by
+// cleanup or an Outage). A connection accepted just before that is closed
+// rather than forwarded: an outage refuses everything.
+func (p *faultProxy) acceptLoop(l net.Listener) {
 	defer p.wg.Done()
 	for {
-		client, err := p.listener.Accept()
+		client, err := l.Accept()
 		if err != nil {
-			return // closed by cleanup
+			return
 		}
-		server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			client.Close() // the client sees the target's refusal
-			continue
+		p.mu.Lock()
+		held := p.held
+		p.mu.Unlock()
+		var server net.Conn
+		if !held {
+			server, err = net.DialTimeout("tcp", p.target, 5*time.Second)
+			if err != nil {
+				client.Close() // the client sees the target's refusal
+				continue
+			}
 		}
 		c := &proxiedConn{client, server}
 		p.mu.Lock()
-		if p.closed {
+		if p.closed || p.listener != l {
 			p.mu.Unlock()
 			c.close()
-			return
+			if p.closed {
+				return
+			}
+			continue
 		}
 		p.live[c] = struct{}{}
 		p.accepted++
-		close(p.changed)
-		p.changed = make(chan struct{})
+		p.wakeLocked()
 		p.wg.Add(1)
 		p.mu.Unlock()
-		go p.forward(c)
+		if held {
+			go p.hold(c)
+		} else {
+			go p.forward(c)
+		}
 	}
+}
+
+// wakeLocked wakes whoever waits on p.changed.
+func (p *faultProxy) wakeLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// hold keeps a connection accepted during a Blackhole open, reading and
+// dropping what the client sends, until the Blackhole's end closes it.
+func (p *faultProxy) hold(c *proxiedConn) {
+	defer p.wg.Done()
+	io.Copy(io.Discard, c.client)
+	c.close()
+	p.mu.Lock()
+	delete(p.live, c)
+	p.mu.Unlock()
 }
 
 // forward copies both ways until both directions end, passing a half-close
@@ -608,10 +650,10 @@ func (p *faultProxy) forward(c *proxiedConn) {
 	defer p.wg.Done()
 	done := make(chan struct{})
 	go func() {
-		copyHalf(c.server, c.client)
+		p.copyHalf(c.server, c.client)
 		close(done)
 	}()
-	copyHalf(c.client, c.server)
+	p.copyHalf(c.client, c.server)
 	<-done
 	c.close()
 	p.mu.Lock()
@@ -619,9 +661,15 @@ func (p *faultProxy) forward(c *proxiedConn) {
 	p.mu.Unlock()
 }
 
+// copyHalf is the package's copyHalf, except that during a Blackhole it
+// forwards nothing: what it has read waits.
+func (p *faultProxy) copyHalf(dst, src net.Conn) {
+	copyHalf(dst, gatedReader{p, src})
+}
+
 // copyHalf copies from src to dst. When src ends cleanly it passes the
 // half-close on; when either side fails (a reset, or Cut) it closes both.
-func copyHalf(dst, src net.Conn) {
+func copyHalf(dst net.Conn, src io.ReadCloser) {
 	if _, err := io.Copy(dst, src); err == nil {
 		if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
 			return
@@ -629,6 +677,104 @@ func copyHalf(dst, src net.Conn) {
 	}
 	dst.Close()
 	src.Close()
+}
+
+// gatedReader is a connection's source as the proxy reads it: whatever it
+// read waits while a Blackhole lasts.
+type gatedReader struct {
+	p   *faultProxy
+	src net.Conn
+}
+
+func (r gatedReader) Close() error { return r.src.Close() }
+
+func (r gatedReader) Read(b []byte) (int, error) {
+	n, err := r.src.Read(b)
+	r.p.waitPassable()
+	return n, err
+}
+
+// waitPassable returns once no Blackhole holds the path.
+func (p *faultProxy) waitPassable() {
+	for {
+		p.mu.Lock()
+		held, changed := p.held, p.changed
+		p.mu.Unlock()
+		if !held {
+			return
+		}
+		<-changed
+	}
+}
+
+// Outage takes the path away for d as a network failure would: it closes
+// every live connection (both halves) and the listener, so that a dial
+// gets "connection refused", then listens again on the same address (Go
+// sets SO_REUSEADDR). It returns the moment the new listener is up: when
+// the path came back.
+func (p *faultProxy) Outage(t testing.TB, d time.Duration) time.Time {
+	t.Helper()
+	p.mu.Lock()
+	l := p.listener
+	if p.closed || l == nil || p.held {
+		p.mu.Unlock()
+		t.Fatal("faultProxy.Outage: the proxy is closed or already cut off")
+	}
+	p.listener = nil
+	p.mu.Unlock()
+	l.Close()
+	p.Cut()
+	time.Sleep(d)
+	// The old port is ours: only a connection in TIME_WAIT could hold
+	// it, which SO_REUSEADDR allows; retry briefly all the same.
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if l, err = net.Listen("tcp", p.Addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("faultProxy.Outage: listening again on %s: %v", p.Addr, err)
+	}
+	back := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		l.Close()
+		return back
+	}
+	p.listener = l
+	p.wg.Add(1)
+	go p.acceptLoop(l)
+	return back
+}
+
+// Blackhole takes the path away for d the way a dead network does, without
+// refusing anything: the live connections carry nothing, and new ones are
+// accepted but never reach the target. At the end it closes every
+// connection it held or stalled (a NAT or an access point that forgot
+// them) and forwards again; it returns that moment, when the path came
+// back.
+func (p *faultProxy) Blackhole(t testing.TB, d time.Duration) time.Time {
+	t.Helper()
+	p.mu.Lock()
+	if p.closed || p.listener == nil || p.held {
+		p.mu.Unlock()
+		t.Fatal("faultProxy.Blackhole: the proxy is closed or already cut off")
+	}
+	p.held = true
+	p.mu.Unlock()
+	time.Sleep(d)
+	p.mu.Lock()
+	for c := range p.live {
+		c.close()
+	}
+	clear(p.live)
+	p.held = false
+	p.wakeLocked()
+	p.mu.Unlock()
+	return time.Now()
 }
 
 // Cut closes every live connection, both halves, as a network failure
