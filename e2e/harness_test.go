@@ -531,10 +531,10 @@ type faultProxy struct {
 	mu       sync.Mutex
 	closed   bool         // by cleanup: forward nothing more
 	listener net.Listener // nil during an Outage
-	held     bool         // during a Blackhole: forward nothing, hold new connections
+	held     bool         // during a Blackhole: hold new connections, forward nothing
 	live     map[*proxiedConn]struct{}
 	accepted int
-	changed  chan struct{} // closed (and replaced) when accepted grows, or a Blackhole ends
+	changed  chan struct{} // closed (and replaced) when accepted grows
 }
 
 // proxiedConn is one forwarded connection: both of its halves (server is
@@ -573,8 +573,6 @@ func startProxy(t testing.TB, target string) *faultProxy {
 		if p.listener != nil {
 			p.listener.Close()
 		}
-		p.held = false
-		p.wakeLocked()
 		p.mu.Unlock()
 		p.Cut()
 		p.wg.Wait()
@@ -582,9 +580,8 @@ func startProxy(t testing.TB, target string) *faultProxy {
 	return p
 }
 
-// acceptLoop forwards the connections l accepts until l is closed (by
-// cleanup or an Outage). A connection accepted just before that is closed
-// rather than forwarded: an outage refuses everything.
+// acceptLoop forwards (or, during a Blackhole, holds) the connections l
+// accepts until l is closed, by cleanup or an Outage.
 func (p *faultProxy) acceptLoop(l net.Listener) {
 	defer p.wg.Done()
 	for {
@@ -605,7 +602,9 @@ func (p *faultProxy) acceptLoop(l net.Listener) {
 		}
 		c := &proxiedConn{client, server}
 		p.mu.Lock()
-		if p.closed || p.listener != l {
+		// The path went away while this one dialed the target: it goes
+		// with the others.
+		if p.closed || p.listener != l || p.held != held {
 			p.mu.Unlock()
 			c.close()
 			if p.closed {
@@ -650,10 +649,10 @@ func (p *faultProxy) forward(c *proxiedConn) {
 	defer p.wg.Done()
 	done := make(chan struct{})
 	go func() {
-		p.copyHalf(c.server, c.client)
+		copyHalf(c.server, c.client)
 		close(done)
 	}()
-	p.copyHalf(c.client, c.server)
+	copyHalf(c.client, c.server)
 	<-done
 	c.close()
 	p.mu.Lock()
@@ -661,15 +660,9 @@ func (p *faultProxy) forward(c *proxiedConn) {
 	p.mu.Unlock()
 }
 
-// copyHalf is the package's copyHalf, except that during a Blackhole it
-// forwards nothing: what it has read waits.
-func (p *faultProxy) copyHalf(dst, src net.Conn) {
-	copyHalf(dst, gatedReader{p, src})
-}
-
 // copyHalf copies from src to dst. When src ends cleanly it passes the
 // half-close on; when either side fails (a reset, or Cut) it closes both.
-func copyHalf(dst net.Conn, src io.ReadCloser) {
+func copyHalf(dst, src net.Conn) {
 	if _, err := io.Copy(dst, src); err == nil {
 		if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
 			return
@@ -677,34 +670,6 @@ func copyHalf(dst net.Conn, src io.ReadCloser) {
 	}
 	dst.Close()
 	src.Close()
-}
-
-// gatedReader is a connection's source as the proxy reads it: whatever it
-// read waits while a Blackhole lasts.
-type gatedReader struct {
-	p   *faultProxy
-	src net.Conn
-}
-
-func (r gatedReader) Close() error { return r.src.Close() }
-
-func (r gatedReader) Read(b []byte) (int, error) {
-	n, err := r.src.Read(b)
-	r.p.waitPassable()
-	return n, err
-}
-
-// waitPassable returns once no Blackhole holds the path.
-func (p *faultProxy) waitPassable() {
-	for {
-		p.mu.Lock()
-		held, changed := p.held, p.changed
-		p.mu.Unlock()
-		if !held {
-			return
-		}
-		<-changed
-	}
 }
 
 // Outage takes the path away for d as a network failure would: it closes
@@ -750,12 +715,11 @@ func (p *faultProxy) Outage(t testing.TB, d time.Duration) time.Time {
 	return back
 }
 
-// Blackhole takes the path away for d the way a dead network does, without
-// refusing anything: the live connections carry nothing, and new ones are
-// accepted but never reach the target. At the end it closes every
-// connection it held or stalled (a NAT or an access point that forgot
-// them) and forwards again; it returns that moment, when the path came
-// back.
+// Blackhole is an Outage that refuses nothing: it cuts every live
+// connection, then for d accepts new ones but forwards nothing (a dial
+// succeeds, and no answer ever comes), as when the path dies somewhere
+// beyond the first hop. At the end it closes the connections it held and
+// forwards again; it returns that moment, when the path came back.
 func (p *faultProxy) Blackhole(t testing.TB, d time.Duration) time.Time {
 	t.Helper()
 	p.mu.Lock()
@@ -764,6 +728,10 @@ func (p *faultProxy) Blackhole(t testing.TB, d time.Duration) time.Time {
 		t.Fatal("faultProxy.Blackhole: the proxy is closed or already cut off")
 	}
 	p.held = true
+	for c := range p.live {
+		c.close()
+	}
+	clear(p.live)
 	p.mu.Unlock()
 	time.Sleep(d)
 	p.mu.Lock()
@@ -772,7 +740,6 @@ func (p *faultProxy) Blackhole(t testing.TB, d time.Duration) time.Time {
 	}
 	clear(p.live)
 	p.held = false
-	p.wakeLocked()
 	p.mu.Unlock()
 	return time.Now()
 }
