@@ -343,7 +343,8 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		out := newBatchedWriter(stdout, outputDelay)
 		sessionCtx, stop := context.WithCancelCause(ctx)
 		out.failed = func(err error) { stop(fmt.Errorf("%w: %w", errOutputFailed, err)) }
-		err = session.Run(sessionCtx, cfg, commands, func(ev session.Event) { printEvent(out, ev) })
+		var link linkLines
+		err = session.Run(sessionCtx, cfg, commands, func(ev session.Event) { printEvent(out, &link, ev) })
 		out.Flush()
 		if cause := context.Cause(sessionCtx); err == nil && ctx.Err() == nil && errors.Is(cause, errOutputFailed) {
 			err = cause
@@ -429,9 +430,69 @@ func defaultLogPath() string {
 	return filepath.Join(dir, "gander", "gander.log")
 }
 
+// linkLines tells the connection's story in plain lines: an outage once,
+// however many statuses its attempts bring, then how it ended.
+type linkLines struct {
+	connected  bool // "Connected" or "Reconnected" was told for generation
+	generation int
+	lost       bool // "Connection lost" was told, and nothing since
+	attempts   int  // failed attempts in the outage, as last reported
+}
+
+func (l *linkLines) print(w io.Writer, st dilation.Status) {
+	switch st.State {
+	case dilation.Connected:
+		if l.connected && st.Generation == l.generation {
+			return // the same connection, reported again
+		}
+		via := ui.Sanitize(st.Via, false)
+		if l.lost || st.Outage > 0 {
+			fmt.Fprintf(w, "Reconnected via %s%s\n", via, outageSummary(st.Outage, max(st.Attempts, l.attempts)))
+		} else {
+			fmt.Fprintf(w, "Connected via %s (generation %d)\n", via, st.Generation)
+		}
+		*l = linkLines{connected: true, generation: st.Generation}
+	case dilation.Reconnecting:
+		if !l.lost {
+			fmt.Fprintln(w, "Connection lost; reconnecting...")
+		}
+		l.connected, l.lost, l.attempts = false, true, st.Attempts
+	case dilation.Stopped:
+		// Stopping because gander closes the connection is no news.
+		if st.Err != nil && !errors.Is(st.Err, dilation.ErrClosed) {
+			fmt.Fprintf(w, "Connection stopped: %s\n", ui.Sanitize(st.Err.Error(), false))
+		}
+		*l = linkLines{}
+	}
+}
+
+// outageSummary is " after 3.2s (7 attempts)", leaving out what is not
+// known.
+func outageSummary(outage time.Duration, attempts int) string {
+	var s string
+	if outage > 0 {
+		switch {
+		case outage < time.Second:
+			outage = outage.Round(time.Millisecond)
+		case outage < time.Minute:
+			outage = outage.Round(100 * time.Millisecond)
+		default:
+			outage = outage.Round(time.Second)
+		}
+		s = " after " + outage.String()
+	}
+	switch {
+	case attempts == 1:
+		s += " (1 attempt)"
+	case attempts > 1:
+		s += fmt.Sprintf(" (%d attempts)", attempts)
+	}
+	return s
+}
+
 // printEvent writes one line for a person or a script. Peer-supplied text
-// is sanitised.
-func printEvent(w io.Writer, ev session.Event) {
+// is sanitised. link is what was told of the connection so far.
+func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 	clean := func(s string) string { return ui.Sanitize(s, false) }
 	switch e := ev.(type) {
 	case session.Welcome:
@@ -455,12 +516,7 @@ func printEvent(w io.Writer, ev session.Event) {
 			fmt.Fprintf(w, "Closed: %s\n", clean(e.Result))
 		}
 	case dilation.Status:
-		switch e.State {
-		case dilation.Connected:
-			fmt.Fprintf(w, "Connected via %s (generation %d)\n", e.Via, e.Generation)
-		case dilation.Reconnecting:
-			fmt.Fprintln(w, "Connection lost; reconnecting...")
-		}
+		link.print(w, e)
 	case forwards.Listening:
 		fmt.Fprintf(w, "Listening for %s on %s\n", clean(e.Service), e.Addr)
 	case forwards.AwaitingConnect:

@@ -2,6 +2,7 @@ package dilation
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -27,11 +28,14 @@ type connector struct {
 	ctx         context.Context
 	stopContext context.CancelFunc
 
+	port int // where we listen for direct connections; 0 if we do not
+
 	mu        sync.Mutex
 	won       bool
 	pending   map[net.Conn]bool
-	inbound   int // accepted connections still handshaking
-	peerHints int // the peer's hints dialled so far
+	inbound   int           // accepted connections still handshaking
+	peerHints int           // the peer's hints dialled so far
+	kick      chan struct{} // closed (and replaced) to retry every hint at once
 	wg        sync.WaitGroup
 }
 
@@ -50,7 +54,7 @@ func startConnector(parent context.Context, generation int, leader bool, key []b
 	c := &connector{
 		generation: generation, leader: leader, key: key, side: side, noListen: noListen,
 		log: log, events: events, ctx: ctx, stopContext: cancel,
-		pending: map[net.Conn]bool{},
+		pending: map[net.Conn]bool{}, kick: make(chan struct{}),
 	}
 	var own []hint
 	if !noListen {
@@ -61,7 +65,7 @@ func startConnector(parent context.Context, generation int, leader bool, key []b
 		}
 	}
 	own = append(own, relays...)
-	c.dial(relays, 0)
+	c.keepTrying(relays, 0)
 	return c, own
 }
 
@@ -74,6 +78,7 @@ func (c *connector) listen() ([]hint, error) {
 		return nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	c.port = port
 	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
@@ -95,14 +100,31 @@ func (c *connector) listen() ([]hint, error) {
 				conn.Close()
 				continue
 			}
-			c.attempt(conn, "direct "+conn.RemoteAddr().String()+" (inbound)", false, true)
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer c.inboundDone()
+				err := c.handshake(conn, "direct "+conn.RemoteAddr().String()+" (inbound)", "", true)
+				if err != nil {
+					c.log.Debug("inbound connection attempt failed", "from", conn.RemoteAddr().String(), "err", err)
+				}
+			}()
 		}
 	}()
+	return c.directHints(), nil
+}
+
+// directHints are our listening port on each of the machine's addresses
+// (see localAddresses), or nil if we do not listen.
+func (c *connector) directHints() []hint {
+	if c.port == 0 {
+		return nil
+	}
 	var hints []hint
 	for _, addr := range localAddresses() {
-		hints = append(hints, hint{host: addr, port: port})
+		hints = append(hints, hint{host: addr, port: c.port})
 	}
-	return hints, nil
+	return hints
 }
 
 func (c *connector) admitInbound() bool {
@@ -150,78 +172,110 @@ func (c *connector) addHints(hints []hint) {
 			direct = append(direct, h)
 		}
 	}
-	c.dial(direct, 0)
+	c.keepTrying(direct, 0)
 	delay := time.Duration(0)
 	if len(direct) > 0 && !c.noListen {
 		delay = relayDelay
 	}
-	c.dial(relays, delay)
+	c.keepTrying(relays, delay)
 }
 
-func (c *connector) dial(hints []hint, delay time.Duration) {
+// keepTrying connects to each hint, after delay, and tries again, with
+// backoff, whenever an attempt fails, until the generation has its
+// connection or stops: one attempt in flight per hint.
+func (c *connector) keepTrying(hints []hint, delay time.Duration) {
 	for _, h := range hints {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			if delay > 0 {
-				select {
-				case <-time.After(delay):
-				case <-c.ctx.Done():
+			if delay > 0 && !c.sleep(delay, nil) {
+				return
+			}
+			var b backoff
+			for {
+				err := c.try(h)
+				if err == nil || c.over() {
+					return
+				}
+				c.log.Debug("connection attempt failed", "via", h.String(), "err", err)
+				if !c.emit(attemptFailed{err}) || !c.sleep(b.delay(), &b) {
 					return
 				}
 			}
-			dialer := net.Dialer{Timeout: 15 * time.Second}
-			conn, err := dialer.DialContext(c.ctx, "tcp", h.address())
-			if err != nil {
-				c.log.Debug("dial failed", "hint", h.String(), "err", err)
-				return
-			}
-			relay := ""
-			if h.relay {
-				relay = relayHandshake(c.key, c.side)
-			}
-			c.attempt(conn, h.String(), relay != "", false)
 		}()
 	}
 }
 
-// attempt handshakes one connection in its own goroutine and offers it.
-// An inbound one, admitted by admitInbound, has a shorter deadline.
-func (c *connector) attempt(conn net.Conn, description string, relayed, inbound bool) {
+// sleep waits d, or less if retryNow is called (then resetting b, if not
+// nil), and reports false if the connector stopped meanwhile.
+func (c *connector) sleep(d time.Duration, b *backoff) bool {
+	c.mu.Lock()
+	kick := c.kick
+	c.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-kick:
+		if b != nil {
+			b.reset()
+		}
+	case <-c.ctx.Done():
+		return false
+	}
+	return true
+}
+
+// retryNow ends every hint's wait for its next attempt: the machine's
+// addresses changed, so a path may have appeared.
+func (c *connector) retryNow() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.kick)
+	c.kick = make(chan struct{})
+}
+
+// try makes one connection attempt to h: it returns nil once the
+// connection was offered (selected or not), else why it failed.
+func (c *connector) try(h hint) error {
+	dialer := net.Dialer{Timeout: dialTimeout}
+	conn, err := dialer.DialContext(c.ctx, "tcp", h.address())
+	if err != nil {
+		return err
+	}
+	relay := ""
+	if h.relay {
+		relay = relayHandshake(c.key, c.side)
+	}
+	return c.handshake(conn, h.String(), relay, false)
+}
+
+// errConnectorStopped is an attempt made after the race ended.
+var errConnectorStopped = errors.New("dilation: the connection race is over")
+
+// handshake handshakes conn and offers it if viable. An inbound one,
+// admitted by admitInbound, has a shorter deadline.
+func (c *connector) handshake(conn net.Conn, description, relay string, inbound bool) error {
 	if !c.track(conn) {
 		conn.Close()
-		if inbound {
-			c.inboundDone()
-		}
-		return
+		return errConnectorStopped
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		relay := ""
-		if relayed {
-			relay = relayHandshake(c.key, c.side)
-		}
-		timeout := handshakeTimeout
-		if inbound {
-			timeout = inboundHandshakeTimeout
-		}
-		l, err := handshakeWithin(conn, c.leader, c.key, relay, timeout)
-		if err == nil && !c.leader {
-			err = l.awaitSelection()
-		}
-		if inbound {
-			c.inboundDone()
-		}
-		if err != nil {
-			c.log.Debug("connection attempt failed", "via", description, "err", err)
-			c.untrack(conn)
-			conn.Close()
-			return
-		}
-		l.description, l.relayed = description, relayed
-		c.offer(l)
-	}()
+	timeout := handshakeTimeout
+	if inbound {
+		timeout = inboundHandshakeTimeout
+	}
+	atRelay := func() { c.emit(relayWaiting{c.generation}) }
+	l, err := handshakeVia(conn, c.leader, c.key, relay, atRelay, timeout)
+	if err == nil && !c.leader {
+		err = l.awaitSelection()
+	}
+	if err != nil {
+		c.untrack(conn)
+		conn.Close()
+		return err
+	}
+	l.description, l.relayed = description, relay != ""
+	return c.offer(l)
 }
 
 func (c *connector) track(conn net.Conn) bool {
@@ -232,6 +286,13 @@ func (c *connector) track(conn net.Conn) bool {
 	}
 	c.pending[conn] = true
 	return true
+}
+
+// over reports whether the race is won or abandoned.
+func (c *connector) over() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.won || c.ctx.Err() != nil
 }
 
 func (c *connector) inboundDone() {
@@ -248,12 +309,12 @@ func (c *connector) untrack(conn net.Conn) {
 
 // offer selects l if it is the first viable connection; the Leader then
 // confirms with its KCM. Every other connection is closed.
-func (c *connector) offer(l *link) {
+func (c *connector) offer(l *link) error {
 	c.mu.Lock()
 	if c.won || c.ctx.Err() != nil {
 		c.mu.Unlock()
 		l.close()
-		return
+		return nil
 	}
 	c.won = true
 	delete(c.pending, l.conn)
@@ -271,7 +332,7 @@ func (c *connector) offer(l *link) {
 			c.mu.Lock()
 			c.won = false
 			c.mu.Unlock()
-			return
+			return err
 		}
 	}
 	c.log.Info("connected", "generation", c.generation, "via", l.description)
@@ -279,6 +340,7 @@ func (c *connector) offer(l *link) {
 		l.close()
 	}
 	c.stopContext()
+	return nil
 }
 
 func (c *connector) emit(ev managerEvent) bool {

@@ -176,20 +176,39 @@ func handshake(conn net.Conn, leader bool, dilationKey []byte, relay string) (*l
 
 // handshakeWithin is handshake with the whole of it bounded by timeout.
 func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay string, timeout time.Duration) (*link, error) {
-	conn.SetDeadline(time.Now().Add(timeout))
+	return handshakeVia(conn, leader, dilationKey, relay, nil, timeout)
+}
+
+// ErrNoPartnerAtRelay is a connection that waited relayPartnerTimeout at the
+// transit relay without the peer's connection arriving.
+var ErrNoPartnerAtRelay = errors.New("dilation: the peer did not reach the relay")
+
+// handshakeVia is handshake with the wait for the relay's "ok" (that is,
+// for the peer's connection to reach the relay) bounded by
+// relayPartnerTimeout and announced to atRelay (if not nil) as it starts,
+// and the rest bounded by timeout.
+func handshakeVia(conn net.Conn, leader bool, dilationKey []byte, relay string, atRelay func(), timeout time.Duration) (*link, error) {
 	defer conn.SetDeadline(time.Time{})
 	// A small read buffer: frames larger than it are read straight into
 	// their own buffer, which readRecord hands on without copying.
 	l := &link{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), closed: make(chan struct{})}
 
 	if relay != "" {
+		conn.SetDeadline(time.Now().Add(min(timeout, relayPartnerTimeout)))
 		if _, err := io.WriteString(conn, relay); err != nil {
 			return nil, err
 		}
+		if atRelay != nil {
+			atRelay()
+		}
 		if err := expect(l.r, "ok\n", "relay"); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = ErrNoPartnerAtRelay
+			}
 			return nil, err
 		}
 	}
+	conn.SetDeadline(time.Now().Add(timeout))
 	mine, theirs := prologueFollower, prologueLeader
 	if leader {
 		mine, theirs = prologueLeader, prologueFollower

@@ -55,7 +55,10 @@ const (
 	// A Follower drops a connection on which nothing arrived for
 	// followerSilence PingIntervals: the Leader pings every interval (the
 	// reference at every PONG), so a silent connection is dead. The
-	// Leader drops one whose PONGs stopped for two intervals.
+	// Leader drops one on which it heard neither a PONG answering one of
+	// its PINGs nor any other record but a PONG for two intervals: on a
+	// busy link a PONG may wait behind a lot of data, whose arrival (or
+	// acknowledgement) proves the peer alive as well.
 	followerSilence = 3
 
 	// maxOutstandingPings bounds the ids of our PINGs remembered until

@@ -22,10 +22,19 @@ import (
 // reader to the subchannel, without a hop through run.
 //
 //	WAITING ─version─▶ WANTING ─peer please─▶ CONNECTING ─link─▶ CONNECTED
-//	Leader:   CONNECTED ─lost─▶ FLUSHING (send reconnect) ─reconnecting─▶ CONNECTING
-//	Follower: CONNECTED ─lost─▶ LONELY ─reconnect─▶ CONNECTING (send reconnecting)
-//	          CONNECTED ─reconnect─▶ ABANDONING ─lost─▶ CONNECTING (send reconnecting)
-//	          CONNECTING ─reconnect─▶ CONNECTING (new generation, send reconnecting)
+//	Leader:   CONNECTED ─lost─▶ PROBING ─path back─▶ FLUSHING (send reconnect) ─reconnecting─▶ CONNECTING
+//	          CONNECTING ─nudge─▶ FLUSHING (send reconnect)
+//	Follower: CONNECTED ─lost─▶ LONELY ─reconnect─▶ PROBING ─path back─▶ CONNECTING (send reconnecting)
+//	          CONNECTED ─reconnect─▶ ABANDONING ─lost─▶ PROBING
+//	          CONNECTING ─reconnect─▶ PROBING
+//
+// The reference has no PROBING and no nudge: it makes one attempt per hint
+// per generation, so once an outage outlasts that attempt it never
+// reconnects. gander retries every hint until the generation connects
+// (retry.go), probes the relay before asking for a new generation so that
+// a reference peer's one attempt comes when the path is back, and as
+// Leader starts a new generation when the peer seems to have stopped
+// trying.
 //
 // Each connection in use has a reader goroutine, which handles the records
 // it reads under mu, and a writer goroutine, which flushes its outbox when
@@ -42,11 +51,12 @@ const (
 	stateFlushing
 	stateLonely
 	stateAbandoning
+	stateProbing
 	stateStopped
 )
 
 func (s state) String() string {
-	return [...]string{"waiting", "wanting", "connecting", "connected", "flushing", "lonely", "abandoning", "stopped"}[s]
+	return [...]string{"waiting", "wanting", "connecting", "connected", "flushing", "lonely", "abandoning", "probing", "stopped"}[s]
 }
 
 // Writers block, as the reference pauses its producers, while the
@@ -70,6 +80,7 @@ type (
 		generation int
 		err        error
 	}
+	mailboxGone struct{ err error }
 )
 
 type manager struct {
@@ -101,15 +112,28 @@ type manager struct {
 	link       *link
 	stopLink   context.CancelFunc
 	linkDone   sync.WaitGroup
-	connectors sync.WaitGroup
+	connectors sync.WaitGroup // connectors, probers and the address watcher
+
+	// Reconnection, owned by run as well.
+	lostAt      time.Time     // when the connection in use was lost; zero while connected
+	attempts    int           // failed attempts since lostAt (or since the first race began)
+	lastFailure error         // the latest of them
+	outage      time.Duration // how long the last loss lasted, once connected again
+	probe       *prober
+	probeID     int
+	nudge       *time.Timer // the Leader's: when to ask for a new generation
+	nudgeDue    time.Time
+	nudges      int    // new generations asked for since last connected
+	peerRelays  []hint // the relays the peer announced, for probing
+	peerDirect  bool   // the peer announced direct hints
+	mailboxErr  error  // why the mailbox's dilation messages ended
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
 	mu           sync.Mutex
 	stopped      error      // set by shutdown: subchannels fail with it
 	outbox       *sendQueue // the connection in use's; nil while there is none
-	lastPong     time.Time  // the Leader's: the last PONG
-	lastHeard    time.Time  // the Follower's: the last record of any kind
+	lastHeard    time.Time  // the last record that proves the peer alive (any but an unasked PONG)
 	pings        [][4]byte  // the Leader's: ids of the PINGs not answered, newest last
 	stuckSince   time.Time  // since when writers wait at maxUnackedWhilePaused, paused
 	nextSeq      uint32
@@ -147,7 +171,15 @@ func (m *manager) run(ctx context.Context) {
 	defer m.shutdown()
 	ticker := time.NewTicker(m.cfg.PingInterval)
 	defer ticker.Stop()
+	m.nudge = time.NewTimer(time.Hour)
+	m.nudge.Stop()
+	defer m.nudge.Stop()
 	go m.pumpMailbox(ctx)
+	m.connectors.Add(1)
+	go func() {
+		defer m.connectors.Done()
+		watchAddresses(ctx, m.events)
+	}()
 	for m.state != stateStopped {
 		select {
 		case <-ctx.Done():
@@ -158,6 +190,9 @@ func (m *manager) run(ctx context.Context) {
 			m.handle(ev)
 		case <-ticker.C:
 			m.keepalive()
+		case <-m.nudge.C:
+			m.nudgeDue = time.Time{}
+			m.nudgePeer()
 		}
 	}
 }
@@ -183,6 +218,7 @@ func (m *manager) pumpMailbox(ctx context.Context) {
 		msg, err := m.mb.ReceiveDilation(ctx)
 		if err != nil {
 			m.log.Debug("mailbox gone; no more reconnection messages", "err", err)
+			m.post(ctx, mailboxGone{err})
 			return
 		}
 		if !m.post(ctx, l1Received{msg}) {
@@ -215,6 +251,27 @@ func (m *manager) handle(ev managerEvent) {
 	case linkLost:
 		if m.link != nil && ev.generation == m.generation {
 			m.lostLink(ev.err)
+		}
+	case attemptFailed:
+		if m.link == nil {
+			m.attempts++
+			m.lastFailure = ev.err
+			m.setStatus()
+		}
+	case relayWaiting:
+		if m.leader && m.state == stateConnecting && ev.generation == m.generation {
+			m.nudgeWithin(nudgeAfterRelayWait)
+		}
+	case pathBack:
+		if m.state == stateProbing && ev.probe == m.probeID {
+			m.probed()
+		}
+	case addressesChanged:
+		m.gotAddresses(ev.addrs)
+	case mailboxGone:
+		m.mailboxErr = ev.err
+		if m.state != stateConnected && m.state != stateWaiting && m.state != stateWanting {
+			m.cannotReconnect()
 		}
 	}
 }
@@ -278,6 +335,7 @@ func (m *manager) gotL1(data []byte) {
 			return
 		}
 		hints := parseHints(msg.Hints)
+		m.notePeerHints(hints)
 		if m.cfg.NoDirect {
 			hints = slices.DeleteFunc(hints, func(h hint) bool { return !h.relay })
 		}
@@ -292,8 +350,7 @@ func (m *manager) gotL1(data []byte) {
 			m.link.close()
 		case stateConnecting, stateLonely:
 			m.stopConnector()
-			m.sendL1(l1Message{Type: "reconnecting"})
-			m.startGeneration()
+			m.startProbe()
 		}
 	case "reconnecting":
 		if m.leader && m.state == stateFlushing {
@@ -308,6 +365,9 @@ func (m *manager) gotL1(data []byte) {
 func (m *manager) startGeneration() {
 	m.generation++
 	m.state = stateConnecting
+	if m.leader {
+		m.nudgeWithin(m.nudgeDelay(generationPatience))
+	}
 	c, hints := startConnector(context.Background(), m.generation, m.leader, m.key, m.side,
 		m.relays, m.cfg.NoDirect, m.log, m.events)
 	m.connector = c
@@ -338,13 +398,19 @@ func (m *manager) gotLink(ev linkSelected) {
 	m.link = ev.link
 	m.link.writeTimeout = linkWriteTimeoutIntervals * m.cfg.PingInterval
 	m.state = stateConnected
+	m.outage = 0
+	if !m.lostAt.IsZero() {
+		m.outage = time.Since(m.lostAt)
+		m.log.Info("reconnected", "after", m.outage.Round(time.Millisecond), "failed attempts", m.attempts, "via", m.link.description)
+	}
+	m.lostAt, m.attempts, m.lastFailure, m.nudges = time.Time{}, 0, nil, 0
+	m.stopNudge()
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopLink = cancel
 	q := newSendQueue(m.link, m.admitParked)
 	m.mu.Lock()
 	m.outbox = q
-	m.lastPong = time.Now()
-	m.lastHeard = m.lastPong
+	m.lastHeard = time.Now()
 	m.stuckSince, m.pings = time.Time{}, nil
 	// Everything not yet acknowledged goes first, in sequence order.
 	q.push(m.unacked...)
@@ -421,18 +487,162 @@ func (m *manager) dropLink() {
 func (m *manager) lostLink(err error) {
 	m.log.Info("connection lost", "generation", m.generation, "err", err)
 	m.dropLink()
+	m.lostAt, m.attempts, m.lastFailure, m.outage = time.Now(), 0, nil, 0
 	switch {
-	case m.leader:
-		m.sendL1(l1Message{Type: "reconnect"})
-		m.state = stateFlushing
-	case m.state == stateAbandoning:
-		m.sendL1(l1Message{Type: "reconnecting"})
-		m.startGeneration()
+	case m.mailboxErr != nil:
+		m.cannotReconnect()
+		return
+	case m.leader, m.state == stateAbandoning:
+		m.startProbe()
 	default:
 		m.state = stateLonely
 	}
 	m.admitParked()
 	m.setStatus()
+}
+
+// startProbe enters PROBING: it waits until the relay accepts a TCP
+// connection before asking for a new generation (see probed), so that the
+// peer's attempts start once the path is back. A side that may connect
+// directly waits at most directProbePatience; with no relay at all, it
+// does not wait.
+func (m *manager) startProbe() {
+	m.state = stateProbing
+	m.probeID++
+	relays := slices.Clone(m.relays)
+	for _, h := range m.peerRelays {
+		if !slices.Contains(relays, h) {
+			relays = append(relays, h)
+		}
+	}
+	if len(relays) == 0 {
+		m.probed()
+		return
+	}
+	patience := time.Duration(0)
+	if !m.cfg.NoDirect && m.peerDirect {
+		patience = directProbePatience
+	}
+	p := startProber(m.probeID, relays, patience, m.log, m.events)
+	m.probe = p
+	m.connectors.Add(1)
+	go func() {
+		defer m.connectors.Done()
+		p.wg.Wait()
+	}()
+	m.setStatus()
+}
+
+// probed leaves PROBING: the Leader asks for a new generation, the
+// Follower agrees to the one the Leader asked for.
+func (m *manager) probed() {
+	m.stopProbe()
+	if m.leader {
+		m.sendL1(l1Message{Type: "reconnect"})
+		m.state = stateFlushing
+		m.setStatus()
+		return
+	}
+	m.sendL1(l1Message{Type: "reconnecting"})
+	m.startGeneration()
+}
+
+func (m *manager) stopProbe() {
+	if m.probe != nil {
+		m.probe.stop()
+		m.probe = nil
+	}
+}
+
+// nudgeWithin makes the Leader ask for a new generation within d, unless
+// connected by then (or asked to sooner).
+func (m *manager) nudgeWithin(d time.Duration) {
+	due := time.Now().Add(d)
+	if !m.nudgeDue.IsZero() && m.nudgeDue.Before(due) {
+		return
+	}
+	m.stopNudge()
+	m.nudgeDue = due
+	m.nudge.Reset(d)
+}
+
+func (m *manager) stopNudge() {
+	m.nudgeDue = time.Time{}
+	if !m.nudge.Stop() {
+		select {
+		case <-m.nudge.C:
+		default:
+		}
+	}
+}
+
+// nudgeDelay is d doubled for each new generation asked for since the
+// last connection, up to maxNudgeDelay.
+func (m *manager) nudgeDelay(d time.Duration) time.Duration {
+	for range min(m.nudges, 8) {
+		d *= 2
+	}
+	return min(d, maxNudgeDelay)
+}
+
+// nudgePeer is the Leader giving up on a generation that has not
+// connected: the peer may have stopped trying (the reference tries each
+// hint once) or its hints may be stale. A new generation makes it try
+// again.
+func (m *manager) nudgePeer() {
+	if !m.leader || m.state != stateConnecting || m.link != nil {
+		return
+	}
+	m.nudges++
+	m.log.Info("no connection yet; asking the peer for a new generation", "generation", m.generation, "failed attempts", m.attempts)
+	m.stopConnector()
+	m.sendL1(l1Message{Type: "reconnect"})
+	m.state = stateFlushing
+	m.setStatus()
+}
+
+// notePeerHints remembers the peer's relays (to probe them after a loss)
+// and whether it offered direct connections.
+func (m *manager) notePeerHints(hints []hint) {
+	for _, h := range hints {
+		if !h.relay {
+			m.peerDirect = true
+			continue
+		}
+		if !slices.Contains(m.peerRelays, h) && len(m.peerRelays) < maxPeerHints {
+			m.peerRelays = append(m.peerRelays, h)
+		}
+	}
+}
+
+// gotAddresses reacts to the machine's addresses changing (a new network):
+// a connection from an address that is gone is dropped at once, and a
+// race under way announces the new direct hints and retries every hint.
+func (m *manager) gotAddresses(addrs []string) {
+	m.log.Info("the machine's addresses changed", "addresses", addrs)
+	if m.link != nil {
+		if ip, ok := m.link.conn.LocalAddr().(*net.TCPAddr); ok && !slices.Contains(addrs, ip.IP.String()) {
+			m.log.Info("dropping the connection: its local address is gone", "address", ip.IP.String())
+			m.link.close()
+		}
+	}
+	if m.connector != nil && m.state == stateConnecting {
+		if hints := m.connector.directHints(); len(hints) > 0 {
+			m.sendL1(l1Message{Type: "connection-hints", Hints: encodeHints(hints)})
+		}
+		m.connector.retryNow()
+	}
+	if m.probe != nil {
+		m.probe.retryNow()
+	}
+}
+
+// ErrCannotReconnect is a connection lost once the mailbox connection, through
+// which the peers agree on a new one, has ended for good.
+var ErrCannotReconnect = errors.New("dilation: connection lost, and the mailbox connection needed to reconnect has ended")
+
+func (m *manager) cannotReconnect() {
+	m.fail(fmt.Errorf("%w: %w", ErrCannotReconnect, m.mailboxErr))
 }
 
 // gotRecord handles a record read from q's link, unless another link has
@@ -444,7 +654,9 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 	if m.outbox != q {
 		return false
 	}
-	m.lastHeard = time.Now()
+	if _, pong := rec.(pongRecord); !pong {
+		m.lastHeard = time.Now()
+	}
 	switch r := rec.(type) {
 	case openRecord:
 		if m.acceptLocked(r.seq) {
@@ -467,7 +679,7 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 		// we send.
 		if i := slices.Index(m.pings, r.id); i >= 0 {
 			m.pings = m.pings[i+1:]
-			m.lastPong = time.Now()
+			m.lastHeard = time.Now()
 		}
 	case kcmRecord:
 		m.log.Debug("unexpected KCM on a selected connection")
@@ -776,9 +988,9 @@ func (m *manager) sendPingLocked() {
 }
 
 // keepalive drops a connection on which the peer went quiet, so that
-// reconnection starts: the Leader pings every interval and drops one that
-// has not answered for two; the Follower drops one on which nothing at
-// all arrived for followerSilence intervals. Time during which our own
+// reconnection starts: the Leader pings every interval and drops one on
+// which nothing arrived for two; the Follower drops one on which nothing
+// arrived for followerSilence intervals. Time during which our own
 // reader was paused does not count: the peer may have answered.
 func (m *manager) keepalive() {
 	if m.link == nil {
@@ -792,9 +1004,11 @@ func (m *manager) keepalive() {
 		return
 	}
 	m.stuckSince = time.Time{}
+	// Any record proves the peer alive, not only a PONG: on a busy link
+	// a PONG may wait behind much data, and so may our PINGs.
 	last, limit := m.lastHeard, followerSilence*m.cfg.PingInterval
 	if m.leader {
-		last, limit = m.lastPong, 2*m.cfg.PingInterval
+		limit = 2 * m.cfg.PingInterval
 	}
 	if openedAt.After(last) {
 		last = openedAt
@@ -831,7 +1045,8 @@ func (m *manager) dropStuckPausedLocked() {
 }
 
 func (m *manager) setStatus() {
-	st := Status{Generation: m.generation, Leader: m.leader}
+	st := Status{Generation: m.generation, Leader: m.leader, Since: m.lostAt, Attempts: m.attempts,
+		LastFailure: m.lastFailure, Outage: m.outage}
 	switch m.state {
 	case stateWaiting, stateWanting:
 		st.State = Waiting
@@ -843,7 +1058,7 @@ func (m *manager) setStatus() {
 	case stateConnected:
 		st.State = Connected
 		st.Via, st.Relayed = m.link.description, m.link.relayed
-	case stateFlushing, stateLonely, stateAbandoning:
+	case stateFlushing, stateLonely, stateAbandoning, stateProbing:
 		st.State = Reconnecting
 	case stateStopped:
 		st.State = Stopped
@@ -874,6 +1089,7 @@ func (m *manager) fail(err error) {
 // connection and wakes everyone waiting on a subchannel.
 func (m *manager) shutdown() {
 	m.stopConnector()
+	m.stopProbe()
 	m.dropLink()
 	m.stop()
 	m.linkDone.Wait()

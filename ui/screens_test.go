@@ -3,7 +3,10 @@ package ui
 import (
 	"encoding/json"
 	"errors"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,6 +183,44 @@ func TestScreenReconnecting(t *testing.T) {
 	h.golden("reconnecting")
 }
 
+// Reconnecting with attempts failing: since when, how many, why.
+func TestScreenReconnectingAttempts(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	lost := h.clock
+	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 1, Since: lost})
+	h.advance(12 * time.Second)
+	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 2, Since: lost, Attempts: 7,
+		LastFailure: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}})
+	h.golden("reconnecting_attempts")
+}
+
+func TestScreenNarrowReconnecting(t *testing.T) {
+	h := connected(t, 60, 20, Options{})
+	lost := h.clock
+	h.advance(12 * time.Second)
+	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 2, Since: lost, Attempts: 7,
+		LastFailure: errors.New("dilation relay: something else went wrong")})
+	h.golden("narrow_reconnecting")
+}
+
+// Back after a loss: the path, and a notice of how long it took.
+func TestScreenReconnected(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	lost := h.clock
+	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 1, Since: lost, Attempts: 7})
+	h.advance(12 * time.Second)
+	h.event(dilation.Status{State: dilation.Connected, Generation: 3, Via: "relay 10.0.0.1:4001", Relayed: true,
+		Outage: 12 * time.Second})
+	h.golden("reconnected")
+}
+
+func TestScreenStopped(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	h.event(dilation.Status{State: dilation.Stopped, Generation: 1,
+		Err: &dilation.ProtocolError{Layer: "L1", Reason: "the peer's dilation side equals ours (a reflection?)"}})
+	h.golden("stopped")
+}
+
 func TestScreenSanitisesPeerText(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.event(
@@ -219,6 +260,12 @@ func TestScreensFitAnySize(t *testing.T) {
 			h.event(session.CodeReady{Code: "7-guitarist-revenge"})
 			h.press(keyRune('a'))
 			h.typeText("x:y")
+		},
+		"reconnecting": func(h *harness) {
+			h.event(session.PeerConnected{Verifier: testVerifier()},
+				dilation.Status{State: dilation.Reconnecting, Since: h.clock, Attempts: 1234,
+					LastFailure: errors.New(strings.Repeat("a long reason ", 10))})
+			h.advance(3 * time.Hour)
 		},
 		"help":   func(h *harness) { h.press(keyRune('?')) },
 		"closed": func(h *harness) { h.event(session.Closed{Result: "wrong code: " + string(make([]byte, 200))}) },

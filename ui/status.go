@@ -1,8 +1,15 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
@@ -33,15 +40,103 @@ func (s *statusLine) setPeer(versions json.RawMessage) {
 }
 
 // setLink records a dilation.Status and reports whether a reconnection
-// just began.
+// just began. Connected again after a loss, it says so in the notice:
+// the status line alone would only show the path, as if nothing happened.
 func (s *statusLine) setLink(st dilation.Status, now time.Time) (started bool) {
+	prev := s.link
 	was := s.reconnecting()
 	s.link = &st
 	if s.reconnecting() && !was {
 		s.reconnectingSince = now
 		return true
 	}
+	back := st.State == dilation.Connected && (prev == nil || prev.State != dilation.Connected)
+	if back && (was || st.Outage > 0) {
+		outage := st.Outage
+		if outage == 0 && was {
+			outage = now.Sub(s.outageStart(prev))
+		}
+		attempts := st.Attempts
+		if was {
+			attempts = max(attempts, prev.Attempts)
+		}
+		s.say(reconnectedNotice(st.Relayed, outage, attempts), false)
+	}
 	return false
+}
+
+// outageStart is when the connection described by st (reconnecting) was
+// lost: dilation's Since, or failing that when this line first saw it go.
+func (s *statusLine) outageStart(st *dilation.Status) time.Time {
+	if !st.Since.IsZero() {
+		return st.Since
+	}
+	return s.reconnectingSince
+}
+
+// reconnectedNotice is "reconnected via relay after 12 s (7 attempts)".
+func reconnectedNotice(relayed bool, outage time.Duration, attempts int) string {
+	text := "reconnected via direct"
+	if relayed {
+		text = "reconnected via relay"
+	}
+	if outage > 0 {
+		text += " after " + outageText(outage)
+	}
+	if attempts > 0 {
+		text += " (" + attemptsText(attempts) + ")"
+	}
+	return text
+}
+
+// outageText is an outage's length: tenths of a second while short, when
+// they tell a quick recovery from a slow one.
+func outageText(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return humanDuration(d)
+}
+
+func attemptsText(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
+// maxReasonWidth bounds, in cells, an error's own text shown as a reason:
+// the status line has room for a few words only.
+const maxReasonWidth = 40
+
+// failureReason says in a word or two why a connection attempt failed or
+// the connection stopped; errors of no known kind show their own text,
+// sanitised (they may quote the network) and cut short.
+func failureReason(err error) string {
+	var netErr net.Error
+	var protocolErr *dilation.ProtocolError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, dilation.ErrClosed):
+		return "closed"
+	case errors.Is(err, dilation.ErrPeerCannotDilate):
+		return "the peer cannot dilate"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return "unreachable"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ECONNABORTED):
+		return "dropped"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case errors.As(err, &protocolErr):
+		return fit(clean(protocolErr.Layer)+" protocol error", maxReasonWidth)
+	}
+	return fit(errText(err), maxReasonWidth)
 }
 
 func (s *statusLine) reconnecting() bool {
@@ -49,6 +144,16 @@ func (s *statusLine) reconnecting() bool {
 }
 
 func (s *statusLine) say(text string, bad bool) { s.notice, s.noticeBad = text, bad }
+
+// detail is how much the status line tells, from all of it down to what
+// fits a narrow terminal.
+type detail int
+
+const (
+	full    detail = iota // words, and why reconnection attempts fail
+	compact               // brief labels, still with why
+	brief                 // brief labels, no why
+)
 
 func (s *statusLine) view(st *Styles, width int, now time.Time) string {
 	var notice string
@@ -59,15 +164,18 @@ func (s *statusLine) view(st *Styles, width int, now time.Time) string {
 			notice = fit(st.Dim.Render("• ")+s.notice, width)
 		}
 	}
-	line := s.parts(st, now, false)
-	if ansi.StringWidth(line) > width {
-		line = s.parts(st, now, true)
+	var line string
+	for d := full; d <= brief; d++ {
+		line = s.parts(st, now, d)
+		if ansi.StringWidth(line) <= width {
+			break
+		}
 	}
 	return notice + "\n" + fit(st.Status.Render(line), width)
 }
 
 // parts is the status line, in words or, for narrow terminals, briefly.
-func (s *statusLine) parts(st *Styles, now time.Time, brief bool) string {
+func (s *statusLine) parts(st *Styles, now time.Time, d detail) string {
 	server := "server: " + st.Warn.Render("connecting…")
 	if s.welcomed {
 		server = "server: " + st.Good.Render("connected")
@@ -76,7 +184,7 @@ func (s *statusLine) parts(st *Styles, now time.Time, brief bool) string {
 	if s.peer == "" {
 		peer = "peer: waiting"
 	}
-	if brief {
+	if d > full {
 		server, peer = "server "+st.Warn.Render("…"), st.Good.Render(s.peer)
 		if s.welcomed {
 			server = "server " + st.Good.Render("✓")
@@ -87,8 +195,8 @@ func (s *statusLine) parts(st *Styles, now time.Time, brief bool) string {
 	}
 	parts := []string{server, peer}
 	if s.link != nil {
-		link := s.linkText(st, now)
-		if brief {
+		link := s.linkText(st, now, d)
+		if d > full {
 			link = strings.TrimPrefix(link, "path: ")
 		}
 		parts = append(parts, link)
@@ -96,7 +204,7 @@ func (s *statusLine) parts(st *Styles, now time.Time, brief bool) string {
 	return strings.Join(parts, st.Dim.Render(" · "))
 }
 
-func (s *statusLine) linkText(st *Styles, now time.Time) string {
+func (s *statusLine) linkText(st *Styles, now time.Time, d detail) string {
 	switch s.link.State {
 	case dilation.Connected:
 		path := "direct"
@@ -110,9 +218,34 @@ func (s *statusLine) linkText(st *Styles, now time.Time) string {
 		}
 		return "path: " + st.Good.Render(path)
 	case dilation.Reconnecting:
-		return st.Warn.Render("reconnecting (" + humanDuration(now.Sub(s.reconnectingSince)) + ")")
+		return st.Warn.Render(s.reconnectingText(now, d))
 	case dilation.Stopped:
-		return "path: " + st.Bad.Render("stopped")
+		why := ""
+		if err := s.link.Err; err != nil && !errors.Is(err, dilation.ErrClosed) {
+			why = ": " + failureReason(err)
+		}
+		return "path: " + st.Bad.Render("stopped"+why)
 	}
 	return "path: " + s.link.State.String() + "…"
+}
+
+// reconnectingText is "reconnecting (12 s) · 7 attempts · refused", or
+// briefly "reconnecting (12 s, 7 attempts)".
+func (s *statusLine) reconnectingText(now time.Time, d detail) string {
+	since := humanDuration(max(0, now.Sub(s.outageStart(s.link))))
+	attempts := s.link.Attempts
+	if d == brief {
+		if attempts == 0 {
+			return "reconnecting (" + since + ")"
+		}
+		return "reconnecting (" + since + ", " + attemptsText(attempts) + ")"
+	}
+	parts := []string{"reconnecting (" + since + ")"}
+	if attempts > 0 {
+		parts = append(parts, attemptsText(attempts))
+	}
+	if why := failureReason(s.link.LastFailure); why != "" {
+		parts = append(parts, why)
+	}
+	return strings.Join(parts, " · ")
 }
