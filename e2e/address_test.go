@@ -103,8 +103,8 @@ func TestAddressChange(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no echo within %v of %s's removal: %v\nconnection: %s", addressRecoveryBound, oldAddress, err, session.describe())
 	}
-	t.Logf("address change: first probe echo %v after %s was removed; generation %d, via %q",
-		firstByte.Round(time.Millisecond), oldAddress, a.Status().Generation, a.Status().Via)
+	t.Logf("address change: first probe echo %v after %s was removed; %s",
+		firstByte.Round(time.Millisecond), oldAddress, session.brief())
 	for _, c := range []*dilation.Conn{a, b} {
 		if st := c.Status(); !strings.Contains(st.Via, newAddress) {
 			t.Errorf("after the change connected via %q, want %s", st.Via, newAddress)
