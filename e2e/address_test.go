@@ -88,6 +88,7 @@ func TestAddressChange(t *testing.T) {
 		t.Fatalf("the probe before the change: %v", err)
 	}
 	bk := startBulk(t, mustOpen(t, session))
+	session.closeAtCleanup(t)
 	if err := bk.waitFlowing(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}

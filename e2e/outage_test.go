@@ -64,11 +64,21 @@ type stream interface {
 // echoSession is a connection to an echo service that the outage runs cut:
 // open opens one more echo stream; brief says how it came back, for the
 // run's line (e.g. "generation=3 down=5.2s via=..."); describe says in
-// full how the connection is doing, for failure messages.
+// full how the connection is doing, for failure messages; close ends the
+// connection, and with it every Write still waiting for it (closing a
+// subchannel does not end a Write parked until the connection is back).
 type echoSession struct {
 	open     func(ctx context.Context) (stream, error)
 	brief    func() string
 	describe func() string
+	close    func()
+}
+
+// closeAtCleanup makes session's connection close first at cleanup (the
+// cleanups run last registered first), before the streams' cleanups wait
+// for their goroutines.
+func (session echoSession) closeAtCleanup(t testing.TB) {
+	t.Cleanup(session.close)
 }
 
 // dilatedSession is an echoSession over c, whose peer serves "echo".
@@ -84,6 +94,7 @@ func dilatedSession(c *dilation.Conn) echoSession {
 			return fmt.Sprintf("state=%s generation=%d via=%q attempts=%d last-failure=%v since=%s err=%v",
 				st.State, st.Generation, st.Via, st.Attempts, st.LastFailure, sinceText(st.Since), st.Err)
 		},
+		close: func() { c.Close() },
 	}
 }
 
@@ -193,14 +204,15 @@ func (p *probe) roundTrip(msg string, timeout time.Duration) error {
 // recover writes one byte every probeInterval until the first echo
 // arrives, and returns the time from back (when the path returned) to that
 // echo. It then checks that every byte it wrote came back, in order. It
-// gives up bound after back.
+// gives up bound after back; its writer then ends once its Write does, at
+// the latest when the connection closes.
 func (p *probe) recover(back time.Time, bound time.Duration) (time.Duration, error) {
 	deadline := time.NewTimer(time.Until(back.Add(bound)))
 	defer deadline.Stop()
 	var mu sync.Mutex
 	var sent []byte
 	stop, writerDone := make(chan struct{}), make(chan error, 1)
-	go func() { // owned by recover: it stops it and waits for it
+	go func() { // owned by recover: it stops it, and waits for it unless giving up
 		tick := time.NewTicker(probeInterval)
 		defer tick.Stop()
 		for k := 0; ; k++ {
@@ -222,15 +234,18 @@ func (p *probe) recover(back time.Time, bound time.Duration) (time.Duration, err
 	}()
 	first, err := p.next(deadline.C)
 	if err != nil {
-		p.s.Close() // unblocks a Write waiting for the connection
 		close(stop)
-		<-writerDone
 		return 0, err
 	}
 	firstByte := time.Since(back)
 	close(stop)
-	if err := <-writerDone; err != nil {
-		return firstByte, fmt.Errorf("writing the probe: %w", err)
+	select {
+	case err := <-writerDone:
+		if err != nil {
+			return firstByte, fmt.Errorf("writing the probe: %w", err)
+		}
+	case <-deadline.C:
+		return firstByte, errors.New("a write on the probe still waits after its first echo")
 	}
 	p.pending = first
 	mu.Lock()
@@ -259,7 +274,10 @@ type bulk struct {
 // taken to be running.
 const bulkFlowing = 1 << 20
 
-// startBulk starts streaming through s until finish.
+// startBulk starts streaming through s until finish. Its cleanup closes s
+// and waits for its goroutines: register the connection's closing after it
+// (echoSession.closeAtCleanup), so that a Write parked until the
+// connection comes back ends too.
 func startBulk(t testing.TB, s stream) *bulk {
 	b := &bulk{
 		s: s, stop: make(chan struct{}), progress: make(chan struct{}),
@@ -342,11 +360,9 @@ func (b *bulk) finish(timeout time.Duration) (int64, error) {
 		select {
 		case <-done:
 		case <-deadline.C:
-			b.s.Close()
-			<-b.writerDone
-			<-b.readerDone
-			return 0, fmt.Errorf("the bulk stream did not end within %v of its half-close: %d bytes sent, %d echoed",
-				timeout, b.wrote, b.echoed.Load())
+			// b.wrote is the writer's until it is done: not reported.
+			return 0, fmt.Errorf("the bulk stream did not end within %v of its half-close: %d bytes echoed",
+				timeout, b.echoed.Load())
 		}
 	}
 	if b.writeErr != nil {
@@ -455,6 +471,9 @@ func outageRun(t *testing.T, results *recoveries, session echoSession, proxy *fa
 	var bk *bulk
 	if load == "bulk" {
 		bk = startBulk(t, mustOpen(t, session))
+	}
+	session.closeAtCleanup(t)
+	if bk != nil {
 		if err := bk.waitFlowing(20 * time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -621,6 +640,7 @@ func ganderProcessSession(t *testing.T, mailboxURL, relayHint string) echoSessio
 			return fmt.Sprintf("gander processes: offerer exited=%v, accepter exited=%v (their logs follow)",
 				offerer.exited(), accepter.exited())
 		},
+		close: func() {}, // closing a TCP connection ends its Writes
 	}
 }
 
