@@ -14,6 +14,9 @@ import (
 	"github.com/gander-pair/gander/dilation"
 )
 
+// dialTimeout bounds connecting to our own daemon for the peer: it is
+// local, so a daemon that takes longer is not coming, and the peer (fowl
+// or gander) is waiting for the reply.
 const dialTimeout = 10 * time.Second
 
 // forwardOut carries one local connection to the peer's daemon. A gander
@@ -32,6 +35,7 @@ func (f *Forwarder) forwardOut(tcp *net.TCPConn, service string) {
 	f.emit(c.closed(err))
 }
 
+// connectOut asks the peer to connect c to its daemon, then splices them.
 func (f *Forwarder) connectOut(c *connection) error {
 	defer c.close()
 	sc, err := f.conn.Open(f.ctx, forwardSubprotocol)

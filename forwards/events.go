@@ -74,6 +74,8 @@ type ConnectionStats struct {
 	BytesIn, BytesOut int64
 }
 
+// serviceCounters are what Stats reports of one service; the counters
+// are atomic because each connection's copies add to them.
 type serviceCounters struct {
 	offered           bool
 	addr              string
@@ -116,6 +118,8 @@ func (f *Forwarder) register(service string, offered bool, addr string) {
 	f.mu.Unlock()
 }
 
+// counters are service's, made on first use: a connection may come
+// before register, and keeps adding to them after Remove.
 func (f *Forwarder) counters(service string) *serviceCounters {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -126,6 +130,10 @@ func (f *Forwarder) counters(service string) *serviceCounters {
 	}
 	return c
 }
+
+// What follows reports the peer's misbehaviour and refusals, each bounded
+// so that a hostile peer cannot flood the user's screen, a --json reader
+// or the log.
 
 // limitReached reports a refusal because of a bound.
 func (f *Forwarder) limitReached(err error) {

@@ -9,6 +9,22 @@
 // listener becomes a subchannel to the offering side, which connects to
 // the daemon. Nothing is listened on or connected to unless the policy
 // (policy.go) allows it.
+//
+// The flow, for a service "web" that A offers and B accepts:
+//
+//  1. A's Offer opens a fowl-commands subchannel and asks B to listen for
+//     "web" (offer.go). The subchannel stays open: closing it withdraws
+//     the offer.
+//  2. B's forwarder serves that subchannel (serveCommands, listen.go):
+//     B's Policy decides, and B binds a local listener and answers.
+//  3. Each connection to B's listener becomes a fowl subchannel to A
+//     (forwardOut, conn.go); A's forwarder checks its Policy, dials the
+//     daemon (serveForward) and the two are spliced until both ends
+//     close.
+//
+// Every step is reported as an Event (events.go). The peer is trusted
+// with nothing the local user did not allow, and whatever it can make us
+// hold is bounded (limits.go). The wire format is in protocol.go.
 package forwards
 
 import (
@@ -37,7 +53,11 @@ type Config struct {
 	limits *limits
 }
 
-// Forwarder runs fowl's protocol over a dilated connection.
+// Forwarder runs fowl's protocol over a dilated connection, both ways:
+// it serves the subchannels the peer opens (its listen requests and its
+// forwarded connections) and makes our own (Offer, and the connections to
+// the listeners it made us open). It owns every goroutine, listener,
+// subchannel and socket it starts; Close ends them all.
 type Forwarder struct {
 	conn   *dilation.Conn
 	policy *Policy
@@ -60,7 +80,9 @@ type Forwarder struct {
 	// connections to the peer's services (a token per one held).
 	pending, commandChannels, peerConnections, localConnections chan struct{}
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// services are what Stats reports, by name. What the peer may ask
+	// for is the Policy's to decide, never these.
 	services map[string]*serviceCounters
 	closers  map[io.Closer]bool // listeners, subchannels and sockets to close on Close
 	open     map[int64]*connection
@@ -74,7 +96,9 @@ type Forwarder struct {
 	reported map[string]bool
 }
 
-// Start listens for the peer's fowl subchannels on conn.
+// Start listens for the peer's fowl subchannels on conn: fowl-commands,
+// its requests that we listen (listen.go), and fowl, its connections to
+// our daemons (conn.go).
 func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 	if cfg.Policy == nil {
 		cfg.Policy = NewPolicy(nil)
@@ -91,19 +115,24 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{
-		conn: conn, policy: cfg.Policy, emit: cfg.OnEvent, log: cfg.Logger.With("sub", "forwards"),
-		fowlPeer: !cfg.PeerIsGander,
-		ctx:      ctx, cancel: cancel,
+		conn:             conn,
+		policy:           cfg.Policy,
+		emit:             cfg.OnEvent,
+		log:              cfg.Logger.With("sub", "forwards"),
+		fowlPeer:         !cfg.PeerIsGander,
+		ctx:              ctx,
+		cancel:           cancel,
 		limits:           lim,
 		pending:          make(chan struct{}, lim.pendingHandshakes),
 		commandChannels:  make(chan struct{}, lim.commandChannels),
 		peerConnections:  make(chan struct{}, lim.connections),
 		localConnections: make(chan struct{}, lim.localConnections),
-		services:         map[string]*serviceCounters{}, closers: map[io.Closer]bool{},
-		open:       map[int64]*connection{},
-		perService: map[string][]io.Closer{},
-		listeners:  map[string]*peerListener{},
-		reported:   map[string]bool{},
+		services:         map[string]*serviceCounters{},
+		closers:          map[io.Closer]bool{},
+		open:             map[int64]*connection{},
+		perService:       map[string][]io.Closer{},
+		listeners:        map[string]*peerListener{},
+		reported:         map[string]bool{},
 	}
 	commands, err := conn.Listen(commandsSubprotocol)
 	if err != nil {

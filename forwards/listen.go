@@ -35,7 +35,7 @@ func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, firs
 				&LimitError{What: "commands on one channel", Limit: f.limits.framesPerCommandChannel}))
 			return
 		}
-		l, ok := f.command(sc, body)
+		l, ok := f.answerCommand(sc, body)
 		if !ok {
 			return
 		}
@@ -52,9 +52,10 @@ func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, firs
 	}
 }
 
-// command answers one frame of a fowl-commands subchannel; it returns the
-// listener it opened, if any, and false if the subchannel is done.
-func (f *Forwarder) command(sc *dilation.Subchannel, body []byte) (*peerListener, bool) {
+// answerCommand answers one frame of a fowl-commands subchannel; it
+// returns the listener it opened, if any, and false if the subchannel is
+// done.
+func (f *Forwarder) answerCommand(sc *dilation.Subchannel, body []byte) (*peerListener, bool) {
 	kind, err := decodeKind(body)
 	if err != nil || kind != kindRequestListener {
 		// fowl does not answer unknown commands either.

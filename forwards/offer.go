@@ -50,7 +50,7 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 		if untrack, ok = f.track(sc); !ok {
 			return r, net.ErrClosed
 		}
-		resp, err = f.request(ctx, sc, req)
+		resp, err = f.requestListener(ctx, sc, req)
 		early := f.fowlPeer && err == nil && !resp.Listening && strings.HasPrefix(resp.Reason, "No service permitted")
 		if !early || time.Now().After(deadline) {
 			break
@@ -85,7 +85,10 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 	return r, nil
 }
 
-func (f *Forwarder) request(ctx context.Context, sc *dilation.Subchannel, req listenRequest) (listenResponse, error) {
+// requestListener sends req on sc and waits for the peer's answer, or for
+// ctx, which closes sc; the reader goroutine ends with sc (which Close
+// closes too).
+func (f *Forwarder) requestListener(ctx context.Context, sc *dilation.Subchannel, req listenRequest) (listenResponse, error) {
 	if err := writeFrame(sc, req); err != nil {
 		return listenResponse{}, err
 	}
@@ -111,6 +114,8 @@ func (f *Forwarder) request(ctx context.Context, sc *dilation.Subchannel, req li
 	}
 }
 
+// freePort picks a port nothing listens on at addr, for a daemon the user
+// starts once the offer is made.
 func freePort(addr string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
