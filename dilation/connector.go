@@ -198,7 +198,8 @@ func (c *connector) keepTrying(hints []hint, delay time.Duration) {
 					return
 				}
 				c.log.Debug("connection attempt failed", "via", h.String(), "err", err)
-				if !c.emit(attemptFailed{err}) || !c.sleep(b.delay(), &b) {
+				failed := attemptFailed{&AttemptError{Via: h.String(), Relay: h.relay, Err: err}}
+				if !c.emit(failed) || !c.sleep(b.delay(), &b) {
 					return
 				}
 			}

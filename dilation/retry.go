@@ -79,7 +79,18 @@ func jitter(d time.Duration) time.Duration {
 
 // attemptFailed tells the manager that a connection attempt, or a probe,
 // failed, for the status the user sees.
-type attemptFailed struct{ err error }
+type attemptFailed struct{ err *AttemptError }
+
+// AttemptError is one failed connection attempt (Status.LastFailure): to
+// where, and why.
+type AttemptError struct {
+	Via   string // the hint tried, as in Status.Via
+	Relay bool   // a transit relay, not the peer directly
+	Err   error
+}
+
+func (e *AttemptError) Error() string { return e.Via + ": " + e.Err.Error() }
+func (e *AttemptError) Unwrap() error { return e.Err }
 
 // relayWaiting tells the manager that a connection of generation reached
 // the relay and waits for the peer's.
@@ -138,7 +149,7 @@ func startProber(id int, relays []hint, patience time.Duration, log *slog.Logger
 					return
 				}
 				log.Debug("relay unreachable", "relay", h.String(), "err", err)
-				if !post(attemptFailed{err}) {
+				if !post(attemptFailed{&AttemptError{Via: h.String(), Relay: true, Err: err}}) {
 					return
 				}
 			}

@@ -230,6 +230,10 @@ func TestStatusCountsFailedAttempts(t *testing.T) {
 	}) {
 		t.Fatalf("status while the relay is down: %+v", seen)
 	}
+	var attempt *AttemptError
+	if !errors.As(seen.LastFailure, &attempt) || !attempt.Relay || attempt.Via != "relay "+relay.addr {
+		t.Errorf("LastFailure %#v is not an *AttemptError naming the relay", seen.LastFailure)
+	}
 	var opErr *net.OpError
 	if !errors.As(seen.LastFailure, &opErr) {
 		t.Errorf("LastFailure %v (%T) is not the dial's *net.OpError", seen.LastFailure, seen.LastFailure)

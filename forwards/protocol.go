@@ -1,14 +1,3 @@
-// Package forwards forwards TCP ports both ways over a dilated wormhole,
-// like ssh -L and -R, speaking fowl's peer protocol (fowl ≥ 25.7, checked
-// against 26.8) so that a gander user can pair with a fowl user.
-//
-// fowl's vocabulary, used here too: a service has a unique name. The side
-// that runs the service's daemon *offers* it (fowl's --remote, "fledge")
-// and asks the peer to listen for it; the side that lets the peer make it
-// listen *accepts* it (fowl's --local, "roost"). Every connection to that
-// listener becomes a subchannel to the offering side, which connects to
-// the daemon. Nothing is listened on or connected to unless the policy
-// (policy.go) allows it.
 package forwards
 
 import (

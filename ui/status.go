@@ -115,9 +115,18 @@ const maxReasonWidth = 40
 func failureReason(err error) string {
 	var netErr net.Error
 	var protocolErr *dilation.ProtocolError
+	var attempt *dilation.AttemptError
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, dilation.ErrNoPartnerAtRelay):
+		return "peer not at the relay"
+	case errors.As(err, &attempt):
+		where := "direct "
+		if attempt.Relay {
+			where = "relay "
+		}
+		return fit(where+failureReason(attempt.Err), maxReasonWidth)
 	case errors.Is(err, dilation.ErrClosed):
 		return "closed"
 	case errors.Is(err, dilation.ErrPeerCannotDilate):

@@ -37,12 +37,18 @@ type Config struct {
 	// Logger receives debug traces; nil discards them.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the delay between reconnection
-	// attempts; zero means the reference's 1 s and 60 s.
+	// attempts; zero means 1 s and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// ReplyTimeout and RequestTimeout override DefaultReplyTimeout and
 	// DefaultRequestTimeout (tests shorten them).
 	ReplyTimeout, RequestTimeout time.Duration
 }
+
+// DefaultMaxBackoff caps the delay between reconnection attempts: the
+// reference waits up to 60 s, but a session that outlives an outage should
+// find the server again within seconds of its return (the server only
+// sees a websocket dial every few seconds per client while it is down).
+const DefaultMaxBackoff = 5 * time.Second
 
 // Bounds on what the mailbox server, and anyone who writes to our mailbox,
 // can make this client hold or wait for. The server only relays: nothing
@@ -184,7 +190,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.MinBackoff = time.Second
 	}
 	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 60 * time.Second
+		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	if cfg.ReplyTimeout == 0 {
 		cfg.ReplyTimeout = DefaultReplyTimeout

@@ -1,0 +1,126 @@
+package forwards
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gander-pair/gander/dilation"
+)
+
+const (
+	// fowl registers its own --local services only once it has seen the
+	// peer, so an early request is refused with "No service permitted";
+	// Offer retries that refusal for this long.
+	offerRetryWindow = 5 * time.Second
+	offerRetryDelay  = 300 * time.Millisecond
+)
+
+// Offer asks the peer to listen for our service r (fowl's --remote) and
+// keeps the request's subchannel open: closing it stops the peer's
+// listener. A zero ConnectPort picks a free port for the daemon.
+func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
+	if r.ConnectPort == 0 {
+		port, err := freePort(r.Address)
+		if err != nil {
+			return r, err
+		}
+		r.ConnectPort = port
+	}
+	// Allowed before asking, so that a connection racing the reply works.
+	f.policy.AddRemote(r)
+	var listenPort *int
+	if r.ListenPort != 0 {
+		listenPort = &r.ListenPort
+	}
+	req := listenRequest{Kind: kindRequestListener, UniqueName: r.Name, ListenPort: listenPort}
+	var sc *dilation.Subchannel
+	var untrack func()
+	var resp listenResponse
+	var err error
+	for deadline := time.Now().Add(offerRetryWindow); ; {
+		if sc, err = f.conn.Open(ctx, commandsSubprotocol); err != nil {
+			return r, err
+		}
+		var ok bool
+		if untrack, ok = f.track(sc); !ok {
+			return r, net.ErrClosed
+		}
+		resp, err = f.requestListener(ctx, sc, req)
+		early := f.fowlPeer && err == nil && !resp.Listening && strings.HasPrefix(resp.Reason, "No service permitted")
+		if !early || time.Now().After(deadline) {
+			break
+		}
+		untrack()
+		sc.Close()
+		select {
+		case <-time.After(offerRetryDelay):
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+	}
+	if err == nil && !resp.Listening {
+		// One per offer the local user makes: not counted.
+		reason := peerText(resp.Reason)
+		err = &DeniedError{Service: r.Name, Reason: reason}
+		f.emit(Refused{Service: r.Name, Reason: reason, ByPeer: true})
+	}
+	if err == nil && resp.DesiredPort != nil && *resp.DesiredPort != r.ConnectPort {
+		err = fmt.Errorf("the peer wants %s's daemon on port %d, not %d", r.Name, *resp.DesiredPort, r.ConnectPort)
+	}
+	if err != nil {
+		f.policy.Remove(r.Name)
+		untrack()
+		sc.Close()
+		return r, err
+	}
+	addr := net.JoinHostPort(r.Address, strconv.Itoa(r.ConnectPort))
+	f.closeWithService(r.Name, sc)
+	f.register(r.Name, true, addr)
+	f.emit(AwaitingConnect{Service: r.Name, Addr: addr})
+	return r, nil
+}
+
+// requestListener sends req on sc and waits for the peer's answer, or for
+// ctx, which closes sc; the reader goroutine ends with sc (which Close
+// closes too).
+func (f *Forwarder) requestListener(ctx context.Context, sc *dilation.Subchannel, req listenRequest) (listenResponse, error) {
+	if err := writeFrame(sc, req); err != nil {
+		return listenResponse{}, err
+	}
+	type result struct {
+		resp listenResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var resp listenResponse
+		body, err := readFrame(bufio.NewReader(sc))
+		if err == nil {
+			err = decodeMessage(body, &resp)
+		}
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		sc.Close()
+		return listenResponse{}, ctx.Err()
+	}
+}
+
+// freePort picks a port nothing listens on at addr, for a daemon the user
+// starts once the offer is made.
+func freePort(addr string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
