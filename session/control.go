@@ -19,14 +19,23 @@ import (
 var ErrCloseTimeout = errors.New("the peer did not answer the goodbye in time")
 
 // Why a wormhole can end before the peer is trusted, for errors.Is on
-// Closed.Err and Run's error: the wormhole package's own errors.
+// Closed.Err and Wait: the wormhole package's own errors.
 var (
 	// ErrCodeSpoiled: someone other than the peer used the nameplate; a
 	// new code is the only way on.
 	ErrCodeSpoiled = wormhole.ErrCodeSpoiled
-	// ErrWrongCode: the two sides typed different codes.
+	// ErrWrongCode: the two sides typed different codes. The mailbox
+	// mood is then "scary", which has no error of its own: a wrong code
+	// is the only thing that makes it.
 	ErrWrongCode = wormhole.ErrWrongCode
+	// ErrLonely: the session closed (by command or by Start's context)
+	// before the peer came.
+	ErrLonely = wormhole.ErrLonely
 )
+
+// ErrLinkStopped: the dilated connection stopped for good (it could not
+// reconnect); the LinkStatus before Closed says why.
+var ErrLinkStopped = errors.New("the dilated connection stopped")
 
 // Errors a CommandFailed carries.
 var (
@@ -38,13 +47,6 @@ var (
 	ErrPingNotInDilation = errors.New("Cannot send ping: not in Dilation")
 	ErrPingUnsupported   = errors.New("Cannot send ping: gander does not send Dilation pings")
 )
-
-// ErrLonely: the session closed before the peer came (Closed.Err).
-var ErrLonely = wormhole.ErrLonely
-
-// ErrLinkStopped: the dilated connection stopped for good (it could not
-// reconnect); the LinkStatus before Closed says why.
-var ErrLinkStopped = errors.New("the dilated connection stopped")
 
 // Start starts a session: it connects to the mailbox, then waits for
 // AllocateCode or SetCode (or uses Config.Code), applies Config.Locals and
@@ -319,7 +321,7 @@ func (c *controller) run(ctx context.Context) error {
 }
 
 // setup sets the code, waits for the peer, dilates and starts the
-// forwarder: what Run does before its loop.
+// forwarder, in a goroutine of its own while run goes on taking commands.
 func (c *controller) setup(ctx context.Context, code string, length int) setupResult {
 	var err error
 	if code == "" {

@@ -7,25 +7,32 @@
 // own types (events.go).
 //
 // Who owns what:
-//   - The session goroutine (controller.run, started by Start) owns the
-//     wormhole, the dilated connection, the forwarder and every
-//     controller field that changes: the services named so far (locals,
-//     remotes), the offers and sends waiting for the peer, and the
-//     connection once set up. Nothing else reads or writes them; other
-//     goroutines tell it things through channels (setup results, offers
-//     that failed, the peer's goodbye) or through the command queue.
+//   - The session goroutine (controller.session, then run, started by
+//     Start) owns the wormhole, the dilated connection, the forwarder and
+//     every controller field that changes: the services named so far
+//     (locals, remotes), the offers and sends waiting for the peer, and
+//     the connection once set up. Nothing else reads or writes them;
+//     other goroutines tell it things through channels (the setup's
+//     result, offers that failed, the peer's goodbye) and Do through the
+//     command queue. Config is copied at Start and read-only after the
+//     session goroutine fills in its defaults, before it starts anything.
 //   - Goroutines the session goroutine starts, each stopped by its
-//     context and waited for (controller.wg) before Closed: the setup
-//     (code, key, Dilation), the status and traffic reporters, one per
-//     offer of ours, the file-offer listener and one per transfer.
+//     context and waited for before Closed: the setup (code, key,
+//     Dilation; waited for through its result), and under controller.wg
+//     the status and traffic reporters, one per offer of ours, one per
+//     ListNameplates, the file-offer listener, its refusal reporter and
+//     one per transfer. The goodbye reader has a context of its own, as it
+//     must outlive an interrupt; it is stopped before the wormhole closes.
 //   - State those goroutines share has its own lock, beside the code
-//     that needs it: askQueue (the peer's questions, asked from the
-//     forwarder's goroutines, answered by commands), fileTransfers (the
-//     transfers under way and their budgets), and the two queues here
-//     (commands in, events out).
+//     that needs it: forwards.Policy (the services the peer may use, read
+//     by the forwarder's goroutines), askQueue (the peer's questions,
+//     asked from the forwarder's goroutines, answered by commands),
+//     fileTransfers (the transfers under way and their budgets), and the
+//     two queues of Session (commands in, events out).
 //   - Events are queued without blocking whoever reports them (a
 //     forwarder goroutine must not wait for a slow terminal); one pump
-//     goroutine per session hands them to Events in order.
+//     goroutine per session hands them to Events in order, and ends after
+//     Closed has been read.
 package session
 
 import (
@@ -131,6 +138,8 @@ type (
 	// the peer came), ErrWrongCode (the scary mood: the codes differed),
 	// ErrCodeSpoiled, ErrCloseTimeout (closed happy, but the peer did not
 	// answer our goodbye), ErrLinkStopped, or what went wrong otherwise.
+	// The peer leaving is a happy end (PeerClosing comes before), so
+	// there is no error for it.
 	Closed struct{ Err error }
 )
 

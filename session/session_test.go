@@ -323,3 +323,43 @@ func checkNoLeaks(t *testing.T) {
 		}
 	})
 }
+
+// The Session contract: Events ends with Closed and is then closed, Wait
+// returns Closed's Err, and Do after the end refuses.
+func TestSessionLifecycle(t *testing.T) {
+	server := mailboxtest.New(t)
+	checkNoLeaks(t)
+	s, err := Start(context.Background(), Config{MailboxURL: server.URL(), CodeLength: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Do(Close{Timeout: time.Second}); err != nil {
+		t.Fatalf("Do before the end: %v", err)
+	}
+	var events []Event
+	for ev := range s.Events() {
+		events = append(events, ev)
+	}
+	if len(events) != 2 {
+		t.Fatalf("events = %#v, want Welcome and Closed", events)
+	}
+	if _, ok := events[0].(Welcome); !ok {
+		t.Errorf("first event %#v, want Welcome", events[0])
+	}
+	closed, ok := events[1].(Closed)
+	if !ok || !errors.Is(closed.Err, ErrLonely) {
+		t.Errorf("last event %#v, want Closed with ErrLonely", events[1])
+	}
+	if err := s.Wait(); !errors.Is(err, ErrLonely) {
+		t.Errorf("Wait = %v, want ErrLonely", err)
+	}
+	if err := s.Do(AllocateCode{}); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("Do after the end = %v, want ErrSessionEnded", err)
+	}
+}
+
+func TestStartRefusesABadPattern(t *testing.T) {
+	if _, err := Start(context.Background(), Config{AllowListen: []string{"["}}); err == nil {
+		t.Fatal("Start accepted a bad --allow-listen pattern")
+	}
+}
