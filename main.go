@@ -26,11 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gander-pair/gander/dilation"
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/session"
-	"github.com/gander-pair/gander/session/transfer"
 	"github.com/gander-pair/gander/ui"
 	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/classic"
@@ -187,7 +184,7 @@ func first(args []string) string {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, usage, dilation.DefaultTransitRelay, wormhole.DefaultMailboxURL, codes.DefaultLength)
+	fmt.Fprintf(w, usage, session.DefaultTransitRelay, wormhole.DefaultMailboxURL, codes.DefaultLength)
 }
 
 // repeated is a flag that may be given several times.
@@ -214,7 +211,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	maxFileSize := fs.String("max-file-size", "", "")
 	maxSessionBytes := fs.String("max-session-bytes", "", "")
 	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
-	relay := fs.String("relay", dilation.DefaultTransitRelay, "")
+	relay := fs.String("relay", session.DefaultTransitRelay, "")
 	noDirect := fs.Bool("no-direct", false, "")
 	codeLength := fs.Int("code-length", codes.DefaultLength, "")
 	logFile := fs.String("log", "", "")
@@ -284,7 +281,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 	}
 	for _, spec := range locals {
-		l, err := forwards.ParseLocal(spec)
+		l, err := session.ParseLocal(spec)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
 			return 2
@@ -292,7 +289,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		cfg.Locals = append(cfg.Locals, l)
 	}
 	for _, spec := range remotes {
-		r, err := forwards.ParseRemote(spec)
+		r, err := session.ParseRemote(spec)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
 			return 2
@@ -333,23 +330,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		signal.Ignore(syscall.SIGPIPE)
 		err = session.RunJSON(ctx, cfg, stdin, stdout)
 	default:
-		commands := make(chan session.Command, 2)
-		if cfg.Code == "" {
-			commands <- session.AllocateCode{}
-		}
-		if len(sends) > 0 {
-			commands <- session.SendFiles{Paths: sends}
-		}
-		out := newBatchedWriter(stdout, outputDelay)
-		sessionCtx, stop := context.WithCancelCause(ctx)
-		out.failed = func(err error) { stop(fmt.Errorf("%w: %w", errOutputFailed, err)) }
-		var link linkLines
-		err = session.Run(sessionCtx, cfg, commands, func(ev session.Event) { printEvent(out, &link, ev) })
-		out.Flush()
-		if cause := context.Cause(sessionCtx); err == nil && ctx.Err() == nil && errors.Is(cause, errOutputFailed) {
-			err = cause
-		}
-		stop(nil)
+		err = runLines(ctx, cfg, sends, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
@@ -358,35 +339,67 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	return 0
 }
 
-// runTUI runs the session in its goroutine and the app on the terminal;
-// the app quits once the session has said goodbye. Errors are printed by
-// the caller, after the terminal is restored.
+// runLines runs the session with its events as plain lines on stdout.
+func runLines(ctx context.Context, cfg session.Config, sends []string, stdout io.Writer) error {
+	out := newBatchedWriter(stdout, outputDelay)
+	sessionCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	out.failed = func(err error) { stop(fmt.Errorf("%w: %w", errOutputFailed, err)) }
+	s, err := session.Start(sessionCtx, cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Code == "" {
+		s.Do(session.AllocateCode{})
+	}
+	if len(sends) > 0 {
+		s.Do(session.SendFiles{Paths: sends})
+	}
+	var link linkLines
+	for ev := range s.Events() {
+		printEvent(out, &link, ev)
+	}
+	err = sessionResult(s.Wait())
+	out.Flush()
+	if cause := context.Cause(sessionCtx); err == nil && ctx.Err() == nil && errors.Is(cause, errOutputFailed) {
+		err = cause
+	}
+	return err
+}
+
+// sessionResult is the error a session's end makes gander exit with:
+// none for a session that closed before the peer came (the user stopped
+// waiting).
+func sessionResult(err error) error {
+	if errors.Is(err, session.ErrLonely) {
+		return nil
+	}
+	return err
+}
+
+// runTUI runs the session and the app on the terminal; the app quits once
+// the session has said goodbye. Errors are printed by the caller, after
+// the terminal is restored.
 func runTUI(ctx context.Context, cfg session.Config, sends []string, logger *slog.Logger) error {
 	cfg.AskPeer = true
-	events := make(chan session.Event, 64)
-	commands := make(chan session.Command, 8)
-	if len(sends) > 0 {
-		commands <- session.SendFiles{Paths: sends}
-	}
 	sessionCtx, stopSession := context.WithCancel(ctx)
 	defer stopSession()
-	done := make(chan error, 1)
-	go func() {
-		err := session.Run(sessionCtx, cfg, commands, func(ev session.Event) {
-			select {
-			case events <- ev:
-			case <-sessionCtx.Done(): // the app has gone: nobody reads
-			}
-		})
-		close(events)
-		done <- err
-	}()
-	uiErr := ui.Run(ctx, events, commands, ui.Options{
+	s, err := session.Start(sessionCtx, cfg)
+	if err != nil {
+		return err
+	}
+	if len(sends) > 0 {
+		s.Do(session.SendFiles{Paths: sends})
+	}
+	uiErr := ui.Run(ctx, s, ui.Options{
 		Code: cfg.Code, CodeLength: cfg.CodeLength, Version: version,
 		Logger: logger, NoColor: os.Getenv("NO_COLOR") != "",
 	})
 	stopSession()
-	if err := <-done; err != nil && !errors.Is(uiErr, ui.ErrNewCode) {
+	for range s.Events() {
+		// The app has gone: what the session still says is not shown.
+	}
+	if err := sessionResult(s.Wait()); err != nil && !errors.Is(uiErr, ui.ErrNewCode) {
 		return err
 	}
 	return uiErr
@@ -439,9 +452,9 @@ type linkLines struct {
 	attempts   int  // failed attempts in the outage, as last reported
 }
 
-func (l *linkLines) print(w io.Writer, st dilation.Status) {
+func (l *linkLines) print(w io.Writer, st session.LinkStatus) {
 	switch st.State {
-	case dilation.Connected:
+	case session.LinkConnected:
 		if l.connected && st.Generation == l.generation {
 			return // the same connection, reported again
 		}
@@ -452,14 +465,14 @@ func (l *linkLines) print(w io.Writer, st dilation.Status) {
 			fmt.Fprintf(w, "Connected via %s (generation %d)\n", via, st.Generation)
 		}
 		*l = linkLines{connected: true, generation: st.Generation}
-	case dilation.Reconnecting:
+	case session.LinkReconnecting:
 		if !l.lost {
 			fmt.Fprintln(w, "Connection lost; reconnecting...")
 		}
 		l.connected, l.lost, l.attempts = false, true, st.Attempts
-	case dilation.Stopped:
+	case session.LinkStopped:
 		// Stopping because gander closes the connection is no news.
-		if st.Err != nil && !errors.Is(st.Err, dilation.ErrClosed) {
+		if st.Err != nil && !errors.Is(st.Err, session.ErrLinkClosed) {
 			fmt.Fprintf(w, "Connection stopped: %s\n", ui.Sanitize(st.Err.Error(), false))
 		}
 		*l = linkLines{}
@@ -510,42 +523,43 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 	case session.CommandFailed:
 		fmt.Fprintf(w, "Failed: %s\n", clean(e.Err.Error()))
 	case session.Closed:
-		if e.Result == "lonely" {
+		switch {
+		case errors.Is(e.Err, session.ErrLonely):
 			fmt.Fprintln(w, "Closed before the peer connected.")
-		} else if e.Result != "happy" {
-			fmt.Fprintf(w, "Closed: %s\n", clean(e.Result))
+		case e.Err != nil && !errors.Is(e.Err, session.ErrCloseTimeout): // that one closed happy
+			fmt.Fprintf(w, "Closed: %s\n", clean(e.Err.Error()))
 		}
-	case dilation.Status:
+	case session.LinkStatus:
 		link.print(w, e)
-	case forwards.Listening:
+	case session.ServiceListening:
 		fmt.Fprintf(w, "Listening for %s on %s\n", clean(e.Service), e.Addr)
-	case forwards.AwaitingConnect:
+	case session.AwaitingConnect:
 		fmt.Fprintf(w, "The peer listens for %s; its connections come to %s\n", clean(e.Service), e.Addr)
-	case forwards.Refused:
+	case session.ForwardRefused:
 		who := "Refused"
 		if e.ByPeer {
 			who = "The peer refused"
 		}
 		fmt.Fprintf(w, "%s %s: %s\n", who, clean(e.Service), clean(e.Reason))
-	case forwards.ConnectionOpened:
+	case session.ConnectionOpened:
 		fmt.Fprintf(w, "Connection %d for %s opened\n", e.ID, clean(e.Service))
-	case forwards.ConnectionClosed:
+	case session.ConnectionClosed:
 		if e.Err != nil {
 			fmt.Fprintf(w, "Connection %d for %s closed: %s\n", e.ID, clean(e.Service), clean(e.Err.Error()))
 		} else {
 			fmt.Fprintf(w, "Connection %d for %s closed (%d bytes from the peer, %d to it)\n", e.ID, clean(e.Service), e.BytesIn, e.BytesOut)
 		}
-	case forwards.Problem:
+	case session.ForwardProblem:
 		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
 	case session.TransferOffered:
 		fmt.Fprintf(w, "The peer offers %s (%d bytes)\n", clean(e.Name), e.Size)
 	case session.TransferAccepted:
 		limits := "no size limit"
 		if e.MaxSize > 0 {
-			limits = "up to " + transfer.FormatSize(e.MaxSize) + " an offer"
+			limits = "up to " + session.FormatSize(e.MaxSize) + " an offer"
 		}
 		if e.SessionLeft >= 0 {
-			limits += ", " + transfer.FormatSize(e.SessionLeft) + " more this session"
+			limits += ", " + session.FormatSize(e.SessionLeft) + " more this session"
 		}
 		fmt.Fprintf(w, "Receiving %s (%d bytes) into %s (%s)\n", clean(e.Name), e.Size, clean(e.Dir), limits)
 	case session.TransfersRefused:

@@ -19,14 +19,23 @@ import (
 var ErrCloseTimeout = errors.New("the peer did not answer the goodbye in time")
 
 // Why a wormhole can end before the peer is trusted, for errors.Is on
-// Closed.Err and Run's error: the wormhole package's own errors.
+// Closed.Err and Wait: the wormhole package's own errors.
 var (
 	// ErrCodeSpoiled: someone other than the peer used the nameplate; a
 	// new code is the only way on.
 	ErrCodeSpoiled = wormhole.ErrCodeSpoiled
-	// ErrWrongCode: the two sides typed different codes.
+	// ErrWrongCode: the two sides typed different codes. The mailbox
+	// mood is then "scary", which has no error of its own: a wrong code
+	// is the only thing that makes it.
 	ErrWrongCode = wormhole.ErrWrongCode
+	// ErrLonely: the session closed (by command or by Start's context)
+	// before the peer came.
+	ErrLonely = wormhole.ErrLonely
 )
+
+// ErrLinkStopped: the dilated connection stopped for good (it could not
+// reconnect); the LinkStatus before Closed says why.
+var ErrLinkStopped = errors.New("the dilated connection stopped")
 
 // Errors a CommandFailed carries.
 var (
@@ -39,28 +48,24 @@ var (
 	ErrPingUnsupported   = errors.New("Cannot send ping: gander does not send Dilation pings")
 )
 
-// Run runs a session: it connects to the mailbox, then waits for
+// Start starts a session: it connects to the mailbox, then waits for
 // AllocateCode or SetCode (or uses Config.Code), applies Config.Locals and
 // Config.Remotes as if they were the first commands, and carries out
 // commands until a Close, the peer's goodbye, a failure or the end of ctx
 // (which says goodbye and waits up to Config.CloseTimeout for the peer's).
-// Its last event is Closed. It returns nil after a close by command, by
-// the peer or by ctx, ErrCloseTimeout if the peer did not answer a Close
-// in time, and what went wrong otherwise. A nil or closed commands channel
-// is not an end: fowld too keeps running when its input ends.
-func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
-	w, err := openWormhole(ctx, &cfg, emit)
-	if err != nil {
-		emit(Closed{Result: err.Error(), Err: err})
-		return err
-	}
+// It returns at once; an error means the configuration is unusable, and
+// nothing was started. Everything after is an event, the last Closed.
+func Start(ctx context.Context, cfg Config) (*Session, error) {
 	c := &controller{
-		cfg: cfg, w: w, emit: emit,
-		locals:  map[string]bool{},
-		remotes: map[string]bool{},
-		files:   fileTransfers{byID: map[int64]*fileTransfer{}},
+		cfg:           cfg,
+		locals:        map[string]bool{},
+		remotes:       map[string]bool{},
+		files:         fileTransfers{byID: map[int64]*fileTransfer{}},
+		offerFailures: make(chan offerFailure),
 	}
-	c.asks = newAskQueue(emit, cfg.AskTimeout)
+	s := &Session{commands: newCommandQueue(), events: newEventQueue(), done: make(chan struct{})}
+	c.emit, c.commands = s.events.emit, &s.commands
+	c.asks = newAskQueue(c.emit, cfg.AskTimeout)
 	var ask forwards.Asker
 	if cfg.AskPeer {
 		ask = c.asks.ask
@@ -68,48 +73,65 @@ func Run(ctx context.Context, cfg Config, commands <-chan Command, emit func(Eve
 	c.policy = forwards.NewPolicy(ask)
 	for _, pattern := range cfg.AllowListen {
 		if err := c.policy.AllowListen(pattern); err != nil {
-			w.Close(ctx)
-			return err
+			return nil, err
 		}
 	}
-	for _, l := range cfg.Locals {
+	go s.events.pump()
+	go func() {
+		s.err = c.session(ctx)
+		s.commands.end()
+		c.emit(Closed{Err: s.err})
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// session is the session goroutine: it returns Closed's Err.
+func (c *controller) session(ctx context.Context) error {
+	w, err := openWormhole(ctx, &c.cfg, c.emit)
+	if err != nil {
+		return err
+	}
+	c.w = w
+	for _, l := range c.cfg.Locals {
 		c.addLocal(l)
 	}
-	for _, r := range cfg.Remotes {
+	for _, r := range c.cfg.Remotes {
 		c.addRemote(r)
 	}
-	err = c.run(ctx, commands)
+	err = c.run(ctx)
+	c.commands.end()
 
-	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.CloseTimeout)
+	closeCtx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
 	defer cancel()
 	closeErr := w.Close(closeCtx)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil // interrupted: fowld exits 0 on SIGTERM too
 	}
-	result, resultErr := "happy", error(nil)
 	switch {
-	case err != nil && !errors.Is(err, ErrCloseTimeout):
-		result, resultErr = err.Error(), err
+	case err != nil:
+		return err
 	case errors.Is(closeErr, wormhole.ErrLonely):
-		result = "lonely"
-	case closeErr != nil:
-		result, resultErr = closeErr.Error(), closeErr
-		if err == nil {
-			err = closeErr
-		}
+		return ErrLonely
 	}
-	emit(Closed{Result: result, Err: resultErr})
-	return err
+	return closeErr
 }
 
+// controller is one session. Its fields below wg belong to the session
+// goroutine alone (see the package doc); asks and files lock their own.
 type controller struct {
-	cfg    Config
-	w      *wormhole.Wormhole
-	emit   func(Event)
-	policy *forwards.Policy
+	cfg      Config
+	w        *wormhole.Wormhole
+	emit     func(Event)      // safe from any goroutine
+	commands *commandQueue    // Do's commands, taken by run
+	policy   *forwards.Policy // locks its own
+	asks     *askQueue        // the peer's requests waiting for the user
+	files    fileTransfers
+	// offerFailures carries the offers that failed from their goroutines
+	// to run, which frees their names.
+	offerFailures chan offerFailure
 
-	wg      sync.WaitGroup // offers, status and traffic reporters: all emit
-	mu      sync.Mutex
+	wg      sync.WaitGroup  // every goroutine the session starts: all emit
 	locals  map[string]bool // names given to AddLocal
 	remotes map[string]bool // names offered, or to offer
 	pending []forwards.Remote
@@ -118,9 +140,13 @@ type controller struct {
 	conn    *dilation.Conn      // for file transfers, once connected
 	// peerIsGander: the peer speaks gander's own subprotocols (files).
 	peerIsGander bool
-	pendingSends []string  // paths to send once connected
-	asks         *askQueue // the peer's requests waiting for the user
-	files        fileTransfers
+	pendingSends []string // paths to send once connected
+}
+
+// offerFailure is an offer of ours the peer refused, or that failed.
+type offerFailure struct {
+	service string
+	err     error
 }
 
 // setupResult is what the connection goroutine hands the command loop.
@@ -132,7 +158,7 @@ type setupResult struct {
 	err    error
 }
 
-func (c *controller) run(ctx context.Context, commands <-chan Command) error {
+func (c *controller) run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var (
@@ -202,12 +228,10 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 				c.wg.Add(1)
 				go func() { defer c.wg.Done(); c.receiveOffers(runCtx, r.offers) }()
 			}
-			c.mu.Lock()
 			c.fw, c.runCtx, c.conn = fw, runCtx, conn
 			c.peerIsGander = r.offers != nil
 			pending, sends := c.pending, c.pendingSends
 			c.pending, c.pendingSends = nil, nil
-			c.mu.Unlock()
 			for _, r := range pending {
 				c.offer(r)
 			}
@@ -218,10 +242,13 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 			c.emit(PeerClosing{})
 			return sendClosing(c.w)
 		case <-connDone:
-			return errors.New("the dilated connection stopped")
-		case cmd, ok := <-commands:
+			return ErrLinkStopped
+		case f := <-c.offerFailures:
+			delete(c.remotes, f.service)
+			c.emit(OfferFailed{Service: f.service, Err: f.err})
+		case <-c.commands.more:
+			cmd, ok := c.commands.pop()
 			if !ok {
-				commands = nil
 				continue
 			}
 			switch cmd := cmd.(type) {
@@ -294,7 +321,7 @@ func (c *controller) run(ctx context.Context, commands <-chan Command) error {
 }
 
 // setup sets the code, waits for the peer, dilates and starts the
-// forwarder: what Run does before its loop.
+// forwarder, in a goroutine of its own while run goes on taking commands.
 func (c *controller) setup(ctx context.Context, code string, length int) setupResult {
 	var err error
 	if code == "" {
@@ -328,7 +355,7 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 	c.emit(PeerConnected{Verifier: verifier, PeerVersions: versions["app_versions"]})
 	fw, err := forwards.Start(conn, forwards.Config{
 		Policy:       c.policy,
-		OnEvent:      func(e forwards.Event) { c.emit(e) },
+		OnEvent:      func(e forwards.Event) { c.emit(forwardEvent(e)) },
 		Logger:       c.cfg.Logger,
 		PeerIsGander: forwards.PeerIsGander(versions["app_versions"]),
 	})
@@ -348,16 +375,13 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 }
 
 func (c *controller) addLocal(l forwards.Local) {
-	c.mu.Lock()
 	c.locals[l.Name] = true
-	c.mu.Unlock()
 	c.policy.AddLocal(l)
 }
 
 // addRemote offers r now if the peer is connected, else once it is. The
 // name must be new, as fowld requires (and with fowld's messages).
 func (c *controller) addRemote(r forwards.Remote) {
-	c.mu.Lock()
 	var err error
 	switch {
 	case c.locals[r.Name]:
@@ -366,54 +390,47 @@ func (c *controller) addRemote(r forwards.Remote) {
 		err = fmt.Errorf("Supposedly unique %q already in our services", r.Name)
 	}
 	if err != nil {
-		c.mu.Unlock()
 		c.emit(CommandFailed{Err: err})
 		return
 	}
 	c.remotes[r.Name] = true
 	if c.fw == nil {
 		c.pending = append(c.pending, r)
-		c.mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
 	c.offer(r)
 }
 
 // remove stops a service: through the forwarder once the peer is
 // connected, else by forgetting it.
 func (c *controller) remove(name string) {
-	c.mu.Lock()
 	known := c.locals[name] || c.remotes[name]
 	delete(c.locals, name)
 	delete(c.remotes, name)
 	c.pending = slices.DeleteFunc(c.pending, func(r forwards.Remote) bool { return r.Name == name })
-	fw := c.fw
-	c.mu.Unlock()
 	switch {
-	case fw != nil:
-		fw.Remove(name)
+	case c.fw != nil:
+		c.fw.Remove(name)
 	case known:
 		c.policy.Remove(name)
-		c.emit(forwards.Removed{Service: name})
+		c.emit(ForwardRemoved{Service: name})
 	default:
 		c.emit(CommandFailed{Err: fmt.Errorf("no service named %q", name)})
 	}
 }
 
-// offer asks the peer to listen for r; a refused offer frees its name.
+// offer asks the peer to listen for r; a refused offer frees its name
+// (run does that, on offerFailures, before the OfferFailed event).
 func (c *controller) offer(r forwards.Remote) {
-	c.mu.Lock()
 	fw, ctx := c.fw, c.runCtx
-	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		if _, err := fw.Offer(ctx, r); err != nil && ctx.Err() == nil {
-			c.mu.Lock()
-			delete(c.remotes, r.Name)
-			c.mu.Unlock()
-			c.emit(OfferFailed{Service: r.Name, Err: err})
+			select {
+			case c.offerFailures <- offerFailure{service: r.Name, err: err}:
+			case <-ctx.Done():
+			}
 		}
 	}()
 }

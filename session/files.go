@@ -334,12 +334,10 @@ func (c *controller) progressReporter(id int64, name string, outgoing bool) func
 // sendFiles offers each path on its own subchannel, once the peer is
 // connected.
 func (c *controller) sendFiles(paths []string) {
-	c.mu.Lock()
 	conn, ctx, gander := c.conn, c.runCtx, c.peerIsGander
 	if conn == nil {
 		c.pendingSends = append(c.pendingSends, paths...)
 	}
-	c.mu.Unlock()
 	switch {
 	case conn == nil:
 		return

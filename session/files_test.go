@@ -38,12 +38,12 @@ func twoSessions(t *testing.T, recv Config) (sender, receiver *recorder, sendCmd
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		Run(ctx, Config{MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second}, sendCmds, sender.emit)
+		runSession(ctx, Config{MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second}, sendCmds, sender.emit)
 	}()
 	recv.MailboxURL, recv.Code, recv.CloseTimeout = server.URL(), waitEvent[CodeReady](t, sender).Code, time.Second
 	go func() {
 		defer wg.Done()
-		Run(ctx, recv, recvCmds, receiver.emit)
+		runSession(ctx, recv, recvCmds, receiver.emit)
 	}()
 	waitEvent[PeerConnected](t, sender)
 	waitEvent[PeerConnected](t, receiver)
@@ -271,7 +271,7 @@ func oneSessionAndAFakePeer(t *testing.T, recv Config) (*recorder, *dilation.Con
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		Run(ctx, recv, cmds, receiver.emit)
+		runSession(ctx, recv, cmds, receiver.emit)
 	}()
 	code := waitEvent[CodeReady](t, receiver).Code
 	w, err := wormhole.New(ctx, wormhole.Config{MailboxURL: server.URL(), AppID: forwards.AppID,

@@ -101,7 +101,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
 
@@ -117,8 +116,10 @@ const (
 )
 
 // RunJSON runs a controlled session speaking fowld's protocol: commands
-// are read from in, events written to out. It returns what Run
-// returns; a failure is also reported on out.
+// are read from in, events written to out. It returns Closed's Err, but
+// nil when lonely (fowld exits 0 then); a failure is also reported on
+// out, except ErrCloseTimeout (its closed line says "happy": the
+// mailbox closed happy, as fowld's does).
 //
 // If writing to out fails (a closed pipe, a full disk), nobody hears the
 // session any more: it ends as if interrupted, and RunJSON returns the
@@ -127,11 +128,19 @@ func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	enc := newFowldWriter(out, cfg.MailboxURL, stop)
-	commands := make(chan Command)
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go readCommands(in, enc, commands, stopped)
-	err := Run(ctx, cfg, commands, enc.event)
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		enc.errorLine(err.Error())
+		return err
+	}
+	go readCommands(in, enc, s.Do)
+	for ev := range s.Events() {
+		enc.event(ev)
+	}
+	err = s.Wait()
+	if errors.Is(err, ErrLonely) {
+		err = nil
+	}
 	if werr := enc.failed(); werr != nil {
 		return werr
 	}
@@ -144,9 +153,9 @@ func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error
 // ErrOutputFailed: the events could not be written (RunJSON's out).
 var ErrOutputFailed = errors.New("writing events failed")
 
-// readCommands decodes command lines into commands until in ends or the
-// session has stopped; bad lines get an error line.
-func readCommands(in io.Reader, enc *fowldWriter, commands chan<- Command, stopped <-chan struct{}) {
+// readCommands decodes command lines and hands them to do until in ends
+// or do fails (the session has ended); bad lines get an error line.
+func readCommands(in io.Reader, enc *fowldWriter, do func(Command) error) {
 	r := bufio.NewReaderSize(in, 4096)
 	for {
 		line, err := readLine(r)
@@ -158,12 +167,8 @@ func readCommands(in io.Reader, enc *fowldWriter, commands chan<- Command, stopp
 			cmd, cerr := decodeCommand(line)
 			if cerr != nil {
 				enc.errorLine(cerr.Error())
-			} else {
-				select {
-				case commands <- cmd:
-				case <-stopped:
-					return
-				}
+			} else if do(cmd) != nil {
+				return
 			}
 		}
 		if err != nil {
@@ -244,7 +249,7 @@ func decodeCommand(line []byte) (Command, error) {
 		}
 		cmd = SetCode{Code: code}
 	case "local":
-		l := forwards.Local{BindAddr: "127.0.0.1"}
+		l := Local{BindAddr: "127.0.0.1"}
 		var err error
 		l.Name, err = f.name()
 		if err == nil {
@@ -261,7 +266,7 @@ func decodeCommand(line []byte) (Command, error) {
 		}
 		cmd = AddLocal{Local: l}
 	case "remote":
-		r := forwards.Remote{Address: "127.0.0.1"}
+		r := Remote{Address: "127.0.0.1"}
 		var err error
 		r.Name, err = f.name()
 		if err == nil {
@@ -515,11 +520,11 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			versions = json.RawMessage("{}")
 		}
 		add(pyObject{{"verifier", hex.EncodeToString(ev.Verifier)}, {"versions", versions}, {"kind", "peer-connected"}})
-	case forwards.Listening:
+	case ServiceListening:
 		add(pyObject{{"name", ev.Service}, {"listening_port", addrPort(ev.Addr)}, {"kind", "listening"}})
-	case forwards.AwaitingConnect:
+	case AwaitingConnect:
 		add(pyObject{{"name", ev.Service}, {"local_port", addrPort(ev.Addr)}, {"kind", "awaiting-connect"}})
-	case forwards.Refused:
+	case ForwardRefused:
 		// A refused offer comes again as OfferFailed, a refused
 		// connection as ConnectionClosed: only the listen refusals are
 		// reported here.
@@ -528,7 +533,7 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 		}
 	case OfferFailed:
 		reason := ev.Err.Error()
-		var denied *forwards.DeniedError
+		var denied *DeniedError
 		if errors.As(ev.Err, &denied) {
 			reason = denied.Reason
 		}
@@ -547,14 +552,14 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			o = append(o, pyField{"saved_as", ev.SavedAs})
 		}
 		add(append(o, pyField{"kind", "transfer-finished"}))
-	case forwards.ConnectionOpened:
+	case ConnectionOpened:
 		e.conns[ev.ID] = connInfo{service: ev.Service, incoming: ev.Incoming, opened: true}
 		kind := "outgoing-connection"
 		if ev.Incoming {
 			kind = "incoming-connection"
 		}
 		add(pyObject{{"service_name", ev.Service}, {"id", ev.ID}, {"kind", kind}})
-	case forwards.ConnectionClosed:
+	case ConnectionClosed:
 		out = append(out, e.bytesLines(ev.ID, ev.BytesOut, ev.BytesIn)...)
 		opened := e.conns[ev.ID].opened
 		delete(e.conns, ev.ID)
@@ -581,7 +586,7 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 		for _, c := range ev.Connections {
 			out = append(out, e.bytesLines(c.ID, c.BytesOut, c.BytesIn)...)
 		}
-	case forwards.Problem:
+	case ForwardProblem:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
 	case CommandFailed:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
@@ -592,9 +597,21 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			add(pyObject{{"message", fmt.Sprintf("%d more file offers ended: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
 		}
 	case Closed:
-		add(pyObject{{"result", ev.Result}, {"kind", "closed"}})
+		add(pyObject{{"result", closedResult(ev.Err)}, {"kind", "closed"}})
 	}
 	return out
+}
+
+// closedResult is fowld's word for how the session closed: the mailbox
+// mood, or what went wrong.
+func closedResult(err error) string {
+	switch {
+	case err == nil, errors.Is(err, ErrCloseTimeout):
+		return "happy" // the peer missed our goodbye, but the mailbox closed happy
+	case errors.Is(err, ErrLonely):
+		return "lonely"
+	}
+	return err.Error()
 }
 
 // forwardRefusal is the reason gander (like fowl) gives a forwarded
@@ -602,7 +619,7 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 const forwardRefusal = "Against local policy"
 
 func lostReason(err error) string {
-	var denied *forwards.DeniedError
+	var denied *DeniedError
 	if errors.As(err, &denied) {
 		return denied.Reason
 	}

@@ -145,55 +145,55 @@ func TestEncodeEvents(t *testing.T) {
 			`{"id": 1, "name": "a.txt", "outgoing": false, "saved_as": "/d/a.txt", "kind": "transfer-finished"}` + "\n" +
 			`{"id": 2, "name": "b", "outgoing": true, "error": "refused", "kind": "transfer-finished"}` + "\n"},
 		{"listening and awaiting", []Event{
-			forwards.Listening{Service: "echo", Addr: "127.0.0.1:44807"},
-			forwards.AwaitingConnect{Service: "echo", Addr: "127.0.0.1:54839"},
+			ServiceListening{Service: "echo", Addr: "127.0.0.1:44807"},
+			AwaitingConnect{Service: "echo", Addr: "127.0.0.1:54839"},
 		}, `{"name": "echo", "listening_port": 44807, "kind": "listening"}` + "\n" +
 			`{"name": "echo", "local_port": 54839, "kind": "awaiting-connect"}` + "\n"},
 		{"an outgoing connection", []Event{
-			forwards.ConnectionOpened{ID: 1, Service: "echo"},
+			ConnectionOpened{ID: 1, Service: "echo"},
 			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6}}},
 			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}},
 			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}}, // nothing new
-			forwards.ConnectionClosed{ID: 1, Service: "echo", BytesOut: 200006, BytesIn: 6},
+			ConnectionClosed{ID: 1, Service: "echo", BytesOut: 200006, BytesIn: 6},
 		}, `{"service_name": "echo", "id": 1, "kind": "outgoing-connection"}` + "\n" +
 			`{"id": 1, "bytes": 6, "kind": "bytes-in"}` + "\n" +
 			`{"id": 1, "bytes": 6, "kind": "bytes-out"}` + "\n" +
 			`{"id": 1, "bytes": 200000, "kind": "bytes-in"}` + "\n" +
 			`{"service_name": "echo", "id": 1, "kind": "outgoing-done"}` + "\n"},
 		{"an outgoing connection the peer refused", []Event{
-			forwards.ConnectionOpened{ID: 1, Service: "dead"},
-			forwards.ConnectionClosed{ID: 1, Service: "dead", Err: &forwards.DeniedError{Service: "dead", Reason: "Connection was refused"}},
+			ConnectionOpened{ID: 1, Service: "dead"},
+			ConnectionClosed{ID: 1, Service: "dead", Err: &forwards.DeniedError{Service: "dead", Reason: "Connection was refused"}},
 		}, `{"service_name": "dead", "id": 1, "kind": "outgoing-connection"}` + "\n" +
 			`{"service_name": 1, "reason": "Connection was refused", "kind": "outgoing-lost"}` + "\n" +
 			`{"service_name": "dead", "id": 1, "kind": "outgoing-done"}` + "\n"},
 		{"incoming connections", []Event{
-			forwards.ConnectionOpened{ID: 2, Service: "echo", Incoming: true},
-			forwards.ConnectionClosed{ID: 2, Service: "echo", Incoming: true},
-			forwards.ConnectionOpened{ID: 3, Service: "echo", Incoming: true},
-			forwards.ConnectionClosed{ID: 3, Service: "echo", Incoming: true, Err: errors.New("dial tcp4 127.0.0.1:1: connection refused")},
+			ConnectionOpened{ID: 2, Service: "echo", Incoming: true},
+			ConnectionClosed{ID: 2, Service: "echo", Incoming: true},
+			ConnectionOpened{ID: 3, Service: "echo", Incoming: true},
+			ConnectionClosed{ID: 3, Service: "echo", Incoming: true, Err: errors.New("dial tcp4 127.0.0.1:1: connection refused")},
 		}, `{"service_name": "echo", "id": 2, "kind": "incoming-connection"}` + "\n" +
 			`{"id": 2, "kind": "incoming-done"}` + "\n" +
 			`{"service_name": "echo", "id": 3, "kind": "incoming-connection"}` + "\n" +
 			`{"id": 3, "reason": "dial tcp4 127.0.0.1:1: connection refused", "kind": "incoming-lost"}` + "\n"},
 		{"an incoming connection our policy refused", []Event{
-			forwards.Refused{Service: "nope", Reason: "Against local policy"},
-			forwards.ConnectionClosed{ID: 4, Service: "nope", Incoming: true, Err: &forwards.DeniedError{Service: "nope", Reason: "Against local policy"}},
+			ForwardRefused{Service: "nope", Reason: "Against local policy"},
+			ConnectionClosed{ID: 4, Service: "nope", Incoming: true, Err: &forwards.DeniedError{Service: "nope", Reason: "Against local policy"}},
 		}, `{"service_name": "nope", "id": 4, "kind": "incoming-connection"}` + "\n" +
 			`{"id": 4, "reason": "Incoming connection against local policy: {'unique-name': 'nope'}", "kind": "incoming-lost"}` + "\n"},
 		{"refusals and failures", []Event{
-			forwards.Refused{Service: "nope", Reason: "No service permitted for name: nope"},
-			forwards.Refused{Service: "x", Reason: "No service permitted for name: x", ByPeer: true},
+			ForwardRefused{Service: "nope", Reason: "No service permitted for name: nope"},
+			ForwardRefused{Service: "x", Reason: "No service permitted for name: x", ByPeer: true},
 			OfferFailed{Service: "x", Err: &forwards.DeniedError{Service: "x", Reason: "No service permitted for name: x"}},
 			OfferFailed{Service: "y", Err: errors.New("the peer wants y's daemon on port 2, not 1")},
-			forwards.Problem{Err: errors.New(`ignoring unknown command "x" from the peer`)},
+			ForwardProblem{Err: errors.New(`ignoring unknown command "x" from the peer`)},
 			CommandFailed{Err: ErrPingNotInDilation},
 		}, `{"message": "Failed to listen on \"nope\": No service permitted for name: nope", "kind": "error"}` + "\n" +
 			`{"message": "Service \"x\" failed: No service permitted for name: x", "kind": "error"}` + "\n" +
 			`{"message": "Service \"y\" failed: the peer wants y's daemon on port 2, not 1", "kind": "error"}` + "\n" +
 			`{"message": "ignoring unknown command \"x\" from the peer", "kind": "error"}` + "\n" +
 			`{"message": "Cannot send ping: not in Dilation", "kind": "error"}` + "\n"},
-		{"silent events", []Event{PeerClosing{}, struct{}{}, Traffic{Services: []forwards.ServiceStats{{Service: "gone", BytesIn: 5}}}}, ""},
-		{"closed", []Event{Closed{Result: "happy"}, Closed{Result: "lonely"}},
+		{"silent events", []Event{PeerClosing{}, LinkStatus{State: LinkConnected}, Traffic{Services: []forwards.ServiceStats{{Service: "gone", BytesIn: 5}}}}, ""},
+		{"closed", []Event{Closed{}, Closed{Err: ErrLonely}},
 			`{"result": "happy", "kind": "closed"}` + "\n" + `{"result": "lonely", "kind": "closed"}` + "\n"},
 	}
 	for _, tt := range tests {
@@ -228,14 +228,14 @@ func TestEncodeTrafficAttribution(t *testing.T) {
 	}
 	var out []byte
 	for _, ev := range []Event{
-		forwards.ConnectionOpened{ID: 1, Service: "s"},
-		forwards.ConnectionOpened{ID: 2, Service: "s", Incoming: true},
+		ConnectionOpened{ID: 1, Service: "s"},
+		ConnectionOpened{ID: 2, Service: "s", Incoming: true},
 		snap(one(10, 20), two(0, 3)),
 		snap(one(5, 5), two(0, 1)), // older snapshots, late
 		snap(one(10, 20), two(5, 3), forwards.ConnectionStats{ID: 9, Service: "t", BytesOut: 1}),
-		forwards.ConnectionClosed{ID: 2, Service: "s", Incoming: true, BytesIn: 6, BytesOut: 3},
+		ConnectionClosed{ID: 2, Service: "s", Incoming: true, BytesIn: 6, BytesOut: 3},
 		snap(one(10, 27)),
-		forwards.ConnectionClosed{ID: 1, Service: "s", BytesIn: 12, BytesOut: 27},
+		ConnectionClosed{ID: 1, Service: "s", BytesIn: 12, BytesOut: 27},
 	} {
 		out = append(out, e.encode(ev)...)
 	}
@@ -294,7 +294,7 @@ func TestReadCommands(t *testing.T) {
 		`{"kind": "session-close", "timeout": 1}`
 	var out bytes.Buffer
 	commands := make(chan Command, 10)
-	readCommands(strings.NewReader(input), newFowldWriter(&out, "", nil), commands, make(chan struct{}))
+	readCommands(strings.NewReader(input), newFowldWriter(&out, "", nil), func(c Command) error { commands <- c; return nil })
 	close(commands)
 	var got []Command
 	for c := range commands {

@@ -1,14 +1,46 @@
-// Package session runs one gander pairing: one goroutine (Run) owns the
-// wormhole, the dilated connection and the forwarder. It takes Commands
-// (set or allocate a code, add or remove a forward, answer the peer's
-// request, close) and reports what happens as Events. The TUI, the plain
-// line output and the --json mode all sit on this one API.
+// Package session runs one gander pairing. Start returns a *Session: Do
+// gives it Commands (set or allocate a code, add or remove a forward,
+// answer the peer's request, send a file, close), Events reports what
+// happens, in order, and Wait returns how it ended. The TUI, the plain
+// line output and the --json mode all sit on this one API, and import
+// nothing below it: connection status and forward events are session's
+// own types (events.go).
+//
+// Who owns what:
+//   - The session goroutine (controller.session, then run, started by
+//     Start) owns the wormhole, the dilated connection, the forwarder and
+//     every controller field that changes: the services named so far
+//     (locals, remotes), the offers and sends waiting for the peer, and
+//     the connection once set up. Nothing else reads or writes them;
+//     other goroutines tell it things through channels (the setup's
+//     result, offers that failed, the peer's goodbye) and Do through the
+//     command queue. Config is copied at Start and read-only after the
+//     session goroutine fills in its defaults, before it starts anything.
+//   - Goroutines the session goroutine starts, each stopped by its
+//     context and waited for before Closed: the setup (code, key,
+//     Dilation; waited for through its result), and under controller.wg
+//     the status and traffic reporters, one per offer of ours, one per
+//     ListNameplates, the file-offer listener, its refusal reporter and
+//     one per transfer. The goodbye reader has a context of its own, as it
+//     must outlive an interrupt; it is stopped before the wormhole closes.
+//   - State those goroutines share has its own lock, beside the code
+//     that needs it: forwards.Policy (the services the peer may use, read
+//     by the forwarder's goroutines), askQueue (the peer's questions,
+//     asked from the forwarder's goroutines, answered by commands),
+//     fileTransfers (the transfers under way and their budgets), and the
+//     two queues of Session (commands in, events out).
+//   - Events are queued without blocking whoever reports them (a
+//     forwarder goroutine must not wait for a slow terminal); one pump
+//     goroutine per session hands them to Events in order, and ends after
+//     Closed has been read.
 package session
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
@@ -25,8 +57,8 @@ type Config struct {
 	// AllocateCode or SetCode command.
 	Code       string
 	CodeLength int
-	Locals     []forwards.Local
-	Remotes    []forwards.Remote
+	Locals     []Local
+	Remotes    []Remote
 	// AllowListen are service-name patterns (path.Match) the peer may
 	// make us listen for without asking (--allow-listen).
 	AllowListen []string
@@ -53,9 +85,9 @@ type Config struct {
 	CloseTimeout time.Duration
 }
 
-// Event is something the session reports: one of the types below, a
-// dilation.Status or a forwards.Event.
-type Event any
+// Event is something the session reports: one of the types below, of
+// events.go (the connection, the forwards) or of transfers.go (files).
+type Event interface{ isEvent() }
 
 type (
 	// Welcome: connected to the mailbox server, which said MOTD.
@@ -82,7 +114,7 @@ type (
 	// it waits gives no new event: the one Answer decides them all.
 	PermissionRequest struct {
 		ID      int64
-		Request forwards.ListenRequest
+		Request ListenRequest
 	}
 	// PermissionWithdrawn: a PermissionRequest no longer needs an answer
 	// (the peer gave up, nobody answered within Config.AskTimeout, a
@@ -93,21 +125,49 @@ type (
 	CommandFailed struct{ Err error }
 	// Traffic is the forwarder's byte counters, emitted every
 	// TrafficInterval while they move. A connection's last bytes come
-	// in its forwards.ConnectionClosed.
+	// in its ConnectionClosed.
 	Traffic struct {
-		Services    []forwards.ServiceStats
-		Connections []forwards.ConnectionStats // the open ones, oldest first
+		Services    []ServiceStats
+		Connections []ConnectionStats // the open ones, oldest first
 	}
 	// PeerClosing: the peer said goodbye.
 	PeerClosing struct{}
-	// Closed is the last event: the wormhole closed with Result "happy",
-	// "lonely", or what went wrong, which is Err (nil when happy or
-	// lonely) for errors.Is: ErrCodeSpoiled, ErrWrongCode, ...
-	Closed struct {
-		Result string
-		Err    error
-	}
+	// Closed is the last event. Err is nil after a happy end (closed by
+	// command, by the peer's goodbye or by the end of Start's context,
+	// with the peer there), else for errors.Is: ErrLonely (closed before
+	// the peer came), ErrWrongCode (the scary mood: the codes differed),
+	// ErrCodeSpoiled, ErrCloseTimeout (closed happy, but the peer did not
+	// answer our goodbye), ErrLinkStopped, or what went wrong otherwise.
+	// The peer leaving is a happy end (PeerClosing comes before), so
+	// there is no error for it.
+	Closed struct{ Err error }
 )
+
+func (Welcome) isEvent()             {}
+func (Nameplates) isEvent()          {}
+func (CodeReady) isEvent()           {}
+func (PeerConnected) isEvent()       {}
+func (OfferFailed) isEvent()         {}
+func (PermissionRequest) isEvent()   {}
+func (PermissionWithdrawn) isEvent() {}
+func (CommandFailed) isEvent()       {}
+func (Traffic) isEvent()             {}
+func (PeerClosing) isEvent()         {}
+func (Closed) isEvent()              {}
+func (LinkStatus) isEvent()          {}
+func (ServiceListening) isEvent()    {}
+func (AwaitingConnect) isEvent()     {}
+func (ForwardRefused) isEvent()      {}
+func (ForwardRemoved) isEvent()      {}
+func (ConnectionOpened) isEvent()    {}
+func (ConnectionClosed) isEvent()    {}
+func (ForwardProblem) isEvent()      {}
+func (TransferOffered) isEvent()     {}
+func (TransferProgress) isEvent()    {}
+func (TransferFinished) isEvent()    {}
+func (TransferAccepted) isEvent()    {}
+func (TransfersRefused) isEvent()    {}
+func (PartialsRemoved) isEvent()     {}
 
 // Command is an instruction to a running session.
 type Command interface{ isCommand() }
@@ -121,16 +181,16 @@ type (
 	// answer is a Nameplates event.
 	ListNameplates struct{}
 	// AddLocal lets the peer make us listen for a service (--local).
-	AddLocal struct{ Local forwards.Local }
+	AddLocal struct{ Local Local }
 	// AddRemote offers one of our services to the peer (--remote); it is
 	// sent once the peer is connected.
-	AddRemote struct{ Remote forwards.Remote }
-	// Remove stops a service, ours or the peer's (forwards.Forwarder.Remove).
+	AddRemote struct{ Remote Remote }
+	// Remove stops a service, ours or the peer's (a ForwardRemoved follows).
 	Remove struct{ Service string }
 	// Answer decides a PermissionRequest.
 	Answer struct {
 		ID       int64
-		Decision forwards.Decision
+		Decision Decision
 	}
 	// DenyAll denies every PermissionRequest still waiting (each gets a
 	// PermissionWithdrawn); ForSession denies every later one as well,
@@ -153,6 +213,139 @@ func (Answer) isCommand()         {}
 func (DenyAll) isCommand()        {}
 func (Ping) isCommand()           {}
 func (Close) isCommand()          {}
+
+// Session is a running pairing; Start makes one.
+type Session struct {
+	commands commandQueue
+	events   eventQueue
+	done     chan struct{} // closed once err is set
+	err      error         // Closed.Err
+}
+
+// ErrSessionEnded is what Do returns once the session has ended.
+var ErrSessionEnded = errors.New("the session has ended")
+
+// Do hands the session a command. It never blocks for long and is safe
+// from any goroutine: commands are queued and carried out in order. Once
+// the session has ended it does nothing and returns ErrSessionEnded
+// (commands still queued then are dropped, unanswered).
+func (s *Session) Do(cmd Command) error { return s.commands.push(cmd) }
+
+// Events delivers every event in order; it is closed after the last,
+// Closed. Read it until it is closed: events wait for their reader,
+// without bound, and the goroutine handing them over ends only then.
+func (s *Session) Events() <-chan Event { return s.events.out }
+
+// Wait waits for the session to end and returns Closed's Err: nil after
+// a happy end.
+func (s *Session) Wait() error {
+	<-s.done
+	return s.err
+}
+
+// commandQueue holds the commands Do gave and the session has yet to
+// take. Unbounded, so that Do never waits for a busy session goroutine
+// (it blocks while saying goodbye, up to the Close timeout).
+type commandQueue struct {
+	mu    sync.Mutex
+	items []Command
+	ended bool
+	more  chan struct{} // a token while items is not empty
+}
+
+func newCommandQueue() commandQueue { return commandQueue{more: make(chan struct{}, 1)} }
+
+func (q *commandQueue) push(cmd Command) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ended {
+		return ErrSessionEnded
+	}
+	q.items = append(q.items, cmd)
+	q.signal()
+	return nil
+}
+
+// pop takes the next command, after a token from more.
+func (q *commandQueue) pop() (Command, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return nil, false
+	}
+	cmd := q.items[0]
+	q.items[0] = nil
+	q.items = q.items[1:]
+	if len(q.items) > 0 {
+		q.signal()
+	}
+	return cmd, true
+}
+
+func (q *commandQueue) signal() {
+	select {
+	case q.more <- struct{}{}:
+	default:
+	}
+}
+
+// end refuses every later command and drops those waiting.
+func (q *commandQueue) end() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ended, q.items = true, nil
+}
+
+// eventQueue holds the events reported and not yet read from out. emit
+// never blocks: the goroutines that report (the forwarder's, the
+// transfers') must not wait for a reader. pump hands them to out in
+// order and closes it after Closed; nothing is queued after Closed.
+type eventQueue struct {
+	mu    sync.Mutex
+	items []Event
+	ended bool          // Closed is queued
+	more  chan struct{} // a token while items is not empty
+	out   chan Event
+}
+
+func newEventQueue() eventQueue {
+	return eventQueue{more: make(chan struct{}, 1), out: make(chan Event)}
+}
+
+func (q *eventQueue) emit(ev Event) {
+	if ev == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.ended {
+		q.mu.Unlock()
+		return
+	}
+	q.items = append(q.items, ev)
+	_, q.ended = ev.(Closed)
+	q.mu.Unlock()
+	select {
+	case q.more <- struct{}{}:
+	default:
+	}
+}
+
+// pump runs in its own goroutine until it has delivered Closed.
+func (q *eventQueue) pump() {
+	defer close(q.out)
+	for range q.more {
+		q.mu.Lock()
+		items, ended := q.items, q.ended
+		q.items = nil
+		q.mu.Unlock()
+		for _, ev := range items {
+			q.out <- ev
+		}
+		if ended {
+			return
+		}
+	}
+}
 
 // TrafficInterval is how often a session reports Traffic.
 const TrafficInterval = 250 * time.Millisecond
@@ -191,7 +384,7 @@ func reportStatus(ctx context.Context, conn *dilation.Conn, emit func(Event)) {
 	for {
 		select {
 		case st := <-conn.StatusUpdates():
-			emit(st)
+			emit(linkStatus(st))
 		case <-ctx.Done():
 			return
 		}

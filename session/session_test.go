@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -32,6 +33,33 @@ func (r *recorder) emit(e Event) {
 	case r.signal <- struct{}{}:
 	default:
 	}
+}
+
+// runSession runs a session as the tests drive it: commands from a
+// channel (nil: none), every event to emit; it returns Wait's error.
+func runSession(ctx context.Context, cfg Config, commands <-chan Command, emit func(Event)) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		for {
+			select {
+			case cmd := <-commands:
+				if s.Do(cmd) != nil {
+					return
+				}
+			case <-ended:
+				return
+			}
+		}
+	}()
+	for ev := range s.Events() {
+		emit(ev)
+	}
+	return s.Wait()
 }
 
 func waitEvent[T Event](t *testing.T, r *recorder) T {
@@ -89,14 +117,14 @@ func TestTwoSessionsForwardAndSayGoodbye(t *testing.T) {
 	offerDone, acceptDone := make(chan error, 1), make(chan error, 1)
 
 	go func() {
-		offerDone <- Run(offerCtx, Config{
+		offerDone <- runSession(offerCtx, Config{
 			MailboxURL: server.URL(), Code: "", CodeLength: 2,
 			Remotes: []forwards.Remote{{Name: "echo", ConnectPort: echoDaemon(t), Address: "127.0.0.1"}},
 		}, allocate(), offerEvents.emit)
 	}()
 	code := waitEvent[CodeReady](t, offerEvents).Code
 	go func() {
-		acceptDone <- Run(context.Background(), Config{
+		acceptDone <- runSession(context.Background(), Config{
 			MailboxURL: server.URL(), Code: code,
 			Locals: []forwards.Local{{Name: "echo", BindAddr: "127.0.0.1"}},
 		}, nil, acceptEvents.emit)
@@ -109,7 +137,7 @@ func TestTwoSessionsForwardAndSayGoodbye(t *testing.T) {
 	if !forwards.PeerIsGander(a.PeerVersions) {
 		t.Fatalf("peer versions %s do not say gander", a.PeerVersions)
 	}
-	listening := waitEvent[forwards.Listening](t, acceptEvents)
+	listening := waitEvent[ServiceListening](t, acceptEvents)
 	c, err := net.Dial("tcp", listening.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -144,21 +172,21 @@ func TestInterruptBeforeThePeerCameIsLonely(t *testing.T) {
 	events := newRecorder()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{MailboxURL: server.URL(), CodeLength: 2,
+		done <- runSession(ctx, Config{MailboxURL: server.URL(), CodeLength: 2,
 			Locals: []forwards.Local{{Name: "x", BindAddr: "127.0.0.1"}}}, allocate(), events.emit)
 	}()
 	waitEvent[CodeReady](t, events)
 	interrupt()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil after an interrupt", err)
+		if !errors.Is(err, ErrLonely) {
+			t.Fatalf("Wait = %v, want ErrLonely after an interrupt", err)
 		}
-		if closed := waitEvent[Closed](t, events); closed.Result != "lonely" {
-			t.Fatalf("closed with %q, want lonely", closed.Result)
+		if closed := waitEvent[Closed](t, events); !errors.Is(closed.Err, ErrLonely) {
+			t.Fatalf("closed with %v, want lonely", closed.Err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the interrupt")
+		t.Fatal("the session did not end after the interrupt")
 	}
 }
 
@@ -184,7 +212,7 @@ func pair(t *testing.T, accept Config) (offer, acceptor *recorder, acceptCommand
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		Run(ctx, Config{
+		runSession(ctx, Config{
 			MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second,
 			Remotes: []forwards.Remote{{Name: "echo", ConnectPort: echoDaemon(t), Address: "127.0.0.1"}},
 		}, allocate(), offer.emit)
@@ -193,7 +221,7 @@ func pair(t *testing.T, accept Config) (offer, acceptor *recorder, acceptCommand
 	accept.MailboxURL, accept.Code, accept.CloseTimeout = server.URL(), code, time.Second
 	go func() {
 		defer wg.Done()
-		Run(ctx, accept, acceptCommands, acceptor.emit)
+		runSession(ctx, accept, acceptCommands, acceptor.emit)
 	}()
 	return offer, acceptor, acceptCommands
 }
@@ -220,7 +248,7 @@ func TestPeerRequestIsAskedThenRemoved(t *testing.T) {
 	if req.Request.Service != "echo" {
 		t.Fatalf("asked about %+v", req.Request)
 	}
-	if has[forwards.Listening](events) {
+	if has[ServiceListening](events) {
 		t.Fatal("listening before the answer")
 	}
 	commands <- Answer{ID: req.ID + 100, Decision: forwards.AllowOnce}
@@ -228,11 +256,11 @@ func TestPeerRequestIsAskedThenRemoved(t *testing.T) {
 		t.Fatalf("answer to an unknown request: %v", failed.Err)
 	}
 	commands <- Answer{ID: req.ID, Decision: forwards.AllowOnce}
-	listening := waitEvent[forwards.Listening](t, events)
+	listening := waitEvent[ServiceListening](t, events)
 	echoes(t, listening.Addr)
 
 	commands <- Remove{Service: "echo"}
-	waitEvent[forwards.Removed](t, events)
+	waitEvent[ForwardRemoved](t, events)
 	if c, err := net.Dial("tcp", listening.Addr); err == nil {
 		c.Close()
 		t.Fatal("the removed service still listens")
@@ -243,16 +271,16 @@ func TestDeniedRequestReachesThePeer(t *testing.T) {
 	offer, events, commands := pair(t, Config{AskPeer: true})
 	req := waitEvent[PermissionRequest](t, events)
 	commands <- Answer{ID: req.ID, Decision: forwards.Deny}
-	refused := waitEvent[forwards.Refused](t, offer)
+	refused := waitEvent[ForwardRefused](t, offer)
 	if !refused.ByPeer || refused.Service != "echo" || refused.Reason != "No service permitted for name: echo" {
 		t.Fatalf("the peer saw %+v", refused)
 	}
-	waitEvent[forwards.Refused](t, events)
+	waitEvent[ForwardRefused](t, events)
 }
 
 func TestAllowListenPatternNeedsNoAnswer(t *testing.T) {
 	_, events, _ := pair(t, Config{AskPeer: true, AllowListen: []string{"ec*"}})
-	echoes(t, waitEvent[forwards.Listening](t, events).Addr)
+	echoes(t, waitEvent[ServiceListening](t, events).Addr)
 	if has[PermissionRequest](events) {
 		t.Fatal("asked although --allow-listen matched")
 	}
@@ -294,4 +322,44 @@ func checkNoLeaks(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The Session contract: Events ends with Closed and is then closed, Wait
+// returns Closed's Err, and Do after the end refuses.
+func TestSessionLifecycle(t *testing.T) {
+	server := mailboxtest.New(t)
+	checkNoLeaks(t)
+	s, err := Start(context.Background(), Config{MailboxURL: server.URL(), CodeLength: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Do(Close{Timeout: time.Second}); err != nil {
+		t.Fatalf("Do before the end: %v", err)
+	}
+	var events []Event
+	for ev := range s.Events() {
+		events = append(events, ev)
+	}
+	if len(events) != 2 {
+		t.Fatalf("events = %#v, want Welcome and Closed", events)
+	}
+	if _, ok := events[0].(Welcome); !ok {
+		t.Errorf("first event %#v, want Welcome", events[0])
+	}
+	closed, ok := events[1].(Closed)
+	if !ok || !errors.Is(closed.Err, ErrLonely) {
+		t.Errorf("last event %#v, want Closed with ErrLonely", events[1])
+	}
+	if err := s.Wait(); !errors.Is(err, ErrLonely) {
+		t.Errorf("Wait = %v, want ErrLonely", err)
+	}
+	if err := s.Do(AllocateCode{}); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("Do after the end = %v, want ErrSessionEnded", err)
+	}
+}
+
+func TestStartRefusesABadPattern(t *testing.T) {
+	if _, err := Start(context.Background(), Config{AllowListen: []string{"["}}); err == nil {
+		t.Fatal("Start accepted a bad --allow-listen pattern")
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session"
 )
 
@@ -67,7 +66,7 @@ func (q *dialogQueue) offers() int {
 // refuse answers one question no.
 func (q *dialogQueue) refuse(d dialog) tea.Cmd {
 	if d.perm != nil {
-		return q.send(session.Answer{ID: d.perm.ID, Decision: forwards.Deny})
+		return q.send(session.Answer{ID: d.perm.ID, Decision: session.Deny})
 	}
 	return q.send(session.RefuseTransfer{ID: d.offer.ID})
 }
@@ -153,14 +152,14 @@ func (q *dialogQueue) update(msg tea.Msg, st *Styles, width int) (tea.Cmd, *acce
 		return q.denyAll(true), nil
 	}
 	if d.perm != nil {
-		decision := forwards.Decision(-1)
+		decision := session.Decision(-1)
 		switch {
 		case key.Matches(k, q.keys.AllowOnce):
-			decision = forwards.AllowOnce
+			decision = session.AllowOnce
 		case key.Matches(k, q.keys.AllowAlways):
-			decision = forwards.AllowAlways
+			decision = session.AllowAlways
 		case key.Matches(k, q.keys.Deny):
-			decision = forwards.Deny
+			decision = session.Deny
 		}
 		if decision < 0 {
 			return nil, nil

@@ -13,7 +13,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session"
 )
 
@@ -69,7 +68,7 @@ type forwardRow struct {
 // openConnection is one open connection, listed under its service's row
 // when that row is selected.
 type openConnection struct {
-	stats forwards.ConnectionStats
+	stats session.ConnectionStats
 	rate  rate
 }
 
@@ -142,13 +141,13 @@ func (p *forwardsPane) remove(name string) {
 // the status line, if the event deserves one.
 func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, bad bool) {
 	switch e := ev.(type) {
-	case forwards.Listening:
+	case session.ServiceListening:
 		r := p.rowFor(e.Service, false)
 		r.ours, r.addr, r.state, r.bad = false, e.Addr, "", false
-	case forwards.AwaitingConnect:
+	case session.AwaitingConnect:
 		r := p.rowFor(e.Service, true)
 		r.ours, r.addr, r.state, r.bad = true, e.Addr, "", false
-	case forwards.Refused:
+	case session.ForwardRefused:
 		who := "refused"
 		if e.ByPeer {
 			who = "refused by the peer"
@@ -158,7 +157,7 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 			r.state, r.bad = text, true
 		}
 		return fmt.Sprintf("%q %s", clean(e.Service), text), true
-	case forwards.ConnectionOpened:
+	case session.ConnectionOpened:
 		if r := p.row(e.Service); r != nil {
 			r.open++
 			r.total++
@@ -166,8 +165,8 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 		if p.conns == nil {
 			p.conns = map[int64]*openConnection{}
 		}
-		p.conns[e.ID] = &openConnection{stats: forwards.ConnectionStats{ID: e.ID, Service: e.Service, Incoming: e.Incoming, Since: now}}
-	case forwards.ConnectionClosed:
+		p.conns[e.ID] = &openConnection{stats: session.ConnectionStats{ID: e.ID, Service: e.Service, Incoming: e.Incoming, Since: now}}
+	case session.ConnectionClosed:
 		if r := p.row(e.Service); r != nil && r.open > 0 {
 			r.open--
 		}
@@ -175,7 +174,7 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 		if e.Err != nil {
 			return fmt.Sprintf("a connection for %q ended: %s", clean(e.Service), errText(e.Err)), true
 		}
-	case forwards.Removed:
+	case session.ForwardRemoved:
 		p.remove(e.Service)
 		return fmt.Sprintf("removed %q", clean(e.Service)), false
 	case session.OfferFailed:
@@ -198,7 +197,7 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 
 // updateConnections takes the open connections' counters: those listed
 // are open, and only those.
-func (p *forwardsPane) updateConnections(open []forwards.ConnectionStats, now time.Time) {
+func (p *forwardsPane) updateConnections(open []session.ConnectionStats, now time.Time) {
 	listed := make(map[int64]*openConnection, len(open))
 	for _, s := range open {
 		c := p.conns[s.ID]
@@ -288,10 +287,10 @@ func (f *addForm) setPlaceholder() {
 func (f *addForm) parse() (session.Command, error) {
 	spec := strings.TrimSpace(f.input.Value())
 	if f.kind == offerMine {
-		r, err := forwards.ParseRemote(spec)
+		r, err := session.ParseRemote(spec)
 		return session.AddRemote{Remote: r}, err
 	}
-	l, err := forwards.ParseLocal(spec)
+	l, err := session.ParseLocal(spec)
 	return session.AddLocal{Local: l}, err
 }
 

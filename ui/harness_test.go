@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -41,11 +42,32 @@ func newHarness(t *testing.T, opts Options, width, height int) *harness {
 	if opts.Version == "" {
 		opts.Version = "1.0.0"
 	}
-	h.m = New(h.events, h.commands, opts)
+	h.m = New(fakeSession{h.events, h.commands}, opts)
 	t.Cleanup(h.m.stop)
 	h.m.Update(tea.WindowSizeMsg{Width: width, Height: height})
 	return h
 }
+
+// fakeSession is a session made of two channels: the test delivers the
+// events and reads the commands. Like a session's, its Do never blocks:
+// a command beyond the channel's room is dropped.
+type fakeSession struct {
+	events   chan session.Event
+	commands chan session.Command
+}
+
+var errFakeFull = errors.New("fake session: too many commands unread")
+
+func (f fakeSession) Do(c session.Command) error {
+	select {
+	case f.commands <- c:
+		return nil
+	default:
+		return errFakeFull
+	}
+}
+
+func (f fakeSession) Events() <-chan session.Event { return f.events }
 
 func (h *harness) advance(d time.Duration) { h.clock = h.clock.Add(d) }
 

@@ -9,7 +9,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/session"
 )
 
@@ -21,7 +20,7 @@ func TestProgramIdleAndQuit(t *testing.T) {
 	commands := make(chan session.Command, 4)
 	keys, typeKeys := io.Pipe()
 	defer typeKeys.Close()
-	m := New(events, commands, Options{Code: "7-guitarist-revenge"})
+	m := New(fakeSession{events, commands}, Options{Code: "7-guitarist-revenge"})
 	result := make(chan error, 1)
 	go func() {
 		result <- m.run(context.Background(),
@@ -32,7 +31,7 @@ func TestProgramIdleAndQuit(t *testing.T) {
 		session.Welcome{},
 		session.CodeReady{Code: "7-guitarist-revenge"},
 		session.PeerConnected{Verifier: make([]byte, 32), PeerVersions: json.RawMessage(`{}`)},
-		dilation.Status{State: dilation.Connected, Via: "direct 10.0.0.2:4444"},
+		session.LinkStatus{State: session.LinkConnected, Via: "direct 10.0.0.2:4444"},
 	} {
 		events <- ev
 	}
@@ -58,7 +57,7 @@ func TestProgramIdleAndQuit(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("q sent nothing")
 	}
-	events <- session.Closed{Result: "happy"}
+	events <- session.Closed{}
 	select {
 	case err := <-result:
 		if err != nil {

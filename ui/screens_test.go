@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -12,8 +13,6 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/gander-pair/gander/dilation"
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session"
 )
 
@@ -35,7 +34,7 @@ func connected(t *testing.T, width, height int, opts Options) *harness {
 		session.Welcome{MOTD: "Welcome to the \x1b[31mtest\x1b[0m server"},
 		session.CodeReady{Code: "7-guitarist-revenge"},
 		session.PeerConnected{Verifier: testVerifier(), PeerVersions: json.RawMessage(`{"gander":{"version":"1"}}`)},
-		dilation.Status{State: dilation.Connected, Generation: 1, Via: "direct 10.0.0.2:4444"},
+		session.LinkStatus{State: session.LinkConnected, Generation: 1, Via: "direct 10.0.0.2:4444"},
 	)
 	return h
 }
@@ -44,21 +43,21 @@ func connected(t *testing.T, width, height int, opts Options) *harness {
 // one second.
 func withForwards(h *harness) {
 	h.event(
-		forwards.AwaitingConnect{Service: "web", Addr: "127.0.0.1:8000"},
-		forwards.Listening{Service: "database", Addr: "127.0.0.1:5432"},
-		forwards.ConnectionOpened{ID: 1, Service: "web", Incoming: true},
-		session.Traffic{Services: []forwards.ServiceStats{
+		session.AwaitingConnect{Service: "web", Addr: "127.0.0.1:8000"},
+		session.ServiceListening{Service: "database", Addr: "127.0.0.1:5432"},
+		session.ConnectionOpened{ID: 1, Service: "web", Incoming: true},
+		session.Traffic{Services: []session.ServiceStats{
 			{Service: "web", Offered: true, Addr: "127.0.0.1:8000", Open: 1, Total: 3, BytesIn: 1_000, BytesOut: 200_000},
 			{Service: "database", Addr: "127.0.0.1:5432", Open: 0, Total: 1, BytesIn: 4_000, BytesOut: 512},
-		}, Connections: []forwards.ConnectionStats{
+		}, Connections: []session.ConnectionStats{
 			{ID: 1, Service: "web", Incoming: true, Since: h.clock, BytesIn: 300, BytesOut: 100_000},
 		}},
 	)
 	h.advance(time.Second)
-	h.event(session.Traffic{Services: []forwards.ServiceStats{
+	h.event(session.Traffic{Services: []session.ServiceStats{
 		{Service: "web", Offered: true, Addr: "127.0.0.1:8000", Open: 1, Total: 3, BytesIn: 21_000, BytesOut: 1_400_000},
 		{Service: "database", Addr: "127.0.0.1:5432", Open: 0, Total: 1, BytesIn: 4_000, BytesOut: 512},
-	}, Connections: []forwards.ConnectionStats{
+	}, Connections: []session.ConnectionStats{
 		{ID: 1, Service: "web", Incoming: true, Since: h.clock.Add(-time.Second), BytesIn: 20_300, BytesOut: 1_300_000},
 	}})
 }
@@ -113,8 +112,8 @@ func TestScreenPermissionDialog(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.press(keyRune('v'))
 	h.event(
-		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web", Port: 8080}},
-		session.PermissionRequest{ID: 2, Request: forwards.ListenRequest{Service: "db"}},
+		session.PermissionRequest{ID: 1, Request: session.ListenRequest{Service: "web", Port: 8080}},
+		session.PermissionRequest{ID: 2, Request: session.ListenRequest{Service: "db"}},
 	)
 	h.golden("permission_dialog")
 }
@@ -123,7 +122,7 @@ func TestScreenPermissionDialog(t *testing.T) {
 func TestScreenQuestionsHeld(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.event(
-		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web", Port: 8080}},
+		session.PermissionRequest{ID: 1, Request: session.ListenRequest{Service: "web", Port: 8080}},
 		session.TransferOffered{ID: 4, Name: "report.pdf", Size: 2_345_678, SaveDir: "/home/alice/Downloads"},
 	)
 	h.golden("questions_held")
@@ -160,7 +159,7 @@ func TestScreenClosedWrongCode(t *testing.T) {
 	h.event(
 		session.Welcome{},
 		session.CodeReady{Code: "7-guitarist-revenge"},
-		session.Closed{Result: "wrong code: the other side used a different code"},
+		session.Closed{Err: session.ErrWrongCode},
 	)
 	h.golden("closed_wrong_code")
 	var closed *ClosedError
@@ -172,13 +171,13 @@ func TestScreenClosedWrongCode(t *testing.T) {
 func TestScreenNarrowConnected(t *testing.T) {
 	h := connected(t, 60, 20, Options{})
 	withForwards(h)
-	h.event(forwards.Listening{Service: "a-service-with-a-very-long-name", Addr: "127.0.0.1:65000"})
+	h.event(session.ServiceListening{Service: "a-service-with-a-very-long-name", Addr: "127.0.0.1:65000"})
 	h.golden("narrow_connected")
 }
 
 func TestScreenReconnecting(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
-	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 1})
+	h.event(session.LinkStatus{State: session.LinkReconnecting, Generation: 1})
 	h.advance(12 * time.Second)
 	h.golden("reconnecting")
 }
@@ -187,9 +186,9 @@ func TestScreenReconnecting(t *testing.T) {
 func TestScreenReconnectingAttempts(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	lost := h.clock
-	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 1, Since: lost})
+	h.event(session.LinkStatus{State: session.LinkReconnecting, Generation: 1, Since: lost})
 	h.advance(12 * time.Second)
-	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 2, Since: lost, Attempts: 7,
+	h.event(session.LinkStatus{State: session.LinkReconnecting, Generation: 2, Since: lost, Attempts: 7,
 		LastFailure: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}})
 	h.golden("reconnecting_attempts")
 }
@@ -198,7 +197,7 @@ func TestScreenNarrowReconnecting(t *testing.T) {
 	h := connected(t, 60, 20, Options{})
 	lost := h.clock
 	h.advance(12 * time.Second)
-	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 2, Since: lost, Attempts: 7,
+	h.event(session.LinkStatus{State: session.LinkReconnecting, Generation: 2, Since: lost, Attempts: 7,
 		LastFailure: errors.New("dilation relay: something else went wrong")})
 	h.golden("narrow_reconnecting")
 }
@@ -207,24 +206,24 @@ func TestScreenNarrowReconnecting(t *testing.T) {
 func TestScreenReconnected(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	lost := h.clock
-	h.event(dilation.Status{State: dilation.Reconnecting, Generation: 1, Since: lost, Attempts: 7})
+	h.event(session.LinkStatus{State: session.LinkReconnecting, Generation: 1, Since: lost, Attempts: 7})
 	h.advance(12 * time.Second)
-	h.event(dilation.Status{State: dilation.Connected, Generation: 3, Via: "relay 10.0.0.1:4001", Relayed: true,
+	h.event(session.LinkStatus{State: session.LinkConnected, Generation: 3, Via: "relay 10.0.0.1:4001", Relayed: true,
 		Outage: 12 * time.Second})
 	h.golden("reconnected")
 }
 
 func TestScreenStopped(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
-	h.event(dilation.Status{State: dilation.Stopped, Generation: 1,
-		Err: &dilation.ProtocolError{Layer: "L1", Reason: "the peer's dilation side equals ours (a reflection?)"}})
+	h.event(session.LinkStatus{State: session.LinkStopped, Generation: 1,
+		Err: &session.ProtocolError{Layer: "L1", Reason: "the peer's dilation side equals ours (a reflection?)"}})
 	h.golden("stopped")
 }
 
 func TestScreenSanitisesPeerText(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.event(
-		forwards.Listening{Service: "evil\x1b]0;pwned\x07", Addr: "127.0.0.1:1"},
+		session.ServiceListening{Service: "evil\x1b]0;pwned\x07", Addr: "127.0.0.1:1"},
 		session.CommandFailed{Err: errors.New("bad\x1b[2Jthing")},
 	)
 	raw := h.m.View().Content
@@ -263,12 +262,14 @@ func TestScreensFitAnySize(t *testing.T) {
 		},
 		"reconnecting": func(h *harness) {
 			h.event(session.PeerConnected{Verifier: testVerifier()},
-				dilation.Status{State: dilation.Reconnecting, Since: h.clock, Attempts: 1234,
+				session.LinkStatus{State: session.LinkReconnecting, Since: h.clock, Attempts: 1234,
 					LastFailure: errors.New(strings.Repeat("a long reason ", 10))})
 			h.advance(3 * time.Hour)
 		},
-		"help":   func(h *harness) { h.press(keyRune('?')) },
-		"closed": func(h *harness) { h.event(session.Closed{Result: "wrong code: " + string(make([]byte, 200))}) },
+		"help": func(h *harness) { h.press(keyRune('?')) },
+		"closed": func(h *harness) {
+			h.event(session.Closed{Err: fmt.Errorf("%w%s", session.ErrWrongCode, make([]byte, 200))})
+		},
 	}
 	for name, setup := range scenarios {
 		for _, size := range [][2]int{{80, 24}, {60, 20}, {40, 12}, {20, 6}, {1, 1}} {

@@ -14,8 +14,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/gander-pair/gander/dilation"
-	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
 )
 
 // statusLine is the bottom of the screen: the last notice, then the
@@ -23,7 +22,7 @@ import (
 type statusLine struct {
 	welcomed bool   // the mailbox server said hello
 	peer     string // "" until connected, then "gander" or "fowl"
-	link     *dilation.Status
+	link     *session.LinkStatus
 	// reconnectingSince is when the current reconnection began.
 	reconnectingSince time.Time
 
@@ -34,15 +33,15 @@ type statusLine struct {
 // setPeer records what the peer is, from its app_versions.
 func (s *statusLine) setPeer(versions json.RawMessage) {
 	s.peer = "fowl"
-	if forwards.PeerIsGander(versions) {
+	if session.PeerIsGander(versions) {
 		s.peer = "gander"
 	}
 }
 
-// setLink records a dilation.Status and reports whether a reconnection
+// setLink records a session.LinkStatus and reports whether a reconnection
 // just began. Connected again after a loss, it says so in the notice:
 // the status line alone would only show the path, as if nothing happened.
-func (s *statusLine) setLink(st dilation.Status, now time.Time) (started bool) {
+func (s *statusLine) setLink(st session.LinkStatus, now time.Time) (started bool) {
 	prev := s.link
 	was := s.reconnecting()
 	s.link = &st
@@ -50,7 +49,7 @@ func (s *statusLine) setLink(st dilation.Status, now time.Time) (started bool) {
 		s.reconnectingSince = now
 		return true
 	}
-	back := st.State == dilation.Connected && (prev == nil || prev.State != dilation.Connected)
+	back := st.State == session.LinkConnected && (prev == nil || prev.State != session.LinkConnected)
 	if back && (was || st.Outage > 0) {
 		outage := st.Outage
 		if outage == 0 && was {
@@ -67,7 +66,7 @@ func (s *statusLine) setLink(st dilation.Status, now time.Time) (started bool) {
 
 // outageStart is when the connection described by st (reconnecting) was
 // lost: dilation's Since, or failing that when this line first saw it go.
-func (s *statusLine) outageStart(st *dilation.Status) time.Time {
+func (s *statusLine) outageStart(st *session.LinkStatus) time.Time {
 	if !st.Since.IsZero() {
 		return st.Since
 	}
@@ -114,12 +113,12 @@ const maxReasonWidth = 40
 // sanitised (they may quote the network) and cut short.
 func failureReason(err error) string {
 	var netErr net.Error
-	var protocolErr *dilation.ProtocolError
-	var attempt *dilation.AttemptError
+	var protocolErr *session.ProtocolError
+	var attempt *session.AttemptError
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, dilation.ErrNoPartnerAtRelay):
+	case errors.Is(err, session.ErrNoPartnerAtRelay):
 		return "peer not at the relay"
 	case errors.As(err, &attempt):
 		where := "direct "
@@ -127,9 +126,9 @@ func failureReason(err error) string {
 			where = "relay "
 		}
 		return fit(where+failureReason(attempt.Err), maxReasonWidth)
-	case errors.Is(err, dilation.ErrClosed):
+	case errors.Is(err, session.ErrLinkClosed):
 		return "closed"
-	case errors.Is(err, dilation.ErrPeerCannotDilate):
+	case errors.Is(err, session.ErrPeerCannotDilate):
 		return "the peer cannot dilate"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
@@ -149,7 +148,7 @@ func failureReason(err error) string {
 }
 
 func (s *statusLine) reconnecting() bool {
-	return s.link != nil && s.link.State == dilation.Reconnecting
+	return s.link != nil && s.link.State == session.LinkReconnecting
 }
 
 func (s *statusLine) say(text string, bad bool) { s.notice, s.noticeBad = text, bad }
@@ -215,7 +214,7 @@ func (s *statusLine) parts(st *Styles, now time.Time, d detail) string {
 
 func (s *statusLine) linkText(st *Styles, now time.Time, d detail) string {
 	switch s.link.State {
-	case dilation.Connected:
+	case session.LinkConnected:
 		path := "direct"
 		if s.link.Relayed {
 			path = "relay"
@@ -226,11 +225,11 @@ func (s *statusLine) linkText(st *Styles, now time.Time, d detail) string {
 			path = via
 		}
 		return "path: " + st.Good.Render(path)
-	case dilation.Reconnecting:
+	case session.LinkReconnecting:
 		return st.Warn.Render(s.reconnectingText(now, d))
-	case dilation.Stopped:
+	case session.LinkStopped:
 		why := ""
-		if err := s.link.Err; err != nil && !errors.Is(err, dilation.ErrClosed) {
+		if err := s.link.Err; err != nil && !errors.Is(err, session.ErrLinkClosed) {
 			why = ": " + failureReason(err)
 		}
 		return "path: " + st.Bad.Render("stopped"+why)

@@ -17,8 +17,6 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/gander-pair/gander/dilation"
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
@@ -59,12 +57,23 @@ type Options struct {
 	Home string
 }
 
-// ClosedError is what Run returns when the session ended unhappily: Result
-// is the session's Closed.Result ("wrong code: ...", "the dilated
-// connection stopped", ...), sanitised.
-type ClosedError struct{ Result string }
+// ClosedError is what Run returns when the session ended unhappily: Err
+// is the session's Closed.Err (session.ErrWrongCode,
+// session.ErrLinkStopped, ...); its text is sanitised.
+type ClosedError struct{ Err error }
 
-func (e *ClosedError) Error() string { return e.Result }
+func (e *ClosedError) Error() string { return clean(e.Err.Error()) }
+func (e *ClosedError) Unwrap() error { return e.Err }
+
+// errSessionStopped: the events ended without a Closed.
+var errSessionStopped = errors.New("the session stopped")
+
+// Session is what the interface drives: a *session.Session (tests give
+// it a fake).
+type Session interface {
+	Do(session.Command) error
+	Events() <-chan session.Event
+}
 
 // ErrNewCode is what Run returns when the code was spoiled (someone else
 // used its nameplate) and the user asked for a new one: main starts a
@@ -101,9 +110,8 @@ type (
 // out. Session events arrive through waitForEvent, commands leave through
 // send; Update itself never blocks.
 type Model struct {
-	events   <-chan session.Event
-	commands chan<- session.Command
-	done     chan struct{} // closed by stop: pending commands return
+	sess     Session
+	done     chan struct{} // closed by stop: a pending waitForEvent returns
 	stopOnce sync.Once
 
 	opts   Options
@@ -125,9 +133,9 @@ type Model struct {
 	showHelp       bool
 	focusTransfers bool // ↑/↓ and x act on the transfers, not the forwards
 	phase          phase
-	peerLeft       bool   // PeerClosing arrived
-	result         string // Closed.Result, once it came
-	resultErr      error  // Closed.Err
+	peerLeft       bool  // PeerClosing arrived
+	over           bool  // the session ended: Closed came, or the events stopped
+	closedErr      error // Closed.Err, or errSessionStopped
 	gotClosed      bool
 	wantNewCode    bool // n on the spoiled-code screen
 	reconnectGen   int
@@ -136,9 +144,9 @@ type Model struct {
 	frames atomic.Int64
 }
 
-// New returns the root model. events and commands are the session's
-// channels (see session.Run); main runs the session.
-func New(events <-chan session.Event, commands chan<- session.Command, opts Options) *Model {
+// New returns the root model of the interface to sess; main starts the
+// session.
+func New(sess Session, opts Options) *Model {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -152,7 +160,7 @@ func New(events <-chan session.Event, commands chan<- session.Command, opts Opti
 		opts.Home, _ = os.UserHomeDir()
 	}
 	m := &Model{
-		events: events, commands: commands, done: make(chan struct{}),
+		sess: sess, done: make(chan struct{}),
 		opts: opts, now: opts.Now,
 		styles: NewStyles(opts.NoColor), keys: newKeyMap(),
 		help: help.New(),
@@ -171,8 +179,8 @@ func New(events <-chan session.Event, commands chan<- session.Command, opts Opti
 // ended and the user pressed a key. It returns a *ClosedError if the
 // session ended unhappily (a wrong code, a lost connection), for main to
 // print once the terminal is restored.
-func Run(ctx context.Context, events <-chan session.Event, commands chan<- session.Command, opts Options) error {
-	return New(events, commands, opts).run(ctx)
+func Run(ctx context.Context, sess Session, opts Options) error {
+	return New(sess, opts).run(ctx)
 }
 
 // idleFPS is the renderer's frame rate (Bubble Tea's default is 60).
@@ -203,16 +211,22 @@ func (m *Model) Err() error {
 	if m.wantNewCode {
 		return ErrNewCode
 	}
-	switch m.result {
-	case "", "happy", "lonely":
+	if !m.over || m.happy() || errors.Is(m.closedErr, session.ErrLonely) {
 		return nil
 	}
-	return &ClosedError{Result: clean(m.result)}
+	return &ClosedError{Err: m.closedErr}
+}
+
+// happy reports whether the session closed as it should: by a Close, the
+// peer's goodbye or an interrupt, the peer there (whether or not it
+// answered our goodbye in time).
+func (m *Model) happy() bool {
+	return m.gotClosed && (m.closedErr == nil || errors.Is(m.closedErr, session.ErrCloseTimeout))
 }
 
 // spoiled reports whether the session ended because someone other than
 // the peer used the code's nameplate.
-func (m *Model) spoiled() bool { return errors.Is(m.resultErr, session.ErrCodeSpoiled) }
+func (m *Model) spoiled() bool { return errors.Is(m.closedErr, session.ErrCodeSpoiled) }
 
 // stop makes pending waitForEvent and send commands return.
 func (m *Model) stop() { m.stopOnce.Do(func() { close(m.done) }) }
@@ -223,7 +237,7 @@ func (m *Model) Init() tea.Cmd { return m.waitForEvent() }
 // waitForEvent reads the next session event; Update issues it again after
 // each one.
 func (m *Model) waitForEvent() tea.Cmd {
-	events, done := m.events, m.done
+	events, done := m.sess.Events(), m.done
 	return func() tea.Msg {
 		select {
 		case ev, ok := <-events:
@@ -237,14 +251,12 @@ func (m *Model) waitForEvent() tea.Cmd {
 	}
 }
 
-// send hands a command to the session.
+// send hands a command to the session (Do never blocks for long; after
+// the end it does nothing).
 func (m *Model) send(c session.Command) tea.Cmd {
-	commands, done := m.commands, m.done
+	sess := m.sess
 	return func() tea.Msg {
-		select {
-		case commands <- c:
-		case <-done:
-		}
+		sess.Do(c)
 		return nil
 	}
 }
@@ -262,7 +274,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Batch(cmd, m.waitForEvent())
 	case eventsClosedMsg:
 		if !m.gotClosed {
-			return m, m.sessionEnded("the session stopped")
+			return m, m.sessionEnded(errSessionStopped)
 		}
 	case quitTimeoutMsg:
 		m.opts.Logger.Warn("ui: the session did not close in time")
@@ -344,22 +356,22 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 		m.status.say("your peer closed the session", false)
 	case session.Closed:
 		m.gotClosed = true
-		m.resultErr = e.Err
-		return m.sessionEnded(e.Result)
-	case dilation.Status:
+		return m.sessionEnded(e.Err)
+	case session.LinkStatus:
 		if m.status.setLink(e, now) {
 			m.reconnectGen++
 			return m.reconnectTick()
 		}
-		if e.State == dilation.Stopped && e.Err != nil {
+		if e.State == session.LinkStopped && e.Err != nil {
 			m.status.say("connection stopped: "+errText(e.Err), true)
 		}
-	case forwards.Problem:
+	case session.ForwardProblem:
 		m.status.say(errText(e.Err), true)
 	case session.Traffic:
 		m.forwards.handle(e, now)
 		return m.startStaleTimer()
-	case forwards.Event, session.OfferFailed:
+	case session.ServiceListening, session.AwaitingConnect, session.ForwardRefused, session.ForwardRemoved,
+		session.ConnectionOpened, session.ConnectionClosed, session.OfferFailed:
 		m.note(m.forwards.handle(e, now))
 	}
 	return nil
@@ -386,8 +398,8 @@ func (m *Model) note(text string, bad bool) {
 
 // sessionEnded handles the end of the session: the expected answer to our
 // Close, or the session ending by itself.
-func (m *Model) sessionEnded(result string) tea.Cmd {
-	m.result = result
+func (m *Model) sessionEnded(err error) tea.Cmd {
+	m.over, m.closedErr = true, err
 	if m.phase == closing {
 		return tea.Quit
 	}
@@ -722,23 +734,23 @@ func (m *Model) body(w, h int) string {
 func (m *Model) endedView(header string, w, h int) string {
 	var title, detail string
 	switch {
-	case m.result == "happy" && m.peerLeft:
+	case m.happy() && m.peerLeft:
 		title = "Your peer closed the session."
-	case m.result == "happy":
+	case m.happy():
 		title = "The session is over."
-	case m.result == "lonely":
+	case errors.Is(m.closedErr, session.ErrLonely):
 		title = "Nobody came: the wormhole closed before your peer connected."
 	case m.spoiled():
 		title = "This code is spoiled."
-		detail = clean(m.result) + "\nPress n for a new code (give it to your peer), any other key to exit."
-	case strings.Contains(m.result, "wrong code"):
+		detail = clean(m.closedErr.Error()) + "\nPress n for a new code (give it to your peer), any other key to exit."
+	case errors.Is(m.closedErr, session.ErrWrongCode):
 		title = "Wrong code."
-		detail = clean(m.result) + "\nCheck the code with your peer and try again."
+		detail = clean(m.closedErr.Error()) + "\nCheck the code with your peer and try again."
 	case !m.gotClosed:
 		title = "The session stopped."
 	default:
 		title = "The session ended with an error."
-		detail = clean(m.result)
+		detail = clean(m.closedErr.Error())
 	}
 	st := m.styles
 	width := min(w-4, 70)

@@ -14,8 +14,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/gander-pair/gander/dilation"
-	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session"
 )
 
@@ -151,7 +149,7 @@ func TestPermissionAnswers(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.press(keyRune('v')) // questions wait for the verifier
 	for i := int64(1); i <= 4; i++ {
-		h.event(session.PermissionRequest{ID: i, Request: forwards.ListenRequest{Service: "s"}})
+		h.event(session.PermissionRequest{ID: i, Request: session.ListenRequest{Service: "s"}})
 	}
 	if !contains(h.screen(), "3 more waiting") {
 		t.Errorf("queue not shown:\n%s", h.screen())
@@ -161,9 +159,9 @@ func TestPermissionAnswers(t *testing.T) {
 	h.event(session.PermissionWithdrawn{ID: 3})
 	h.press(keyEsc)
 	h.wantSent(
-		session.Answer{ID: 1, Decision: forwards.AllowOnce},
-		session.Answer{ID: 2, Decision: forwards.AllowAlways},
-		session.Answer{ID: 4, Decision: forwards.Deny},
+		session.Answer{ID: 1, Decision: session.AllowOnce},
+		session.Answer{ID: 2, Decision: session.AllowAlways},
+		session.Answer{ID: 4, Decision: session.Deny},
 	)
 	if h.m.dialogs.active() {
 		t.Errorf("dialogs left over")
@@ -208,8 +206,8 @@ func TestAddForward(t *testing.T) {
 	h.press(keyRune('a'), keyTab)
 	h.typeText("db:5432:bind=127.0.0.2")
 	h.press(keyEnter)
-	remote, _ := forwards.ParseRemote("web:8000")
-	local, _ := forwards.ParseLocal("db:5432:bind=127.0.0.2")
+	remote, _ := session.ParseRemote("web:8000")
+	local, _ := session.ParseLocal("db:5432:bind=127.0.0.2")
 	h.wantSent(session.AddRemote{Remote: remote}, session.AddLocal{Local: local})
 
 	// A bad spec or a name in use: nothing is sent; Esc cancels.
@@ -236,7 +234,7 @@ func TestRemoveForward(t *testing.T) {
 	h.press(keyRune('n'))
 	h.press(keyUp, keyRune('d'), keyRune('y'))
 	h.wantSent(session.Remove{Service: "web"})
-	h.event(forwards.Removed{Service: "web"})
+	h.event(session.ForwardRemoved{Service: "web"})
 	if len(h.m.forwards.rows) != 1 || h.m.forwards.rows[0].name != "database" {
 		t.Errorf("rows after removal: %v", h.m.forwards.rows)
 	}
@@ -263,7 +261,7 @@ func TestQuitClosesThenWaitsForClosed(t *testing.T) {
 	if !contains(h.screen(), "closing…") {
 		t.Errorf("no closing note:\n%s", h.screen())
 	}
-	_, cmd := h.m.Update(eventMsg{session.Closed{Result: "happy"}})
+	_, cmd := h.m.Update(eventMsg{session.Closed{}})
 	if !hasQuit(drain(cmd)) {
 		t.Errorf("Closed did not quit")
 	}
@@ -297,7 +295,7 @@ func TestCtrlCWhileTyping(t *testing.T) {
 
 func TestSessionEndsByItself(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
-	h.event(session.PeerClosing{}, session.Closed{Result: "happy"})
+	h.event(session.PeerClosing{}, session.Closed{})
 	if s := h.screen(); !contains(s, "Your peer closed the session") || !contains(s, "Press any key") {
 		t.Errorf("screen:\n%s", s)
 	}
@@ -347,9 +345,9 @@ func TestNoColor(t *testing.T) {
 		h.press(keyEsc, keyRune('?'))
 		out = append(out, h.m.View().Content)
 		h.press(keyEsc)
-		h.event(session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "s"}})
+		h.event(session.PermissionRequest{ID: 1, Request: session.ListenRequest{Service: "s"}})
 		out = append(out, h.m.View().Content)
-		h.event(session.Closed{Result: "wrong code"})
+		h.event(session.Closed{Err: session.ErrWrongCode})
 		out = append(out, h.m.View().Content)
 		return out
 	}
@@ -408,14 +406,14 @@ func TestNoTicksWhenIdle(t *testing.T) {
 		t.Errorf("a stopped rate shows %v", got)
 	}
 	// The reconnection tick runs only while reconnecting.
-	_, cmd := h.m.Update(eventMsg{dilation.Status{State: dilation.Reconnecting}})
+	_, cmd := h.m.Update(eventMsg{session.LinkStatus{State: session.LinkReconnecting}})
 	if cmd == nil {
 		t.Fatalf("no tick when reconnecting")
 	}
 	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.reconnectGen}); cmd == nil {
 		t.Errorf("the tick stopped while still reconnecting")
 	}
-	h.event(dilation.Status{State: dilation.Connected, Via: "relay 10.0.0.1:4001", Relayed: true})
+	h.event(session.LinkStatus{State: session.LinkConnected, Via: "relay 10.0.0.1:4001", Relayed: true})
 	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.reconnectGen}); cmd != nil {
 		t.Errorf("the tick went on after reconnecting")
 	}
@@ -429,7 +427,7 @@ func TestNoTicksWhenIdle(t *testing.T) {
 func TestCommandsReturnAfterStop(t *testing.T) {
 	events := make(chan session.Event)
 	commands := make(chan session.Command) // nobody reads it
-	m := New(events, commands, Options{})
+	m := New(fakeSession{events, commands}, Options{})
 	var wg sync.WaitGroup
 	for _, cmd := range []tea.Cmd{m.Init(), m.send(session.Ping{})} {
 		wg.Add(1)
@@ -449,7 +447,7 @@ func TestCommandsReturnAfterStop(t *testing.T) {
 
 func TestWaitForEventReadsTheChannel(t *testing.T) {
 	events := make(chan session.Event, 1)
-	m := New(events, make(chan session.Command, 1), Options{})
+	m := New(fakeSession{events, make(chan session.Command, 1)}, Options{})
 	defer m.stop()
 	events <- session.PeerClosing{}
 	if msg := m.Init()(); !reflect.DeepEqual(msg, eventMsg{session.PeerClosing{}}) {
@@ -464,7 +462,7 @@ func TestWaitForEventReadsTheChannel(t *testing.T) {
 // After Closed the model stops reading events: main may close the channel.
 func TestClosedIsTheLastEvent(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
-	_, cmd := h.m.Update(eventMsg{session.Closed{Result: "happy"}})
+	_, cmd := h.m.Update(eventMsg{session.Closed{}})
 	if msgs := drain(cmd); len(msgs) != 0 {
 		t.Errorf("after Closed: %#v", msgs)
 	}
@@ -516,7 +514,7 @@ func TestScreenSendPrompt(t *testing.T) {
 func TestDialogsWaitForTheVerifier(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.event(
-		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "web"}},
+		session.PermissionRequest{ID: 1, Request: session.ListenRequest{Service: "web"}},
 		session.TransferOffered{ID: 2, Name: "a.txt", Size: 10, SaveDir: "/dl"},
 	)
 	if s := h.screen(); contains(s, "Your peer asks") || !contains(s, "your peer asks for 2 things: confirm the verifier first") {
@@ -529,7 +527,7 @@ func TestDialogsWaitForTheVerifier(t *testing.T) {
 		t.Fatalf("v did not confirm and show the question:\n%s", h.screen())
 	}
 	h.press(keyRune('o'), keyRune('y'))
-	h.wantSent(session.Answer{ID: 1, Decision: forwards.AllowOnce}, session.AcceptTransfer{ID: 2})
+	h.wantSent(session.Answer{ID: 1, Decision: session.AllowOnce}, session.AcceptTransfer{ID: 2})
 }
 
 // D answers every waiting question no: the session denies the waiting
@@ -538,9 +536,9 @@ func TestDenyAllKey(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.press(keyRune('v'))
 	h.event(
-		session.PermissionRequest{ID: 1, Request: forwards.ListenRequest{Service: "a"}},
+		session.PermissionRequest{ID: 1, Request: session.ListenRequest{Service: "a"}},
 		session.TransferOffered{ID: 7, Name: "a.txt", Size: 10, SaveDir: "/dl"},
-		session.PermissionRequest{ID: 2, Request: forwards.ListenRequest{Service: "b"}},
+		session.PermissionRequest{ID: 2, Request: session.ListenRequest{Service: "b"}},
 		session.TransferOffered{ID: 8, Name: "b.txt", Size: 10, SaveDir: "/dl"},
 	)
 	if s := h.screen(); !contains(s, "D no to all waiting") || !contains(s, "3 more waiting") {
@@ -552,7 +550,7 @@ func TestDenyAllKey(t *testing.T) {
 		t.Fatal("dialogs left after deny all")
 	}
 	// Not for the session: the next question is asked.
-	h.event(session.PermissionRequest{ID: 3, Request: forwards.ListenRequest{Service: "c"}})
+	h.event(session.PermissionRequest{ID: 3, Request: session.ListenRequest{Service: "c"}})
 	if !contains(h.screen(), `service "c"`) {
 		t.Errorf("the next question is not shown:\n%s", h.screen())
 	}
@@ -603,7 +601,7 @@ func TestSpoiledCodeOffersANewOne(t *testing.T) {
 	}{{'n', ErrNewCode}, {'q', nil}} {
 		h := newHarness(t, Options{}, 80, 24)
 		h.event(session.Welcome{}, session.CodeReady{Code: "7-guitarist-revenge"},
-			session.Closed{Result: spoiled.Error(), Err: spoiled})
+			session.Closed{Err: spoiled})
 		if s := h.screen(); !contains(s, "This code is spoiled") || !contains(s, "Press n for a new code") {
 			t.Fatalf("screen:\n%s", s)
 		}
