@@ -29,10 +29,12 @@
 //     asked from the forwarder's goroutines, answered by commands),
 //     fileTransfers (the transfers under way and their budgets), and the
 //     two queues of Session (commands in, events out).
-//   - Events are queued without blocking whoever reports them (a
-//     forwarder goroutine must not wait for a slow terminal); one pump
-//     goroutine per session hands them to Events in order, and ends after
-//     Closed has been read.
+//   - Events are queued, up to MaxQueuedEvents, without blocking whoever
+//     reports them; beyond that the reporter waits for the reader (as a
+//     slow terminal slowed the session before). One pump goroutine per
+//     session hands them to Events in order, and ends after Closed has
+//     been read. Commands are queued up to MaxQueuedCommands; beyond that
+//     Do refuses them with ErrTooManyCommands rather than wait.
 package session
 
 import (
@@ -225,15 +227,31 @@ type Session struct {
 // ErrSessionEnded is what Do returns once the session has ended.
 var ErrSessionEnded = errors.New("the session has ended")
 
-// Do hands the session a command. It never blocks for long and is safe
-// from any goroutine: commands are queued and carried out in order. Once
-// the session has ended it does nothing and returns ErrSessionEnded
-// (commands still queued then are dropped, unanswered).
+// ErrTooManyCommands is what Do returns while MaxQueuedCommands wait for
+// the session (it is busy, e.g. saying goodbye): the command is dropped.
+var ErrTooManyCommands = errors.New("the session is busy: too many commands waiting")
+
+// Bounds on the two queues between a session and its frontend.
+const (
+	// MaxQueuedCommands bounds the commands given to Do and not yet
+	// taken by the session goroutine.
+	MaxQueuedCommands = 1024
+	// MaxQueuedEvents bounds the events reported and not yet read from
+	// Events; beyond it the reporting goroutine waits for the reader.
+	MaxQueuedEvents = 4096
+)
+
+// Do hands the session a command. It never blocks and is safe from any
+// goroutine: commands are queued and carried out in order. Once the
+// session has ended it does nothing and returns ErrSessionEnded (commands
+// still queued then are dropped, unanswered); while MaxQueuedCommands
+// wait it returns ErrTooManyCommands.
 func (s *Session) Do(cmd Command) error { return s.commands.push(cmd) }
 
 // Events delivers every event in order; it is closed after the last,
-// Closed. Read it until it is closed: events wait for their reader,
-// without bound, and the goroutine handing them over ends only then.
+// Closed. Read it until it is closed: once MaxQueuedEvents wait, the
+// session waits for its reader, and the goroutine handing them over ends
+// only after Closed.
 func (s *Session) Events() <-chan Event { return s.events.out }
 
 // Wait waits for the session to end and returns Closed's Err: nil after
@@ -244,8 +262,9 @@ func (s *Session) Wait() error {
 }
 
 // commandQueue holds the commands Do gave and the session has yet to
-// take. Unbounded, so that Do never waits for a busy session goroutine
-// (it blocks while saying goodbye, up to the Close timeout).
+// take, up to MaxQueuedCommands, so that Do never waits for a busy
+// session goroutine (it blocks while saying goodbye, up to the Close
+// timeout).
 type commandQueue struct {
 	mu    sync.Mutex
 	items []Command
@@ -260,6 +279,9 @@ func (q *commandQueue) push(cmd Command) error {
 	defer q.mu.Unlock()
 	if q.ended {
 		return ErrSessionEnded
+	}
+	if len(q.items) >= MaxQueuedCommands {
+		return ErrTooManyCommands
 	}
 	q.items = append(q.items, cmd)
 	q.signal()
@@ -296,15 +318,17 @@ func (q *commandQueue) end() {
 	q.ended, q.items = true, nil
 }
 
-// eventQueue holds the events reported and not yet read from out. emit
-// never blocks: the goroutines that report (the forwarder's, the
-// transfers') must not wait for a reader. pump hands them to out in
-// order and closes it after Closed; nothing is queued after Closed.
+// eventQueue holds the events reported and not yet read from out, up to
+// MaxQueuedEvents: until then emit does not block, so the goroutines that
+// report (the forwarder's, the transfers') do not wait for a reader; past
+// it they wait for room. pump hands them to out in order and closes it
+// after Closed; nothing is queued after Closed.
 type eventQueue struct {
 	mu    sync.Mutex
 	items []Event
 	ended bool          // Closed is queued
 	more  chan struct{} // a token while items is not empty
+	room  *sync.Cond    // signalled when pump takes the items
 	out   chan Event
 }
 
@@ -317,6 +341,12 @@ func (q *eventQueue) emit(ev Event) {
 		return
 	}
 	q.mu.Lock()
+	if q.room == nil {
+		q.room = sync.NewCond(&q.mu)
+	}
+	for len(q.items) >= MaxQueuedEvents && !q.ended {
+		q.room.Wait()
+	}
 	if q.ended {
 		q.mu.Unlock()
 		return
@@ -337,6 +367,9 @@ func (q *eventQueue) pump() {
 		q.mu.Lock()
 		items, ended := q.items, q.ended
 		q.items = nil
+		if q.room != nil {
+			q.room.Broadcast()
+		}
 		q.mu.Unlock()
 		for _, ev := range items {
 			q.out <- ev
