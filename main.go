@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gander-pair/gander/internal/logcap"
+	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/ui"
 	"github.com/gander-pair/gander/wormhole"
@@ -458,7 +459,7 @@ func (l *linkLines) print(w io.Writer, st session.LinkStatus) {
 		if l.connected && st.Generation == l.generation {
 			return // the same connection, reported again
 		}
-		via := ui.Sanitize(st.Via, false)
+		via := sanitize.Line(st.Via)
 		if l.lost || st.Outage > 0 {
 			fmt.Fprintf(w, "Reconnected via %s%s\n", via, outageSummary(st.Outage, max(st.Attempts, l.attempts)))
 		} else {
@@ -473,7 +474,7 @@ func (l *linkLines) print(w io.Writer, st session.LinkStatus) {
 	case session.LinkStopped:
 		// Stopping because gander closes the connection is no news.
 		if st.Err != nil && !errors.Is(st.Err, session.ErrLinkClosed) {
-			fmt.Fprintf(w, "Connection stopped: %s\n", ui.Sanitize(st.Err.Error(), false))
+			fmt.Fprintf(w, "Connection stopped: %s\n", sanitize.Text(st.Err.Error(), false))
 		}
 		*l = linkLines{}
 	}
@@ -506,11 +507,11 @@ func outageSummary(outage time.Duration, attempts int) string {
 // printEvent writes one line for a person or a script. Peer-supplied text
 // is sanitised. link is what was told of the connection so far.
 func printEvent(w io.Writer, link *linkLines, ev session.Event) {
-	clean := func(s string) string { return ui.Sanitize(s, false) }
+	clean := func(s string) string { return sanitize.Text(s, false) }
 	switch e := ev.(type) {
 	case session.Welcome:
 		if e.MOTD != "" {
-			fmt.Fprintf(w, "Server says: %s\n", ui.Sanitize(e.MOTD, true))
+			fmt.Fprintf(w, "Server says: %s\n", sanitize.Text(e.MOTD, true))
 		}
 	case session.CodeReady:
 		fmt.Fprintf(w, "Wormhole code is: %s\n", e.Code)
@@ -734,7 +735,7 @@ func receiveText(ctx context.Context, cfg wormhole.Config, code string, stdout, 
 	}
 	var unknown *codes.UnknownWordError
 	if errors.As(codes.CheckWords(code), &unknown) {
-		fmt.Fprintf(stderr, "warning: %s\n", ui.Sanitize(unknown.Error(), false))
+		fmt.Fprintf(stderr, "warning: %s\n", sanitize.Text(unknown.Error(), false))
 	}
 	w, err := wormhole.New(ctx, cfg)
 	if err != nil {
@@ -773,7 +774,7 @@ func closeAfter(w *wormhole.Wormhole, cause error) error {
 
 func showMOTD(w *wormhole.Wormhole, stderr io.Writer) {
 	if motd := w.MOTD(); motd != "" {
-		fmt.Fprintf(stderr, "Server says: %s\n", ui.Sanitize(motd, true))
+		fmt.Fprintf(stderr, "Server says: %s\n", sanitize.Text(motd, true))
 	}
 }
 
@@ -785,13 +786,13 @@ func describe(err error) string {
 	switch {
 	case errors.Is(err, wormhole.ErrCodeSpoiled):
 		// Before ErrWrongCode: a stranger's malformed pake is both.
-		return ui.Sanitize(err.Error(), false)
+		return sanitize.Text(err.Error(), false)
 	case errors.Is(err, wormhole.ErrWrongCode):
 		return "wrong code: the other side typed a different code. Check it and try again."
 	case errors.Is(err, context.Canceled):
 		return "interrupted"
 	}
-	return ui.Sanitize(err.Error(), false)
+	return sanitize.Text(err.Error(), false)
 }
 
 // outputDelay is how long a line of --no-tui output may wait to be

@@ -10,6 +10,8 @@ import (
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gander-pair/gander/internal/sanitize"
 )
 
 // humanBytes formats n with SI units: "0 B", "999 B", "1.2 kB", "34 MB".
@@ -91,7 +93,7 @@ func pad(s string, width int) string {
 }
 
 // clean is Sanitize for one line of peer-supplied text.
-func clean(s string) string { return Sanitize(s, false) }
+func clean(s string) string { return sanitize.Line(s) }
 
 // errText is an error's message, sanitised: errors may quote the peer.
 func errText(err error) string {

@@ -17,6 +17,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
@@ -317,7 +318,7 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 	switch e := ev.(type) {
 	case session.Welcome:
 		m.status.welcomed = true
-		if motd := strings.Join(strings.Fields(Sanitize(e.MOTD, true)), " "); motd != "" {
+		if motd := strings.Join(strings.Fields(sanitize.Text(e.MOTD, true)), " "); motd != "" {
 			m.status.say("server says: "+motd, false)
 		}
 	case session.Nameplates:

@@ -1,4 +1,4 @@
-package ui
+package sanitize
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestSanitize(t *testing.T) {
+func TestText(t *testing.T) {
 	tests := []struct {
 		name, in     string
 		keepNewlines bool
@@ -25,8 +25,8 @@ func TestSanitize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Sanitize(tt.in, tt.keepNewlines); got != tt.want {
-				t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := Text(tt.in, tt.keepNewlines); got != tt.want {
+				t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -37,10 +37,10 @@ func TestSanitize(t *testing.T) {
 // (or the terminal's scrollback) on its own.
 func TestSanitizeCapsLength(t *testing.T) {
 	exact := strings.Repeat("é", maxShownText)
-	if got := Sanitize(exact, false); got != exact {
+	if got := Text(exact, false); got != exact {
 		t.Errorf("a text of exactly %d runes was changed", maxShownText)
 	}
-	got := Sanitize(strings.Repeat("é", 1<<20)+"\x1b", true)
+	got := Text(strings.Repeat("é", 1<<20)+"\x1b", true)
 	if want := exact + "…"; got != want {
 		t.Errorf("Sanitize of 1 Mi runes = %d runes, want %d and …", utf8.RuneCountInString(got), maxShownText)
 	}
