@@ -12,8 +12,11 @@
 //	   outbox.go      a connection's send queue, flushed by the writers
 //	L5 subchannel.go  subchannels per named subprotocol, listeners
 //
-// connector.go races the candidate connections of one generation. A Conn
-// reconnects by itself when its connection drops; subchannels carry on.
+// Below L2, package transit finds the TCP connections: hints, the relay
+// handshake, and the race of one generation's candidates (connector.go
+// runs it with the L2 handshake; retry.go says when to start a new
+// generation). A Conn reconnects by itself when its connection drops;
+// subchannels carry on.
 package dilation
 
 import (
@@ -24,10 +27,12 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // DefaultTransitRelay is the public relay the reference CLI uses.
-const DefaultTransitRelay = "tcp:transit.magic-wormhole.io:4001"
+const DefaultTransitRelay = transit.DefaultRelay
 
 var (
 	// ErrClosed is returned once the dilated connection has stopped;
@@ -124,6 +129,7 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 		cfg:          cfg,
 		mb:           mb,
 		events:       make(chan managerEvent),
+		raceEvents:   make(chan transit.Event),
 		requests:     make(chan func()),
 		gate:         newFlowGate(),
 		ready:        make(chan struct{}),
@@ -144,11 +150,11 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 	}
 	m.log = log.With("sub", "dilation", "side", m.side)
 	if cfg.TransitRelay != "" {
-		relay, err := parseRelayLocation(cfg.TransitRelay)
+		relay, err := transit.ParseRelayLocation(cfg.TransitRelay)
 		if err != nil {
 			return nil, err
 		}
-		m.relays = []hint{relay}
+		m.relays = []transit.Hint{relay}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // The manager is _dilation/manager.py's Manager. One goroutine (run) owns
@@ -31,7 +33,7 @@ import (
 // The reference has no PROBING and no nudge: it makes one attempt per hint
 // per generation, so once an outage outlasts that attempt it never
 // reconnects. gander retries every hint until the generation connects
-// (retry.go), probes the relay before asking for a new generation so that
+// (transit.Race), probes the relay before asking for a new generation so that
 // a reference peer's one attempt comes when the path is back, and as
 // Leader starts a new generation when the peer seems to have stopped
 // trying.
@@ -88,14 +90,17 @@ type manager struct {
 	log *slog.Logger
 	mb  Mailbox
 
-	events   chan managerEvent
-	requests chan func()
-	gate     *flowGate
-	ready    chan struct{} // closed on the first connection
-	role     chan struct{} // closed once leader is decided
-	done     chan struct{} // closed when run returns
-	err      error         // why it stopped; read after done
-	stop     context.CancelFunc
+	events chan managerEvent
+	// raceEvents receives what the connection race, the relay prober and
+	// the address watcher report.
+	raceEvents chan transit.Event
+	requests   chan func()
+	gate       *flowGate
+	ready      chan struct{} // closed on the first connection
+	role       chan struct{} // closed once leader is decided
+	done       chan struct{} // closed when run returns
+	err        error         // why it stopped; read after done
+	stop       context.CancelFunc
 
 	statusMu sync.Mutex
 	status   Status
@@ -106,9 +111,9 @@ type manager struct {
 	side       string
 	key        []byte
 	leader     bool
-	relays     []hint
+	relays     []transit.Hint
 	generation int
-	connector  *connector
+	connector  *transit.Race[*link]
 	link       *link
 	stopLink   context.CancelFunc
 	linkDone   sync.WaitGroup
@@ -119,14 +124,14 @@ type manager struct {
 	attempts    int           // failed attempts since lostAt (or since the first race began)
 	lastFailure error         // the latest of them
 	outage      time.Duration // how long the last loss lasted, once connected again
-	probe       *prober
+	probe       *transit.Prober
 	probeID     int
 	nudge       *time.Timer // the Leader's: when to ask for a new generation
 	nudgeDue    time.Time
-	nudges      int    // new generations asked for since last connected
-	peerRelays  []hint // the relays the peer announced, for probing
-	peerDirect  bool   // the peer announced direct hints
-	mailboxErr  error  // why the mailbox's dilation messages ended
+	nudges      int            // new generations asked for since last connected
+	peerRelays  []transit.Hint // the relays the peer announced, for probing
+	peerDirect  bool           // the peer announced direct hints
+	mailboxErr  error          // why the mailbox's dilation messages ended
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
@@ -178,7 +183,7 @@ func (m *manager) run(ctx context.Context) {
 	m.connectors.Add(1)
 	go func() {
 		defer m.connectors.Done()
-		watchAddresses(ctx, m.events)
+		transit.WatchAddresses(ctx, m.raceEvents)
 	}()
 	for m.state != stateStopped {
 		select {
@@ -188,6 +193,8 @@ func (m *manager) run(ctx context.Context) {
 			f()
 		case ev := <-m.events:
 			m.handle(ev)
+		case ev := <-m.raceEvents:
+			m.handleRace(ev)
 		case <-ticker.C:
 			m.keepalive()
 		case <-m.nudge.C:
@@ -246,33 +253,40 @@ func (m *manager) handle(ev managerEvent) {
 		m.gotVersions(ev.canDilate)
 	case l1Received:
 		m.gotL1(ev.data)
-	case linkSelected:
-		m.gotLink(ev)
 	case linkLost:
 		if m.link != nil && ev.generation == m.generation {
 			m.lostLink(ev.err)
 		}
-	case attemptFailed:
-		if m.link == nil {
-			m.attempts++
-			m.lastFailure = ev.err
-			m.setStatus()
-		}
-	case relayWaiting:
-		if m.leader && m.state == stateConnecting && ev.generation == m.generation {
-			m.nudgeWithin(nudgeAfterRelayWait)
-		}
-	case pathBack:
-		if m.state == stateProbing && ev.probe == m.probeID {
-			m.probed()
-		}
-	case addressesChanged:
-		m.gotAddresses(ev.addrs)
 	case mailboxGone:
 		m.mailboxErr = ev.err
 		if m.state != stateConnected && m.state != stateWaiting && m.state != stateWanting {
 			m.cannotReconnect()
 		}
+	}
+}
+
+// handleRace handles what a generation's race (its ID the generation), a
+// probe (its ID probeID) or the address watcher reports.
+func (m *manager) handleRace(ev transit.Event) {
+	switch ev := ev.(type) {
+	case transit.Selected[*link]:
+		m.gotLink(ev.ID, ev.Result)
+	case transit.AttemptFailed:
+		if m.link == nil {
+			m.attempts++
+			m.lastFailure = ev.Err
+			m.setStatus()
+		}
+	case transit.RelayWaiting:
+		if m.leader && m.state == stateConnecting && ev.ID == m.generation {
+			m.nudgeWithin(nudgeAfterRelayWait)
+		}
+	case transit.PathBack:
+		if m.state == stateProbing && ev.ID == m.probeID {
+			m.probed()
+		}
+	case transit.AddressesChanged:
+		m.gotAddresses(ev.Addrs)
 	}
 }
 
@@ -334,12 +348,12 @@ func (m *manager) gotL1(data []byte) {
 		if m.state != stateConnecting || m.connector == nil {
 			return
 		}
-		hints := parseHints(msg.Hints)
+		hints := transit.ParseHints(msg.Hints)
 		m.notePeerHints(hints)
 		if m.cfg.NoDirect {
-			hints = slices.DeleteFunc(hints, func(h hint) bool { return !h.relay })
+			hints = slices.DeleteFunc(hints, func(h transit.Hint) bool { return !h.Relay })
 		}
-		m.connector.addHints(hints)
+		m.connector.AddHints(hints)
 	case "reconnect":
 		if m.leader {
 			return
@@ -368,34 +382,34 @@ func (m *manager) startGeneration() {
 	if m.leader {
 		m.nudgeWithin(m.nudgeDelay(generationPatience))
 	}
-	c, hints := startConnector(context.Background(), m.generation, m.leader, m.key, m.side,
-		m.relays, m.cfg.NoDirect, m.log, m.events)
+	c, hints := startConnector(m.generation, m.leader, m.key, m.side,
+		m.relays, m.cfg.NoDirect, m.log, m.raceEvents)
 	m.connector = c
 	m.connectors.Add(1)
 	go func() {
 		defer m.connectors.Done()
-		c.wait()
+		c.Wait()
 	}()
 	if len(hints) > 0 {
-		m.sendL1(l1Message{Type: "connection-hints", Hints: encodeHints(hints)})
+		m.sendL1(l1Message{Type: "connection-hints", Hints: transit.EncodeHints(hints)})
 	}
 	m.setStatus()
 }
 
 func (m *manager) stopConnector() {
 	if m.connector != nil {
-		m.connector.stop()
+		m.connector.Stop()
 		m.connector = nil
 	}
 }
 
-func (m *manager) gotLink(ev linkSelected) {
-	if ev.generation != m.generation || m.state != stateConnecting {
-		ev.link.close()
+func (m *manager) gotLink(generation int, l *link) {
+	if generation != m.generation || m.state != stateConnecting {
+		l.close()
 		return
 	}
 	m.connector = nil
-	m.link = ev.link
+	m.link = l
 	m.link.writeTimeout = linkWriteTimeoutIntervals * m.cfg.PingInterval
 	m.state = stateConnected
 	m.outage = 0
@@ -523,12 +537,12 @@ func (m *manager) startProbe() {
 	if !m.cfg.NoDirect && m.peerDirect {
 		patience = directProbePatience
 	}
-	p := startProber(m.probeID, relays, patience, m.log, m.events)
+	p := transit.StartProber(m.probeID, relays, patience, m.log, m.raceEvents)
 	m.probe = p
 	m.connectors.Add(1)
 	go func() {
 		defer m.connectors.Done()
-		p.wg.Wait()
+		p.Wait()
 	}()
 	m.setStatus()
 }
@@ -549,7 +563,7 @@ func (m *manager) probed() {
 
 func (m *manager) stopProbe() {
 	if m.probe != nil {
-		m.probe.stop()
+		m.probe.Stop()
 		m.probe = nil
 	}
 }
@@ -603,13 +617,13 @@ func (m *manager) nudgePeer() {
 
 // notePeerHints remembers the peer's relays (to probe them after a loss)
 // and whether it offered direct connections.
-func (m *manager) notePeerHints(hints []hint) {
+func (m *manager) notePeerHints(hints []transit.Hint) {
 	for _, h := range hints {
-		if !h.relay {
+		if !h.Relay {
 			m.peerDirect = true
 			continue
 		}
-		if !slices.Contains(m.peerRelays, h) && len(m.peerRelays) < maxPeerHints {
+		if !slices.Contains(m.peerRelays, h) && len(m.peerRelays) < transit.MaxPeerHints {
 			m.peerRelays = append(m.peerRelays, h)
 		}
 	}
@@ -627,13 +641,13 @@ func (m *manager) gotAddresses(addrs []string) {
 		}
 	}
 	if m.connector != nil && m.state == stateConnecting {
-		if hints := m.connector.directHints(); len(hints) > 0 {
-			m.sendL1(l1Message{Type: "connection-hints", Hints: encodeHints(hints)})
+		if hints := m.connector.DirectHints(); len(hints) > 0 {
+			m.sendL1(l1Message{Type: "connection-hints", Hints: transit.EncodeHints(hints)})
 		}
-		m.connector.retryNow()
+		m.connector.RetryNow()
 	}
 	if m.probe != nil {
-		m.probe.retryNow()
+		m.probe.RetryNow()
 	}
 }
 
