@@ -6,11 +6,13 @@
 // The layers, bottom up, each in its own file:
 //
 //	L1 messages.go    "please", hints, "reconnect" through the mailbox
+//	   manager.go     the state machine, generations, reconnection
 //	L2 l2.go          one TCP connection (direct or relay), Noise NNpsk0
 //	L3 record.go      KCM, PING, PONG, OPEN, DATA, CLOSE, ACK
-//	L4 manager.go     sequence numbers, acks, resending after reconnection
+//	L4 l4.go          sequence numbers, acks, resending after reconnection, keepalive
 //	   outbox.go      a connection's send queue, flushed by the writers
-//	L5 subchannel.go  subchannels per named subprotocol, listeners
+//	L5 l5.go          the subchannel table, OPEN and CLOSE, unclaimed opens
+//	   subchannel.go  subchannels per named subprotocol, listeners
 //
 // Below L2, package transit finds the TCP connections: hints, the relay
 // handshake, and the race of one generation's candidates (connector.go
