@@ -6,14 +6,19 @@
 // The layers, bottom up, each in its own file:
 //
 //	L1 messages.go    "please", hints, "reconnect" through the mailbox
+//	   manager.go     the state machine, generations, reconnection
 //	L2 l2.go          one TCP connection (direct or relay), Noise NNpsk0
 //	L3 record.go      KCM, PING, PONG, OPEN, DATA, CLOSE, ACK
-//	L4 manager.go     sequence numbers, acks, resending after reconnection
+//	L4 l4.go          sequence numbers, acks, resending after reconnection, keepalive
 //	   outbox.go      a connection's send queue, flushed by the writers
-//	L5 subchannel.go  subchannels per named subprotocol, listeners
+//	L5 l5.go          the subchannel table, OPEN and CLOSE, unclaimed opens
+//	   subchannel.go  subchannels per named subprotocol, listeners
 //
-// connector.go races the candidate connections of one generation. A Conn
-// reconnects by itself when its connection drops; subchannels carry on.
+// Below L2, package transit finds the TCP connections: hints, the relay
+// handshake, and the race of one generation's candidates (connector.go
+// runs it with the L2 handshake; retry.go says when to start a new
+// generation). A Conn reconnects by itself when its connection drops;
+// subchannels carry on.
 package dilation
 
 import (
@@ -24,10 +29,12 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // DefaultTransitRelay is the public relay the reference CLI uses.
-const DefaultTransitRelay = "tcp:transit.magic-wormhole.io:4001"
+const DefaultTransitRelay = transit.DefaultRelay
 
 var (
 	// ErrClosed is returned once the dilated connection has stopped;
@@ -124,6 +131,7 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 		cfg:          cfg,
 		mb:           mb,
 		events:       make(chan managerEvent),
+		raceEvents:   make(chan transit.Event),
 		requests:     make(chan func()),
 		gate:         newFlowGate(),
 		ready:        make(chan struct{}),
@@ -144,11 +152,11 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 	}
 	m.log = log.With("sub", "dilation", "side", m.side)
 	if cfg.TransitRelay != "" {
-		relay, err := parseRelayLocation(cfg.TransitRelay)
+		relay, err := transit.ParseRelayLocation(cfg.TransitRelay)
 		if err != nil {
 			return nil, err
 		}
-		m.relays = []hint{relay}
+		m.relays = []transit.Hint{relay}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // What a hostile peer can make the manager and the connector hold: every
@@ -287,11 +289,11 @@ func TestPeerSubchannelIDRules(t *testing.T) {
 // During the race, strangers connecting to the listener and saying
 // nothing are held a few at a time, briefly; the others are closed.
 func TestInboundHandshakesAreBounded(t *testing.T) {
-	events := make(chan managerEvent, 1)
-	c, hints := startConnector(context.Background(), 1, false, hostileKey, sideLow, nil, false,
+	events := make(chan transit.Event, 1)
+	c, hints := startConnector(1, false, hostileKey, sideLow, nil, false,
 		slog.New(slog.DiscardHandler), events)
-	defer func() { c.stop(); c.wait() }()
-	port := hints[0].port
+	defer func() { c.Stop(); c.Wait() }()
+	port := hints[0].Port
 	const n = 40
 	var closedByGander atomic.Int32
 	done := make(chan struct{}, n)
@@ -313,8 +315,8 @@ func TestInboundHandshakesAreBounded(t *testing.T) {
 	for range n {
 		<-done
 	}
-	if held := n - int(closedByGander.Load()); held > maxInboundHandshakes {
-		t.Fatalf("%d silent inbound connections held for a second, over %d", held, maxInboundHandshakes)
+	if held := n - int(closedByGander.Load()); held > transit.MaxInboundHandshakes {
+		t.Fatalf("%d silent inbound connections held for a second, over %d", held, transit.MaxInboundHandshakes)
 	}
 }
 
@@ -336,20 +338,20 @@ func TestPeerHintsAreBounded(t *testing.T) {
 			defer conn.Close()
 		}
 	}()
-	events := make(chan managerEvent, 1)
-	c, _ := startConnector(context.Background(), 1, false, hostileKey, sideLow, nil, true,
+	events := make(chan transit.Event, 1)
+	c, _ := startConnector(1, false, hostileKey, sideLow, nil, true,
 		slog.New(slog.DiscardHandler), events)
-	defer func() { c.stop(); c.wait() }()
+	defer func() { c.Stop(); c.Wait() }()
 	port := ln.Addr().(*net.TCPAddr).Port
-	var hs []hint
+	var hs []transit.Hint
 	for range 500 {
-		hs = append(hs, hint{host: "127.0.0.1", port: port})
+		hs = append(hs, transit.Hint{Host: "127.0.0.1", Port: port})
 	}
-	c.addHints(hs[:250])
-	c.addHints(hs[250:])
+	c.AddHints(hs[:250])
+	c.AddHints(hs[250:])
 	time.Sleep(500 * time.Millisecond)
-	if n := dialled.Load(); n > maxPeerHints {
-		t.Fatalf("dialled %d of the peer's hints, over %d", n, maxPeerHints)
+	if n := dialled.Load(); n > transit.MaxPeerHints {
+		t.Fatalf("dialled %d of the peer's hints, over %d", n, transit.MaxPeerHints)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/flynn/noise"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // A manager connected to a scripted peer that speaks L2 and L3 by hand, so
@@ -76,9 +78,9 @@ func (f *fakeMailbox) ganderHintPort(t testing.TB) int {
 			if msg.Type != "connection-hints" {
 				continue
 			}
-			for _, h := range parseHints(msg.Hints) {
-				if !h.relay {
-					return h.port
+			for _, h := range transit.ParseHints(msg.Hints) {
+				if !h.Relay {
+					return h.Port
 				}
 			}
 		case <-deadline:

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // Records, frames and handshakes against what a broken or hostile peer
@@ -224,7 +226,7 @@ func TestGarbagePeerIsDisconnected(t *testing.T) {
 
 // The relay handshake matches upstream's test_connector.py vector.
 func TestRelayHandshakeVector(t *testing.T) {
-	got := relayHandshake(bytes.Repeat([]byte("k"), 32), "12345678abcdabcd")
+	got := transit.RelayHandshake(bytes.Repeat([]byte("k"), 32), "12345678abcdabcd")
 	want := "please relay 3f4147851dbd2589d25b654ee9fb35ed0d3e5f19c5c5403e8e6a195c70f0577a for side 12345678abcdabcd\n"
 	if got != want {
 		t.Fatalf("relay handshake %q, want %q", got, want)

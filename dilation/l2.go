@@ -3,7 +3,6 @@ package dilation
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,13 +14,13 @@ import (
 
 	"github.com/flynn/noise"
 
-	"github.com/gander-pair/gander/wormhole"
+	"github.com/gander-pair/gander/transit"
 )
 
 // L2 is one TCP connection, direct or through a transit relay, as
 // _dilation/connection.py speaks it:
 //
-//	relay only: → "please relay <token hex> for side <side>\n"   ← "ok\n"
+//	relay only: → "please relay <token hex> for side <side>\n"   ← "ok\n"   (transit.AwaitRelay)
 //	both:       → own prologue                                  ← peer's prologue
 //	then frames: u32 BE length ‖ bytes
 //	  Leader → Noise msg1 (48 B)   Follower → msg2 (48 B), KCM
@@ -76,13 +75,6 @@ type ProtocolError struct {
 
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("dilation %s: %s", e.Layer, e.Reason)
-}
-
-// relayToken is what both sides send the transit relay so that it pairs
-// their connections.
-func relayHandshake(dilationKey []byte, side string) string {
-	token := wormhole.DeriveKey(dilationKey, "transit_relay_token", 32)
-	return "please relay " + hex.EncodeToString(token) + " for side " + side + "\n"
 }
 
 // expect reads exactly the bytes of want, failing at the first byte that
@@ -179,13 +171,9 @@ func handshakeWithin(conn net.Conn, leader bool, dilationKey []byte, relay strin
 	return handshakeVia(conn, leader, dilationKey, relay, nil, timeout)
 }
 
-// ErrNoPartnerAtRelay is a connection that waited relayPartnerTimeout at the
-// transit relay without the peer's connection arriving.
-var ErrNoPartnerAtRelay = errors.New("dilation: the peer did not reach the relay")
-
 // handshakeVia is handshake with the wait for the relay's "ok" (that is,
 // for the peer's connection to reach the relay) bounded by
-// relayPartnerTimeout and announced to atRelay (if not nil) as it starts,
+// transit.RelayPartnerTimeout and announced to atRelay (if not nil) as it starts,
 // and the rest bounded by timeout.
 func handshakeVia(conn net.Conn, leader bool, dilationKey []byte, relay string, atRelay func(), timeout time.Duration) (*link, error) {
 	defer conn.SetDeadline(time.Time{})
@@ -194,18 +182,8 @@ func handshakeVia(conn net.Conn, leader bool, dilationKey []byte, relay string, 
 	l := &link{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), closed: make(chan struct{})}
 
 	if relay != "" {
-		conn.SetDeadline(time.Now().Add(min(timeout, relayPartnerTimeout)))
-		if _, err := io.WriteString(conn, relay); err != nil {
-			return nil, err
-		}
-		if atRelay != nil {
-			atRelay()
-		}
-		if err := expect(l.r, "ok\n", "relay"); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = ErrNoPartnerAtRelay
-			}
-			return nil, err
+		if err := transit.AwaitRelay(conn, l.r, relay, atRelay, timeout); err != nil {
+			return nil, relayError(err)
 		}
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
@@ -275,6 +253,19 @@ func handshakeVia(conn net.Conn, leader bool, dilationKey []byte, relay string, 
 		return nil, err
 	}
 	return l, nil
+}
+
+// relayError is transit.AwaitRelay's error as the rest of L2 reports
+// them: a wrong answer is a ProtocolError, I/O errors say their layer.
+func relayError(err error) error {
+	var answer *transit.UnexpectedRelayAnswer
+	switch {
+	case errors.Is(err, ErrNoPartnerAtRelay):
+		return err
+	case errors.As(err, &answer):
+		return &ProtocolError{Layer: "relay", Reason: fmt.Sprintf("expected %q, got %q", "ok\n", answer.Got)}
+	}
+	return fmt.Errorf("dilation relay: %w", err)
 }
 
 // awaitSelection is the Follower waiting for the Leader's KCM, which says

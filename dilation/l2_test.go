@@ -22,6 +22,8 @@ import (
 
 	"github.com/flynn/noise"
 	"golang.org/x/crypto/curve25519"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // L2 (prologue, relay line, frames, Noise) over real connections, against
@@ -967,8 +969,8 @@ func TestL2ThroughRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	leaderLine := relayHandshake(key, "12345678abcdabcd")
-	followerLine := relayHandshake(key, "0123456789abcdef")
+	leaderLine := transit.RelayHandshake(key, "12345678abcdabcd")
+	followerLine := transit.RelayHandshake(key, "0123456789abcdef")
 	// The digest's vector (upstream test_connector.py::test_build).
 	const want = "please relay 3f4147851dbd2589d25b654ee9fb35ed0d3e5f19c5c5403e8e6a195c70f0577a for side 12345678abcdabcd\n"
 	if leaderLine != want {
@@ -1015,7 +1017,7 @@ func TestL2RelayRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		line := relayHandshake(l2Key, "0123456789abcdef")
+		line := transit.RelayHandshake(l2Key, "0123456789abcdef")
 		within(t, 5*time.Second, "handshake", func() { _, err = handshake(c, false, l2Key, line) })
 		c.Close()
 		if got := <-relay.lines; got != line {
@@ -1044,7 +1046,7 @@ func TestL2RelayOKAndPrologueTogether(t *testing.T) {
 	}()
 	var err error
 	within(t, 5*time.Second, "handshake", func() {
-		_, err = handshake(a, false, l2Key, relayHandshake(l2Key, "0123456789abcdef"))
+		_, err = handshake(a, false, l2Key, transit.RelayHandshake(l2Key, "0123456789abcdef"))
 	})
 	wantLayer(t, err, "noise")
 }
@@ -1333,15 +1335,15 @@ func slicesConcat(parts ...[]byte) []byte {
 func TestRelayLinesMatchReference(t *testing.T) {
 	v := loadNoiseVectors(t)
 	for _, ex := range []relayLine{v.RelayExample, v.RelayPSKExample} {
-		if got := relayHandshake(mustHex(t, ex.Key), ex.Side); got != ex.Line {
-			t.Errorf("relayHandshake(%s, %s) = %q, reference %q", ex.Key, ex.Side, got, ex.Line)
+		if got := transit.RelayHandshake(mustHex(t, ex.Key), ex.Side); got != ex.Line {
+			t.Errorf("transit.RelayHandshake(%s, %s) = %q, reference %q", ex.Key, ex.Side, got, ex.Line)
 		}
 	}
 	// The digest's vectors, written out.
-	if got := relayHandshake(bytes.Repeat([]byte("k"), 32), "12345678abcdabcd"); got != "please relay 3f4147851dbd2589d25b654ee9fb35ed0d3e5f19c5c5403e8e6a195c70f0577a for side 12345678abcdabcd\n" {
+	if got := transit.RelayHandshake(bytes.Repeat([]byte("k"), 32), "12345678abcdabcd"); got != "please relay 3f4147851dbd2589d25b654ee9fb35ed0d3e5f19c5c5403e8e6a195c70f0577a for side 12345678abcdabcd\n" {
 		t.Errorf("relay line %q", got)
 	}
-	if got := relayHandshake(mustHex(t, "676f8bcdf9a81a0b230165160353fc140322251e0a6ac5cc88c715e05f60c2dc"), "0123456789abcdef"); !strings.Contains(got, " 7d85c8526dd57ebb0932081b574aa03b5965b3b04e24eb3831a9a63919de9081 ") {
+	if got := transit.RelayHandshake(mustHex(t, "676f8bcdf9a81a0b230165160353fc140322251e0a6ac5cc88c715e05f60c2dc"), "0123456789abcdef"); !strings.Contains(got, " 7d85c8526dd57ebb0932081b574aa03b5965b3b04e24eb3831a9a63919de9081 ") {
 		t.Errorf("relay line %q", got)
 	}
 }

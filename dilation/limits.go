@@ -5,7 +5,9 @@ import "time"
 // Bounds on what the peer, or anyone reaching our listening port, can make
 // a dilated connection hold. The peer knows the wormhole code but is
 // trusted with nothing else: every table, queue and goroutine its records
-// create is bounded here, and refusals are logged with their reason.
+// create is bounded here, and refusals are logged with their reason. What
+// the connection race holds (inbound handshakes, the peer's hints) is
+// bounded in transit's timing.go.
 const (
 	// maxPeerSubchannels bounds the subchannels the peer has open at once
 	// (accepted, waiting in a listener's queue or unclaimed). An OPEN
@@ -67,20 +69,9 @@ const (
 	// pings once an interval and gives up after two, so a few suffice.
 	maxOutstandingPings = 4
 
-	// maxInboundHandshakes bounds the connections accepted on our
-	// listening port that have not finished their handshake; more are
-	// closed at once. Each has inboundHandshakeTimeout to send its
-	// prologue and Noise handshake.
-	maxInboundHandshakes    = 8
-	inboundHandshakeTimeout = 10 * time.Second
-
 	// Refusals are logged at Info level for the first refusalsLoggedInFull
 	// of a connection and then every refusalLogEvery-th, with a count, so
 	// that a flood cannot flood the log as well.
 	refusalsLoggedInFull = 16
 	refusalLogEvery      = 1024
-
-	// maxPeerHints bounds the peer's connection hints dialled per
-	// generation; the rest are ignored.
-	maxPeerHints = 32
 )

@@ -12,12 +12,14 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // The manager is _dilation/manager.py's Manager. One goroutine (run) owns
-// the L1 state machine and the connection's lifecycle; the L4 sequence
-// numbers, acknowledgements and retransmission queue and the L5
-// subchannel table sit behind a mutex instead, so that records go
+// the L1 state machine and the connection's lifecycle (this file); the L4
+// sequence numbers, acknowledgements and retransmission queue (l4.go) and
+// the L5 subchannel table (l5.go) sit behind a mutex instead, so that records go
 // straight from a subchannel's writer to the link, and from the link's
 // reader to the subchannel, without a hop through run.
 //
@@ -31,8 +33,8 @@ import (
 // The reference has no PROBING and no nudge: it makes one attempt per hint
 // per generation, so once an outage outlasts that attempt it never
 // reconnects. gander retries every hint until the generation connects
-// (retry.go), probes the relay before asking for a new generation so that
-// a reference peer's one attempt comes when the path is back, and as
+// (transit.Race), probes the relay before asking for a new generation so
+// that a reference peer's one attempt comes when the path is back, and as
 // Leader starts a new generation when the peer seems to have stopped
 // trying.
 //
@@ -59,18 +61,6 @@ func (s state) String() string {
 	return [...]string{"waiting", "wanting", "connecting", "connected", "flushing", "lonely", "abandoning", "probing", "stopped"}[s]
 }
 
-// Writers block, as the reference pauses its producers, while the
-// connection's send backlog exceeds maxBacklog, or while disconnected
-// once window bytes await acknowledgement. While connected, unacknowledged
-// data is limited by maxUnackedBytes, and while our reader is paused only
-// by the larger maxUnackedWhilePaused: acks travel behind the peer's own
-// data, so waiting for them would tie the two directions together and
-// deadlock an echo whose reader is paused.
-const (
-	maxBacklog = 2 << 20
-	window     = 8 << 20
-)
-
 type managerEvent any
 
 type (
@@ -88,14 +78,17 @@ type manager struct {
 	log *slog.Logger
 	mb  Mailbox
 
-	events   chan managerEvent
-	requests chan func()
-	gate     *flowGate
-	ready    chan struct{} // closed on the first connection
-	role     chan struct{} // closed once leader is decided
-	done     chan struct{} // closed when run returns
-	err      error         // why it stopped; read after done
-	stop     context.CancelFunc
+	events chan managerEvent
+	// raceEvents receives what the connection race, the relay prober and
+	// the address watcher report.
+	raceEvents chan transit.Event
+	requests   chan func()
+	gate       *flowGate
+	ready      chan struct{} // closed on the first connection
+	role       chan struct{} // closed once leader is decided
+	done       chan struct{} // closed when run returns
+	err        error         // why it stopped; read after done
+	stop       context.CancelFunc
 
 	statusMu sync.Mutex
 	status   Status
@@ -106,9 +99,9 @@ type manager struct {
 	side       string
 	key        []byte
 	leader     bool
-	relays     []hint
+	relays     []transit.Hint
 	generation int
-	connector  *connector
+	connector  *transit.Race[*link]
 	link       *link
 	stopLink   context.CancelFunc
 	linkDone   sync.WaitGroup
@@ -119,14 +112,14 @@ type manager struct {
 	attempts    int           // failed attempts since lostAt (or since the first race began)
 	lastFailure error         // the latest of them
 	outage      time.Duration // how long the last loss lasted, once connected again
-	probe       *prober
+	probe       *transit.Prober
 	probeID     int
 	nudge       *time.Timer // the Leader's: when to ask for a new generation
 	nudgeDue    time.Time
-	nudges      int    // new generations asked for since last connected
-	peerRelays  []hint // the relays the peer announced, for probing
-	peerDirect  bool   // the peer announced direct hints
-	mailboxErr  error  // why the mailbox's dilation messages ended
+	nudges      int            // new generations asked for since last connected
+	peerRelays  []transit.Hint // the relays the peer announced, for probing
+	peerDirect  bool           // the peer announced direct hints
+	mailboxErr  error          // why the mailbox's dilation messages ended
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
@@ -155,12 +148,6 @@ type manager struct {
 	refused         int // OPENs refused or ignored, for the log
 }
 
-type parkedWrite struct {
-	sc    *Subchannel
-	rec   dataRecord
-	reply chan error
-}
-
 func newSide() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -178,7 +165,7 @@ func (m *manager) run(ctx context.Context) {
 	m.connectors.Add(1)
 	go func() {
 		defer m.connectors.Done()
-		watchAddresses(ctx, m.events)
+		transit.WatchAddresses(ctx, m.raceEvents)
 	}()
 	for m.state != stateStopped {
 		select {
@@ -188,6 +175,8 @@ func (m *manager) run(ctx context.Context) {
 			f()
 		case ev := <-m.events:
 			m.handle(ev)
+		case ev := <-m.raceEvents:
+			m.handleRace(ev)
 		case <-ticker.C:
 			m.keepalive()
 		case <-m.nudge.C:
@@ -246,33 +235,40 @@ func (m *manager) handle(ev managerEvent) {
 		m.gotVersions(ev.canDilate)
 	case l1Received:
 		m.gotL1(ev.data)
-	case linkSelected:
-		m.gotLink(ev)
 	case linkLost:
 		if m.link != nil && ev.generation == m.generation {
 			m.lostLink(ev.err)
 		}
-	case attemptFailed:
-		if m.link == nil {
-			m.attempts++
-			m.lastFailure = ev.err
-			m.setStatus()
-		}
-	case relayWaiting:
-		if m.leader && m.state == stateConnecting && ev.generation == m.generation {
-			m.nudgeWithin(nudgeAfterRelayWait)
-		}
-	case pathBack:
-		if m.state == stateProbing && ev.probe == m.probeID {
-			m.probed()
-		}
-	case addressesChanged:
-		m.gotAddresses(ev.addrs)
 	case mailboxGone:
 		m.mailboxErr = ev.err
 		if m.state != stateConnected && m.state != stateWaiting && m.state != stateWanting {
 			m.cannotReconnect()
 		}
+	}
+}
+
+// handleRace handles what a generation's race (its ID the generation), a
+// probe (its ID probeID) or the address watcher reports.
+func (m *manager) handleRace(ev transit.Event) {
+	switch ev := ev.(type) {
+	case transit.Selected[*link]:
+		m.gotLink(ev.ID, ev.Result)
+	case transit.AttemptFailed:
+		if m.link == nil {
+			m.attempts++
+			m.lastFailure = ev.Err
+			m.setStatus()
+		}
+	case transit.RelayWaiting:
+		if m.leader && m.state == stateConnecting && ev.ID == m.generation {
+			m.nudgeWithin(nudgeAfterRelayWait)
+		}
+	case transit.PathBack:
+		if m.state == stateProbing && ev.ID == m.probeID {
+			m.probed()
+		}
+	case transit.AddressesChanged:
+		m.gotAddresses(ev.Addrs)
 	}
 }
 
@@ -334,12 +330,12 @@ func (m *manager) gotL1(data []byte) {
 		if m.state != stateConnecting || m.connector == nil {
 			return
 		}
-		hints := parseHints(msg.Hints)
+		hints := transit.ParseHints(msg.Hints)
 		m.notePeerHints(hints)
 		if m.cfg.NoDirect {
-			hints = slices.DeleteFunc(hints, func(h hint) bool { return !h.relay })
+			hints = slices.DeleteFunc(hints, func(h transit.Hint) bool { return !h.Relay })
 		}
-		m.connector.addHints(hints)
+		m.connector.AddHints(hints)
 	case "reconnect":
 		if m.leader {
 			return
@@ -368,34 +364,34 @@ func (m *manager) startGeneration() {
 	if m.leader {
 		m.nudgeWithin(m.nudgeDelay(generationPatience))
 	}
-	c, hints := startConnector(context.Background(), m.generation, m.leader, m.key, m.side,
-		m.relays, m.cfg.NoDirect, m.log, m.events)
+	c, hints := startConnector(m.generation, m.leader, m.key, m.side,
+		m.relays, m.cfg.NoDirect, m.log, m.raceEvents)
 	m.connector = c
 	m.connectors.Add(1)
 	go func() {
 		defer m.connectors.Done()
-		c.wait()
+		c.Wait()
 	}()
 	if len(hints) > 0 {
-		m.sendL1(l1Message{Type: "connection-hints", Hints: encodeHints(hints)})
+		m.sendL1(l1Message{Type: "connection-hints", Hints: transit.EncodeHints(hints)})
 	}
 	m.setStatus()
 }
 
 func (m *manager) stopConnector() {
 	if m.connector != nil {
-		m.connector.stop()
+		m.connector.Stop()
 		m.connector = nil
 	}
 }
 
-func (m *manager) gotLink(ev linkSelected) {
-	if ev.generation != m.generation || m.state != stateConnecting {
-		ev.link.close()
+func (m *manager) gotLink(generation int, l *link) {
+	if generation != m.generation || m.state != stateConnecting {
+		l.close()
 		return
 	}
 	m.connector = nil
-	m.link = ev.link
+	m.link = l
 	m.link.writeTimeout = linkWriteTimeoutIntervals * m.cfg.PingInterval
 	m.state = stateConnected
 	m.outage = 0
@@ -523,12 +519,12 @@ func (m *manager) startProbe() {
 	if !m.cfg.NoDirect && m.peerDirect {
 		patience = directProbePatience
 	}
-	p := startProber(m.probeID, relays, patience, m.log, m.events)
+	p := transit.StartProber(m.probeID, relays, patience, m.log, m.raceEvents)
 	m.probe = p
 	m.connectors.Add(1)
 	go func() {
 		defer m.connectors.Done()
-		p.wg.Wait()
+		p.Wait()
 	}()
 	m.setStatus()
 }
@@ -549,7 +545,7 @@ func (m *manager) probed() {
 
 func (m *manager) stopProbe() {
 	if m.probe != nil {
-		m.probe.stop()
+		m.probe.Stop()
 		m.probe = nil
 	}
 }
@@ -603,13 +599,13 @@ func (m *manager) nudgePeer() {
 
 // notePeerHints remembers the peer's relays (to probe them after a loss)
 // and whether it offered direct connections.
-func (m *manager) notePeerHints(hints []hint) {
+func (m *manager) notePeerHints(hints []transit.Hint) {
 	for _, h := range hints {
-		if !h.relay {
+		if !h.Relay {
 			m.peerDirect = true
 			continue
 		}
-		if !slices.Contains(m.peerRelays, h) && len(m.peerRelays) < maxPeerHints {
+		if !slices.Contains(m.peerRelays, h) && len(m.peerRelays) < transit.MaxPeerHints {
 			m.peerRelays = append(m.peerRelays, h)
 		}
 	}
@@ -627,13 +623,13 @@ func (m *manager) gotAddresses(addrs []string) {
 		}
 	}
 	if m.connector != nil && m.state == stateConnecting {
-		if hints := m.connector.directHints(); len(hints) > 0 {
-			m.sendL1(l1Message{Type: "connection-hints", Hints: encodeHints(hints)})
+		if hints := m.connector.DirectHints(); len(hints) > 0 {
+			m.sendL1(l1Message{Type: "connection-hints", Hints: transit.EncodeHints(hints)})
 		}
-		m.connector.retryNow()
+		m.connector.RetryNow()
 	}
 	if m.probe != nil {
-		m.probe.retryNow()
+		m.probe.RetryNow()
 	}
 }
 
@@ -643,405 +639,6 @@ var ErrCannotReconnect = errors.New("dilation: connection lost, and the mailbox 
 
 func (m *manager) cannotReconnect() {
 	m.fail(fmt.Errorf("%w: %w", ErrCannotReconnect, m.mailboxErr))
-}
-
-// gotRecord handles a record read from q's link, unless another link has
-// replaced it since, and reports whether it kept buf (a DATA payload
-// handed to its subchannel).
-func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.outbox != q {
-		return false
-	}
-	if _, pong := rec.(pongRecord); !pong {
-		m.lastHeard = time.Now()
-	}
-	switch r := rec.(type) {
-	case openRecord:
-		if m.acceptLocked(r.seq) {
-			m.gotOpenLocked(r.scid, r.subprotocol)
-		}
-	case dataRecord:
-		if m.acceptLocked(r.seq) {
-			return m.gotDataLocked(r, buf)
-		}
-	case closeRecord:
-		if m.acceptLocked(r.seq) {
-			m.gotCloseLocked(r.scid)
-		}
-	case ackRecord:
-		m.retireLocked(r.seq)
-	case pingRecord:
-		q.pushControl(pongRecord{r.id})
-	case pongRecord:
-		// Only an answer to one of our PINGs says the peer reads what
-		// we send.
-		if i := slices.Index(m.pings, r.id); i >= 0 {
-			m.pings = m.pings[i+1:]
-			m.lastHeard = time.Now()
-		}
-	case kcmRecord:
-		m.log.Debug("unexpected KCM on a selected connection")
-	}
-	return false
-}
-
-// acceptLocked acknowledges a sequenced record (always, duplicates
-// included) and reports whether it is new.
-func (m *manager) acceptLocked(seq uint32) bool {
-	m.outbox.ack(seq)
-	if int64(seq) <= m.highestSeen {
-		return false
-	}
-	m.highestSeen = int64(seq)
-	return true
-}
-
-// gotOpenLocked handles the peer's OPEN. Its id must have the peer's
-// parity (the Leader's are odd, the Follower's even; 0 is the removed
-// control channel) and be higher than any the peer used before, as both
-// reference allocators count up: an id of ours, or one used before, is
-// dropped (answering it with CLOSE would close ours). A valid OPEN
-// beyond the limits is refused with CLOSE.
-func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
-	peerParity := uint32(1)
-	if m.leader {
-		peerParity = 0
-	}
-	switch {
-	case scid == 0 || scid%2 != peerParity:
-		m.logRefusalLocked("ignoring OPEN with an id that is not the peer's to choose", scid, subprotocol, "")
-		return
-	case scid <= m.highestPeerSCID:
-		m.logRefusalLocked("ignoring OPEN reusing a subchannel id", scid, subprotocol, "")
-		return
-	}
-	m.highestPeerSCID = scid
-	l := m.listeners[subprotocol]
-	switch {
-	case len(subprotocol) > maxSubprotocolName:
-		m.refuseLocked(scid, subprotocol, fmt.Sprintf("subprotocol name of %d bytes, over %d", len(subprotocol), maxSubprotocolName))
-		return
-	case m.cfg.ExpectedSubprotocols != nil && !slices.Contains(m.cfg.ExpectedSubprotocols, subprotocol):
-		m.refuseLocked(scid, subprotocol, "unexpected subprotocol")
-		return
-	case m.peerSubchannels >= maxPeerSubchannels:
-		m.refuseLocked(scid, subprotocol, fmt.Sprintf("the peer has %d subchannels open already", m.peerSubchannels))
-		return
-	case l == nil && m.unclaimed >= maxUnclaimedOpens:
-		m.refuseLocked(scid, subprotocol, fmt.Sprintf("nobody listens, and %d subchannels wait for a listener already", m.unclaimed))
-		return
-	}
-	sc := newSubchannel(m, scid, subprotocol)
-	sc.peerOpened = true
-	m.peerSubchannels++
-	m.subchannels[scid] = sc
-	if l != nil {
-		l.enqueue(sc)
-		return
-	}
-	sc.unclaimed = true
-	m.unclaimed++
-	m.pendingOpens[subprotocol] = append(m.pendingOpens[subprotocol], sc)
-	sc.claimTimer = time.AfterFunc(unclaimedOpenTimeout, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if sc.unclaimed && m.stopped == nil {
-			m.dropUnclaimedLocked(sc, fmt.Sprintf("nobody listened for %v", unclaimedOpenTimeout))
-		}
-	})
-}
-
-// gotDataLocked delivers a DATA payload, held in buf, to its subchannel
-// and reports whether the subchannel kept buf.
-func (m *manager) gotDataLocked(r dataRecord, buf *[]byte) (kept bool) {
-	sc := m.subchannels[r.scid]
-	if sc == nil {
-		m.log.Debug("dropping DATA for a subchannel that is not open", "scid", r.scid)
-		return false
-	}
-	kept = sc.deliver(r.payload, buf)
-	if sc.unclaimed && sc.heldBytes() > maxUnclaimedBuffer {
-		// Dropping it recycles buf if it was kept.
-		m.dropUnclaimedLocked(sc, fmt.Sprintf("data holding more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
-		return kept
-	}
-	if shut, _ := m.gate.shut(); shut {
-		// Our reader pauses, so the peer's ACKs go unread: writers
-		// waiting for them must not wait (see canWriteLocked).
-		m.admitParkedLocked()
-	}
-	return kept
-}
-
-// claimLocked hands an unclaimed subchannel to its new listener.
-func (m *manager) claimLocked(sc *Subchannel, l *Listener) {
-	sc.unclaimed = false
-	sc.claimTimer.Stop()
-	m.unclaimed--
-	l.enqueue(sc)
-}
-
-// dropUnclaimedLocked refuses a subchannel nobody listened for: its data
-// is dropped and the peer gets CLOSE.
-func (m *manager) dropUnclaimedLocked(sc *Subchannel, reason string) {
-	sc.unclaimed = false
-	sc.claimTimer.Stop()
-	m.unclaimed--
-	m.pendingOpens[sc.subprotocol] = slices.DeleteFunc(m.pendingOpens[sc.subprotocol], func(o *Subchannel) bool { return o == sc })
-	if len(m.pendingOpens[sc.subprotocol]) == 0 {
-		delete(m.pendingOpens, sc.subprotocol)
-	}
-	m.abandonLocked(sc, reason)
-}
-
-// abandonLocked refuses a subchannel the peer opened and nobody took.
-func (m *manager) abandonLocked(sc *Subchannel, reason string) {
-	m.forgetLocked(sc)
-	sc.mu.Lock()
-	sc.closed = true
-	sc.discardLocked()
-	sc.mu.Unlock()
-	m.refuseLocked(sc.scid, sc.subprotocol, reason)
-}
-
-// refuseLocked answers the peer's OPEN with CLOSE, unless the peer has
-// left maxUnansweredRefusals of them unacknowledged: a peer flooding OPENs
-// without reading is not worth answering, and its further OPENs are
-// dropped (their ids are used up all the same).
-func (m *manager) refuseLocked(scid uint32, subprotocol, reason string) {
-	if len(m.refusals) >= maxUnansweredRefusals {
-		m.logRefusalLocked("refusing subchannel without answering: the peer does not acknowledge our refusals", scid, subprotocol, reason)
-		return
-	}
-	m.logRefusalLocked("refusing subchannel", scid, subprotocol, reason)
-	m.refusals = append(m.refusals, m.nextSeq)
-	m.sendSequencedLocked(closeRecord{scid: scid})
-	m.outbox.kick()
-}
-
-// logRefusalLocked logs a refused or ignored OPEN: at Info level the
-// first few times and then once in a while, with the count so far.
-func (m *manager) logRefusalLocked(msg string, scid uint32, subprotocol, reason string) {
-	m.refused++
-	level := slog.LevelDebug
-	if m.refused <= refusalsLoggedInFull || m.refused%refusalLogEvery == 0 {
-		level = slog.LevelInfo
-	}
-	if len(subprotocol) > 64 {
-		subprotocol = fmt.Sprintf("%.64q... (%d bytes)", subprotocol, len(subprotocol))
-	}
-	attrs := []any{"scid", scid, "subprotocol", subprotocol, "refused so far", m.refused}
-	if reason != "" {
-		attrs = append(attrs, "reason", reason)
-	}
-	m.log.Log(context.Background(), level, msg, attrs...)
-}
-
-// forgetLocked removes a subchannel from the table once both sides have
-// closed it (or it was refused).
-func (m *manager) forgetLocked(sc *Subchannel) {
-	if m.subchannels[sc.scid] != sc {
-		return
-	}
-	delete(m.subchannels, sc.scid)
-	if sc.peerOpened {
-		m.peerSubchannels--
-	}
-}
-
-func (m *manager) gotCloseLocked(scid uint32) {
-	sc := m.subchannels[scid]
-	if sc == nil {
-		m.log.Debug("dropping CLOSE for a subchannel that is not open", "scid", scid)
-		return
-	}
-	if !sc.remoteClose() {
-		m.log.Debug("dropping a second CLOSE", "scid", scid)
-		return
-	}
-	if sc.writeClosed {
-		m.forgetLocked(sc)
-	}
-}
-
-// sendSequencedLocked numbers a record, keeps it until acknowledged and
-// queues it if connected. The caller flushes or kicks the outbox.
-func (m *manager) sendSequencedLocked(rec record) {
-	seq := m.nextSeq
-	m.nextSeq++
-	switch r := rec.(type) {
-	case openRecord:
-		r.seq = seq
-		rec = r
-	case dataRecord:
-		r.seq = seq
-		if r.wire != nil {
-			r.encode()
-		}
-		rec = r
-	case closeRecord:
-		r.seq = seq
-		rec = r
-	}
-	m.unacked = append(m.unacked, rec)
-	m.unackedBytes += recordSize(rec)
-	m.outbox.push(rec)
-}
-
-func seqOf(rec record) uint32 {
-	switch r := rec.(type) {
-	case openRecord:
-		return r.seq
-	case dataRecord:
-		return r.seq
-	case closeRecord:
-		return r.seq
-	}
-	panic(fmt.Sprintf("dilation: seqOf(%T)", rec))
-}
-
-// retireLocked drops every queued record up to seq and lets parked writes
-// in. A record is released only once its link has encrypted it, so an ack
-// for records not sent yet (which no honest peer sends) retires no more.
-func (m *manager) retireLocked(seq uint32) {
-	sealed, ok := m.outbox.sealedUpTo()
-	if !ok {
-		return
-	}
-	seq = min(seq, sealed)
-	i := 0
-	for i < len(m.unacked) && seqOf(m.unacked[i]) <= seq {
-		m.unackedBytes -= recordSize(m.unacked[i])
-		if d, ok := m.unacked[i].(dataRecord); ok {
-			putBuffer(d.buf)
-		}
-		m.unacked[i] = nil
-		i++
-	}
-	m.unacked = m.unacked[i:]
-	n := 0
-	for n < len(m.refusals) && m.refusals[n] <= seq {
-		n++
-	}
-	m.refusals = m.refusals[n:]
-	m.admitParkedLocked()
-}
-
-// canWriteLocked says whether a new DATA record may be queued now.
-func (m *manager) canWriteLocked() bool {
-	if m.outbox != nil {
-		if m.outbox.size() >= maxBacklog {
-			return false
-		}
-		// A peer that reads but never acknowledges would have us keep
-		// everything sent; but while our reader pauses, its ACKs wait
-		// unread behind the data we do not read, so they cannot count
-		// up to the larger maxUnackedWhilePaused (and keepalive drops a
-		// link stuck there).
-		if m.unackedBytes < maxUnackedBytes {
-			return true
-		}
-		shut, _ := m.gate.shut()
-		return shut && m.unackedBytes < maxUnackedWhilePaused
-	}
-	return m.unackedBytes < window
-}
-
-func (m *manager) admitParked() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.admitParkedLocked()
-}
-
-func (m *manager) admitParkedLocked() {
-	admitted := false
-	for len(m.parked) > 0 && m.canWriteLocked() {
-		p := m.parked[0]
-		m.parked = m.parked[1:]
-		p.reply <- m.admitWriteLocked(p.sc, p.rec)
-		admitted = true
-	}
-	if admitted {
-		m.outbox.kick()
-	}
-}
-
-func (m *manager) admitWriteLocked(sc *Subchannel, rec dataRecord) error {
-	if sc.writeClosed {
-		putBuffer(rec.buf)
-		return ErrClosedWrite
-	}
-	m.sendSequencedLocked(rec)
-	return nil
-}
-
-func (m *manager) sendPingLocked() {
-	var id [4]byte
-	rand.Read(id[:])
-	if len(m.pings) >= maxOutstandingPings {
-		m.pings = slices.Delete(m.pings, 0, 1)
-	}
-	m.pings = append(m.pings, id)
-	m.outbox.pushControl(pingRecord{id})
-}
-
-// keepalive drops a connection on which the peer went quiet, so that
-// reconnection starts: the Leader pings every interval and drops one on
-// which nothing arrived for two; the Follower drops one on which nothing
-// arrived for followerSilence intervals. Time during which our own
-// reader was paused does not count: the peer may have answered.
-func (m *manager) keepalive() {
-	if m.link == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	shut, openedAt := m.gate.shut()
-	if shut {
-		m.dropStuckPausedLocked()
-		return
-	}
-	m.stuckSince = time.Time{}
-	// Any record proves the peer alive, not only a PONG: on a busy link
-	// a PONG may wait behind much data, and so may our PINGs.
-	last, limit := m.lastHeard, followerSilence*m.cfg.PingInterval
-	if m.leader {
-		limit = 2 * m.cfg.PingInterval
-	}
-	if openedAt.After(last) {
-		last = openedAt
-	}
-	if time.Since(last) > limit {
-		m.log.Info("the peer went silent; dropping the connection", "leader", m.leader, "silent", time.Since(last).Round(time.Millisecond))
-		m.link.close()
-		return
-	}
-	if m.leader {
-		m.sendPingLocked()
-	}
-}
-
-// dropStuckPausedLocked drops a paused connection on which writers have
-// waited at maxUnackedWhilePaused for pausedStallIntervals: the peer pulls
-// our data and keeps its ACKs behind data we do not read, so the wait
-// could last for ever.
-func (m *manager) dropStuckPausedLocked() {
-	if m.unackedBytes < maxUnackedWhilePaused {
-		m.stuckSince = time.Time{}
-		return
-	}
-	if m.stuckSince.IsZero() {
-		m.stuckSince = time.Now()
-		return
-	}
-	if stuck := time.Since(m.stuckSince); stuck >= pausedStallIntervals*m.cfg.PingInterval {
-		m.log.Info("the peer's acknowledgements are stuck behind data nobody reads; dropping the connection",
-			"unacknowledged", m.unackedBytes, "stuck", stuck.Round(time.Millisecond))
-		m.stuckSince = time.Time{}
-		m.link.close()
-	}
 }
 
 func (m *manager) setStatus() {
@@ -1147,109 +744,4 @@ func (m *manager) do(f func()) error {
 	case <-m.done:
 		return m.stoppedErr()
 	}
-}
-
-// write queues one DATA record, prepared (copied) by the caller, and
-// returns the outbox it went to (nil while disconnected) for the caller
-// to flush. It waits while the backlog is full.
-func (m *manager) write(sc *Subchannel, rec dataRecord) (*sendQueue, error) {
-	m.mu.Lock()
-	if m.stopped != nil {
-		m.mu.Unlock()
-		putBuffer(rec.buf)
-		return nil, m.stopped
-	}
-	// The OPEN, queued before, goes with this record.
-	sc.openPending.Store(false)
-	if len(m.parked) == 0 && m.canWriteLocked() {
-		err := m.admitWriteLocked(sc, rec)
-		q := m.outbox
-		m.mu.Unlock()
-		return q, err
-	}
-	reply := make(chan error, 1)
-	m.parked = append(m.parked, parkedWrite{sc, rec, reply})
-	m.outbox.kick()
-	m.mu.Unlock()
-	select {
-	case err := <-reply:
-		return nil, err
-	case <-m.done:
-		return nil, m.stoppedErr()
-	}
-}
-
-// sendOpen has the writer goroutine send sc's OPEN now: sc is about to
-// wait for the peer, which may need the OPEN to answer.
-func (m *manager) sendOpen(sc *Subchannel) {
-	if !sc.openPending.Swap(false) {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.outbox.kick()
-}
-
-// closeWrite queues sc's CLOSE and sends it on the caller's goroutine,
-// like a small Write.
-func (m *manager) closeWrite(sc *Subchannel) error {
-	q, err := m.queueClose(sc)
-	q.flush(true)
-	return err
-}
-
-func (m *manager) queueClose(sc *Subchannel) (*sendQueue, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stopped != nil {
-		return nil, m.stopped
-	}
-	if sc.writeClosed {
-		return nil, ErrClosedWrite
-	}
-	sc.writeClosed = true
-	// Writes of sc waiting for room fail now rather than once room comes,
-	// which a stalled peer may never make.
-	m.parked = slices.DeleteFunc(m.parked, func(p parkedWrite) bool {
-		if p.sc != sc {
-			return false
-		}
-		putBuffer(p.rec.buf)
-		p.reply <- ErrClosedWrite
-		return true
-	})
-	m.sendSequencedLocked(closeRecord{scid: sc.scid})
-	sc.mu.Lock()
-	remoteEOF := sc.remoteEOF
-	sc.mu.Unlock()
-	if remoteEOF {
-		m.forgetLocked(sc)
-	}
-	return m.outbox, nil
-}
-
-func (m *manager) unlisten(l *Listener) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.listeners[l.subprotocol] == l {
-		delete(m.listeners, l.subprotocol)
-	}
-	// What the peer opened and nobody accepted will not be accepted now.
-	l.mu.Lock()
-	queued := l.queue
-	l.queue = nil
-	l.mu.Unlock()
-	if m.stopped != nil {
-		return
-	}
-	for _, sc := range queued {
-		m.abandonLocked(sc, "the listener closed before accepting it")
-	}
-}
-
-// subchannelFor is the subchannel with id scid, or nil.
-func (m *manager) subchannelFor(scid uint32) *Subchannel {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.subchannels[scid]
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/transit"
 )
 
 // pairingRelay is a transit relay in the test process, as the real one
@@ -264,7 +266,7 @@ func TestRelayWaitWithoutPartnerEnds(t *testing.T) {
 	waiting := make(chan struct{})
 	var err2 error
 	within(t, 3*time.Second, "the relay wait", func() {
-		_, err2 = handshakeVia(conn, true, l2Key, relayHandshake(l2Key, sideHigh), func() { close(waiting) }, 300*time.Millisecond)
+		_, err2 = handshakeVia(conn, true, l2Key, transit.RelayHandshake(l2Key, sideHigh), func() { close(waiting) }, 300*time.Millisecond)
 	})
 	select {
 	case <-waiting:

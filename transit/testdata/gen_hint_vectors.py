@@ -3,7 +3,7 @@ as Dilation uses it.
 
 Run with the Python that has magic-wormhole 0.24 installed:
 
-    /tmp/gv/bin/python dilation/testdata/gen_hint_vectors.py > dilation/testdata/hint_vectors.json
+    /tmp/gv/bin/python transit/testdata/gen_hint_vectors.py > transit/testdata/hint_vectors.json
 
 "encode": encode_hint() of hint objects, serialised with json.dumps exactly
 as the reference sends it inside a "connection-hints" message.
