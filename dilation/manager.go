@@ -408,8 +408,12 @@ func (m *manager) gotLink(generation int, l *link) {
 	m.outbox = q
 	m.lastHeard = time.Now()
 	m.stuckSince, m.pings = time.Time{}, nil
-	// Everything not yet acknowledged goes first, in sequence order.
+	// Everything not yet acknowledged goes first, in sequence order: the
+	// first new byte waits behind all of it (see maxUnackedBytes).
 	q.push(m.unacked...)
+	if len(m.unacked) > 0 {
+		m.log.Info("resending what the peer has not acknowledged", "records", len(m.unacked), "bytes", m.unackedBytes)
+	}
 	if m.leader {
 		m.sendPingLocked()
 	}

@@ -163,15 +163,18 @@ func (p *Prober) Stop() { p.stop() }
 func (p *Prober) Wait() { p.wg.Wait() }
 
 // WatchAddresses posts AddressesChanged whenever the machine's addresses
-// differ from the previous poll (every AddressPollInterval), until ctx
-// ends. It runs on the caller's goroutine.
+// differ from the previous look, until ctx ends: it looks each time the
+// kernel reports an address change (Linux) and every AddressPollInterval.
+// It runs on the caller's goroutine.
 func WatchAddresses(ctx context.Context, events chan<- Event) {
 	last := allLocalAddresses()
 	t := time.NewTicker(AddressPollInterval)
 	defer t.Stop()
+	kernel := addressChanges(ctx)
 	for {
 		select {
 		case <-t.C:
+		case <-kernel:
 		case <-ctx.Done():
 			return
 		}
