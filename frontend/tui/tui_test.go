@@ -410,11 +410,11 @@ func TestNoTicksWhenIdle(t *testing.T) {
 	if cmd == nil {
 		t.Fatalf("no tick when reconnecting")
 	}
-	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.reconnectGen}); cmd == nil {
+	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.status.reconnectGen}); cmd == nil {
 		t.Errorf("the tick stopped while still reconnecting")
 	}
 	h.event(session.LinkStatus{State: session.LinkConnected, Via: "relay 10.0.0.1:4001", Relayed: true})
-	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.reconnectGen}); cmd != nil {
+	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.status.reconnectGen}); cmd != nil {
 		t.Errorf("the tick went on after reconnecting")
 	}
 	if !contains(h.screen(), "relay 10.0.0.1:4001") {
