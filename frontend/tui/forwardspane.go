@@ -172,8 +172,7 @@ func (f *forwardForm) helpKeys() []key.Binding {
 	if f.p.removing != "" {
 		return []key.Binding{k.Yes, k.No}
 	}
-	add := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "add"))
-	return []key.Binding{add, k.SwitchKind, k.Cancel}
+	return []key.Binding{k.AddSubmit, k.SwitchKind, k.Cancel}
 }
 
 func (f *forwardForm) setSize(width, _ int) { f.p.formWidth = width }

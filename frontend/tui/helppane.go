@@ -21,7 +21,7 @@ func (p *helpPane) setSize(int, int)       {}
 func (p *helpPane) setFocus(focus)         {}
 
 func (p *helpPane) helpKeys() []key.Binding {
-	return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("any key", "close help"))}
+	return []key.Binding{p.keys.CloseHelp}
 }
 
 // sections are the overlay's groups.

@@ -32,6 +32,18 @@ type pane interface {
 	setFocus(list focus)
 }
 
+var (
+	_ pane = (*codePane)(nil)
+	_ pane = (*verifierPane)(nil)
+	_ pane = (*statusLine)(nil)
+	_ pane = (*forwardsPane)(nil)
+	_ pane = (*forwardForm)(nil)
+	_ pane = (*transfersPane)(nil)
+	_ pane = (*dialogQueue)(nil)
+	_ pane = (*sendPrompt)(nil)
+	_ pane = (*helpPane)(nil)
+)
+
 // focus is what has the keyboard. The first two are the main screen and
 // say which list ↑/↓ move in; the others take every key.
 type focus int

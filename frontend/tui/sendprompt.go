@@ -103,8 +103,7 @@ func (p *sendPrompt) update(msg tea.Msg) tea.Cmd {
 }
 
 func (p *sendPrompt) helpKeys() []key.Binding {
-	send := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send"))
-	return []key.Binding{send, p.keys.Cancel}
+	return []key.Binding{p.keys.SendSubmit, p.keys.Cancel}
 }
 
 func (p *sendPrompt) setSize(int, int) {}

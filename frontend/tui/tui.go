@@ -1,3 +1,31 @@
+// Package tui is gander's full-screen frontend (Bubble Tea). It imports
+// session and leaf helpers only: it reads a session's events and sends
+// it commands, like the plain-lines and JSON frontends beside it.
+//
+// The tree of models:
+//
+//	Model (this file)         routes messages, lays the screen out, keeps the
+//	│                         phase (running, closing, ended) and the focus;
+//	│                         draws the header and the closed screen
+//	├── codePane              landing screen: type or allocate a code (Tab
+//	│                         completes); then the code, c copies it
+//	├── verifierPane          the verifier, once the peer is there; v confirms
+//	├── forwardsPane          the services table, traffic and connections;
+//	│   │                     a adds, ↑/↓ select, d removes
+//	│   └── forwardForm       its add form and removal confirmation (a modal)
+//	├── transfersPane         file transfers with progress; ↑/↓, x cancels
+//	├── dialogQueue           the peer's questions, one modal at a time:
+//	│                         port requests and incoming files
+//	├── sendPrompt            files to send (a drop, or s), while open
+//	├── helpPane              the ? overlay
+//	└── statusLine            the last notice and the connections' state
+//
+// Every pane implements pane (pane.go): update, view, setSize, helpKeys,
+// setFocus. Keys and pastes go to the pane with the focus (Model.focus);
+// session events, lifecycle messages and timers go to every pane, each
+// taking what concerns it. Panes reach out through common: commands to
+// the session (send), notices to the status line (say). Anything that
+// waits is a tea.Cmd; styles are in styles.go, key bindings in keys.go.
 package tui
 
 import (
