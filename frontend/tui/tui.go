@@ -147,6 +147,7 @@ type Model struct {
 	keys   *keyMap
 	help   help.Model // the help line, and the overlay's key lists
 	stale  staleTimer
+	common *common // what the panes share
 	width  int
 	height int
 
@@ -196,7 +197,7 @@ func New(sess Session, opts Options) *Model {
 	m.help.Styles = m.styles.Help
 	m.status = &statusLine{}
 	c := &common{keys: m.keys, styles: m.styles, now: m.now, send: m.send, say: m.status.say, stale: &m.stale}
-	m.status.common = c
+	m.common, m.status.common = c, c
 	m.code = newCodePane(c, opts.Code, opts.CodeLength)
 	m.verifier = &verifierPane{common: c, waiting: func() int { return len(m.dialogs.items) }}
 	m.forwards = &forwardsPane{common: c}
@@ -546,7 +547,7 @@ func (m *Model) mainKey(k tea.KeyPressMsg, list focus) tea.Cmd {
 
 // openSending opens the send prompt holding text (a drop, or nothing).
 func (m *Model) openSending(text string) tea.Cmd {
-	m.sending = newSendPrompt(m.code.common, m.modalWidth()-4, text, m.opts.Home)
+	m.sending = newSendPrompt(m.common, m.modalWidth()-4, text, m.opts.Home)
 	return m.sending.input.Focus()
 }
 

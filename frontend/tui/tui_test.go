@@ -631,3 +631,17 @@ func TestBulkRefusalsAndRemovedPartialsAreShown(t *testing.T) {
 		t.Errorf("screen:\n%s", s)
 	}
 }
+
+// A paste while the removal confirmation is open goes nowhere: the
+// confirmation has the keyboard, so no send prompt opens under it.
+func TestPasteDuringRemovalConfirmation(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.press(keyRune('d'))
+	h.m.Update(tea.PasteMsg{Content: "/etc/hostname"})
+	if h.m.sending != nil {
+		t.Errorf("a paste opened the send prompt under the confirmation")
+	}
+	h.press(keyRune('y'))
+	h.wantSent(session.Remove{Service: "web"})
+}
