@@ -178,6 +178,8 @@ func (f *forwardForm) helpKeys() []key.Binding {
 func (f *forwardForm) setSize(width, _ int) { f.p.formWidth = width }
 func (f *forwardForm) setFocus(focus)       {}
 
+func (p *forwardsPane) empty() bool { return len(p.rows) == 0 }
+
 // capturing says whether the form or the confirmation has the keyboard.
 func (p *forwardsPane) capturing() bool { return p.form != nil || p.removing != "" }
 

@@ -26,18 +26,19 @@ type sendPrompt struct {
 	closed bool // sent or cancelled: the root drops it
 }
 
-func newSendPrompt(c *common, width int, text, home string) *sendPrompt {
+// newSendPrompt opens a prompt holding text; cmd focuses its input.
+func newSendPrompt(c *common, width int, text, home string) (p *sendPrompt, cmd tea.Cmd) {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "drop files here, or type a path"
 	in.SetStyles(c.styles.Input)
 	in.CharLimit = 64 << 10
 	in.SetWidth(max(10, width-3))
-	p := &sendPrompt{common: c, input: in, home: home}
+	p = &sendPrompt{common: c, input: in, home: home}
 	p.input.SetValue(text)
 	p.input.CursorEnd()
 	p.parse()
-	return p
+	return p, p.input.Focus()
 }
 
 // parse reads the paths in the prompt and checks that each exists (a

@@ -433,7 +433,7 @@ func (m *Model) focus() focus {
 // listFocus is the list ↑/↓ and x act on: the transfers when chosen with
 // tab, or when there are transfers but no forwards.
 func (m *Model) listFocus() focus {
-	if !m.transfers.empty() && (m.list == focusTransfers || len(m.forwards.rows) == 0) {
+	if !m.transfers.empty() && (m.list == focusTransfers || m.forwards.empty()) {
 		return focusTransfers
 	}
 	return focusForwards
@@ -547,8 +547,9 @@ func (m *Model) mainKey(k tea.KeyPressMsg, list focus) tea.Cmd {
 
 // openSending opens the send prompt holding text (a drop, or nothing).
 func (m *Model) openSending(text string) tea.Cmd {
-	m.sending = newSendPrompt(m.common, m.modalWidth()-4, text, m.opts.Home)
-	return m.sending.input.Focus()
+	var cmd tea.Cmd
+	m.sending, cmd = newSendPrompt(m.common, m.modalWidth()-4, text, m.opts.Home)
+	return cmd
 }
 
 // helpKeys are the bindings that apply now, for the help line.
@@ -641,7 +642,7 @@ func (m *Model) body(w, h int) string {
 	topView := top.view(inner, h)
 	sections := []string{topView}
 	room := h - lipgloss.Height(topView)
-	showForwards := m.verifier.known() || len(m.forwards.rows) > 0
+	showForwards := m.verifier.known() || !m.forwards.empty()
 	showTransfers := !m.transfers.empty()
 	fwHeight, trHeight := room-1, room-1
 	if showForwards && showTransfers {
