@@ -26,10 +26,10 @@ import (
 	"syscall"
 	"time"
 
+	ui "github.com/gander-pair/gander/frontend/tui"
 	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
-	"github.com/gander-pair/gander/ui"
 	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/classic"
 	"github.com/gander-pair/gander/wormhole/codes"

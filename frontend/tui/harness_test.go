@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"errors"
@@ -164,10 +164,10 @@ func (h *harness) golden(name string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		h.t.Fatalf("%v (run go test ./ui -update to create it)", err)
+		h.t.Fatalf("%v (run go test ./frontend/tui -update to create it)", err)
 	}
 	if got != string(want) {
-		h.t.Errorf("screen differs from %s (go test ./ui -update rewrites it)\n--- got:\n%s--- want:\n%s", path, got, want)
+		h.t.Errorf("screen differs from %s (go test ./frontend/tui -update rewrites it)\n--- got:\n%s--- want:\n%s", path, got, want)
 	}
 }
 

@@ -1,9 +1,36 @@
-package ui
+// Package tui is gander's full-screen frontend (Bubble Tea). It imports
+// session and leaf helpers only: it reads a session's events and sends
+// it commands, like the plain-lines and JSON frontends beside it.
+//
+// The tree of models:
+//
+//	Model (this file)         routes messages, lays the screen out, keeps the
+//	│                         phase (running, closing, ended) and the focus;
+//	│                         draws the header and the closed screen
+//	├── codePane              landing screen: type or allocate a code (Tab
+//	│                         completes); then the code, c copies it
+//	├── verifierPane          the verifier, once the peer is there; v confirms
+//	├── forwardsPane          the services table, traffic and connections;
+//	│   │                     a adds, ↑/↓ select, d removes
+//	│   └── forwardForm       its add form and removal confirmation (a modal)
+//	├── transfersPane         file transfers with progress; ↑/↓, x cancels
+//	├── dialogQueue           the peer's questions, one modal at a time:
+//	│                         port requests and incoming files
+//	├── sendPrompt            files to send (a drop, or s), while open
+//	├── helpPane              the ? overlay
+//	└── statusLine            the last notice and the connections' state
+//
+// Every pane implements pane (pane.go): update, view, setSize, helpKeys,
+// setFocus. Keys and pastes go to the pane with the focus (Model.focus);
+// session events, lifecycle messages and timers go to every pane, each
+// taking what concerns it. Panes reach out through common: commands to
+// the session (send), notices to the status line (say). Anything that
+// waits is a tea.Cmd; styles are in styles.go, key bindings in keys.go.
+package tui
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -17,7 +44,6 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
@@ -119,28 +145,30 @@ type Model struct {
 	now    func() time.Time
 	styles *Styles
 	keys   *keyMap
-	help   help.Model
+	help   help.Model // the help line, and the overlay's key lists
+	stale  staleTimer
+	common *common // what the panes share
 	width  int
 	height int
 
-	code      codePane
-	verifier  verifierPane
-	status    statusLine
-	forwards  forwardsPane
-	transfers transfersPane
-	dialogs   dialogQueue
-	sending   *sendPrompt // open while files to send are being chosen
+	code        *codePane
+	verifier    *verifierPane
+	status      *statusLine
+	forwards    *forwardsPane
+	forwardForm *forwardForm
+	transfers   *transfersPane
+	dialogs     *dialogQueue
+	keysHelp    *helpPane
+	sending     *sendPrompt // open while files to send are being chosen
 
-	showHelp       bool
-	focusTransfers bool // ↑/↓ and x act on the transfers, not the forwards
-	phase          phase
-	peerLeft       bool  // PeerClosing arrived
-	over           bool  // the session ended: Closed came, or the events stopped
-	closedErr      error // Closed.Err, or errSessionStopped
-	gotClosed      bool
-	wantNewCode    bool // n on the spoiled-code screen
-	reconnectGen   int
-	staleTimer     bool // a staleCheckMsg is on its way
+	showHelp    bool
+	list        focus // the list ↑/↓ act on when both are shown: focusForwards or focusTransfers
+	phase       phase
+	peerLeft    bool  // PeerClosing arrived
+	over        bool  // the session ended: Closed came, or the events stopped
+	closedErr   error // Closed.Err, or errSessionStopped
+	gotClosed   bool
+	wantNewCode bool // n on the spoiled-code screen
 
 	frames atomic.Int64
 }
@@ -167,12 +195,37 @@ func New(sess Session, opts Options) *Model {
 		help: help.New(),
 	}
 	m.help.Styles = m.styles.Help
-	m.code = newCodePane(m.keys, m.styles, m.send, opts.Code, opts.CodeLength)
-	m.forwards = forwardsPane{keys: m.keys, send: m.send}
-	m.transfers = transfersPane{send: m.send}
-	m.dialogs = dialogQueue{keys: m.keys, send: m.send}
+	m.status = &statusLine{}
+	c := &common{keys: m.keys, styles: m.styles, now: m.now, send: m.send, say: m.status.say, stale: &m.stale}
+	m.common, m.status.common = c, c
+	m.code = newCodePane(c, opts.Code, opts.CodeLength)
+	m.verifier = &verifierPane{common: c, waiting: func() int { return len(m.dialogs.items) }}
+	m.forwards = &forwardsPane{common: c}
+	m.forwardForm = &forwardForm{m.forwards}
+	m.transfers = &transfersPane{common: c}
+	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
+	m.keysHelp = &helpPane{common: c, help: &m.help}
 	m.resize(80, 24)
 	return m
+}
+
+// panes are every pane there is now, in a fixed order: each sees every
+// session event, lifecycle message and timer.
+func (m *Model) panes() []pane {
+	ps := []pane{m.status, m.code, m.verifier, m.forwards, m.forwardForm, m.transfers, m.dialogs, m.keysHelp}
+	if m.sending != nil {
+		ps = append(ps, m.sending)
+	}
+	return ps
+}
+
+// broadcast gives msg to every pane.
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, p := range m.panes() {
+		cmds = append(cmds, p.update(msg))
+	}
+	return tea.Batch(cmds...)
 }
 
 // Run shows the interface on the terminal (alternate screen, bracketed
@@ -280,122 +333,49 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case quitTimeoutMsg:
 		m.opts.Logger.Warn("ui: the session did not close in time")
 		return m, tea.Quit
-	case reconnectTickMsg:
-		if msg.gen == m.reconnectGen && m.status.reconnecting() {
-			return m, m.reconnectTick()
-		}
-	case copiedDoneMsg:
-		if msg.seq == m.code.copySeq {
-			m.code.copied = false
-		}
+	case tea.KeyPressMsg, tea.PasteMsg:
+		return m, m.handleInput(msg)
 	case staleCheckMsg:
-		m.staleTimer = false
-		return m, m.checkStale()
-	case tea.KeyPressMsg:
-		return m, m.handleKey(msg)
-	case tea.PasteMsg:
-		// A paste goes to the text input that has the focus; without
-		// one, it is files dropped on the terminal.
-		if cmd, ok := m.routeToInput(msg); ok {
-			return m, cmd
-		}
-		if m.phase == running && !m.showHelp && !m.code.typing() {
-			return m, m.openSending(msg.Content)
-		}
+		m.stale.fired()
+		return m, m.broadcast(msg)
+	default:
+		// The panes' timers.
+		return m, m.broadcast(msg)
 	}
 	return m, nil
 }
 
+// resize gives every pane the room it is drawn in.
 func (m *Model) resize(w, h int) {
 	m.width, m.height = w, h
 	m.help.SetWidth(w - 2)
-	m.code.setWidth(w)
+	for _, p := range []pane{m.code, m.verifier, m.forwards, m.transfers} {
+		p.setSize(w-2, h)
+	}
+	m.status.setSize(w, 2)
+	for _, p := range []pane{m.forwardForm, m.dialogs} {
+		p.setSize(m.modalWidth()-4, h-4)
+	}
+	m.keysHelp.setSize(m.helpWidth(), h-4)
 }
 
-// handleEvent applies one session event.
+// handleEvent applies one session event: the root keeps how the session
+// ends; the panes take the rest.
 func (m *Model) handleEvent(ev session.Event) tea.Cmd {
-	now := m.now()
 	switch e := ev.(type) {
-	case session.Welcome:
-		m.status.welcomed = true
-		if motd := strings.Join(strings.Fields(sanitize.Text(e.MOTD, true)), " "); motd != "" {
-			m.status.say("server says: "+motd, false)
-		}
-	case session.Nameplates:
-		m.code.setNameplates(e.Names)
-	case session.CodeReady:
-		m.code.ready(e.Code)
-	case session.PeerConnected:
-		m.verifier.verifier = e.Verifier
-		m.status.setPeer(e.PeerVersions)
-		m.status.say("your peer is connected: compare the verifier", false)
-	case session.PermissionRequest:
-		return m.ask(dialog{perm: &e})
-	case session.PermissionWithdrawn:
-		m.dialogs.withdraw(e.ID)
-	case session.TransferOffered:
-		return m.ask(dialog{offer: &e})
-	case session.TransferProgress:
-		m.transfers.handle(e, now)
-		return m.startStaleTimer()
-	case session.TransferFinished:
-		m.note(m.transfers.handle(e, now))
-	case session.TransfersRefused:
-		if e.Unread {
-			m.status.say(fmt.Sprintf("refused %d offers of your peer unread: %s", e.Count, clean(e.Reason)), true)
-		} else {
-			m.status.say(fmt.Sprintf("%d more offers of your peer ended: %s", e.Count, clean(e.Reason)), true)
-		}
-	case session.PartialsRemoved:
-		if n := len(e.Removed); n > 0 {
-			m.status.say(fmt.Sprintf("removed %d partial files an earlier gander left in %s", n, clean(e.Dir)), false)
-		}
-	case session.CommandFailed:
-		m.status.say(errText(e.Err), true)
 	case session.PeerClosing:
 		m.peerLeft = true
-		m.status.say("your peer closed the session", false)
 	case session.Closed:
 		m.gotClosed = true
 		return m.sessionEnded(e.Err)
-	case session.LinkStatus:
-		if m.status.setLink(e, now) {
-			m.reconnectGen++
-			return m.reconnectTick()
-		}
-		if e.State == session.LinkStopped && e.Err != nil {
-			m.status.say("connection stopped: "+errText(e.Err), true)
-		}
-	case session.ForwardProblem:
-		m.status.say(errText(e.Err), true)
-	case session.Traffic:
-		m.forwards.handle(e, now)
-		return m.startStaleTimer()
-	case session.ServiceListening, session.AwaitingConnect, session.ForwardRefused, session.ForwardRemoved,
-		session.ConnectionOpened, session.ConnectionClosed, session.OfferFailed:
-		m.note(m.forwards.handle(e, now))
 	}
-	return nil
-}
-
-// ask queues one of the peer's questions (or answers it at once).
-func (m *Model) ask(d dialog) tea.Cmd {
-	cmd, notice := m.dialogs.push(d)
-	m.note(notice, true)
-	return cmd
+	return m.broadcast(eventMsg{ev})
 }
 
 // dialogShown says whether the first of the peer's questions is on the
 // screen. Before the verifier is confirmed they wait: until then the
 // peer may be anyone who took the code, and the user cannot tell.
 func (m *Model) dialogShown() bool { return m.dialogs.active() && m.verifier.confirmed }
-
-// note shows a pane's notice, if any.
-func (m *Model) note(text string, bad bool) {
-	if text != "" {
-		m.status.say(text, bad)
-	}
-}
 
 // sessionEnded handles the end of the session: the expected answer to our
 // Close, or the session ending by itself.
@@ -405,37 +385,8 @@ func (m *Model) sessionEnded(err error) tea.Cmd {
 		return tea.Quit
 	}
 	m.phase = ended
-	m.dialogs.clear()
-	m.forwards.form, m.forwards.removing = nil, ""
 	m.showHelp = false
-	return nil
-}
-
-func (m *Model) reconnectTick() tea.Cmd {
-	gen := m.reconnectGen
-	return tea.Tick(reconnectingTick, func(time.Time) tea.Msg { return reconnectTickMsg{gen} })
-}
-
-// startStaleTimer arranges for rates to drop to nothing once the session
-// stops reporting traffic (it reports only while bytes move).
-func (m *Model) startStaleTimer() tea.Cmd {
-	if m.staleTimer {
-		return nil
-	}
-	m.staleTimer = true
-	return tea.Tick(staleCheck, func(time.Time) tea.Msg { return staleCheckMsg{} })
-}
-
-func (m *Model) checkStale() tea.Cmd {
-	now := m.now()
-	moving := m.forwards.expireRates(now)
-	if m.transfers.expireRates(now) {
-		moving = true
-	}
-	if moving {
-		return m.startStaleTimer()
-	}
-	return nil
+	return m.broadcast(endedMsg{})
 }
 
 // quit begins closing: a goodbye to the peer, then Closed (or a timeout).
@@ -447,205 +398,190 @@ func (m *Model) quit() tea.Cmd {
 	}
 	m.phase = closing
 	m.showHelp = false
-	m.forwards.form, m.forwards.removing = nil, ""
+	cmd := m.broadcast(closingMsg{})
 	m.status.say("closing…", false)
 	return tea.Batch(
+		cmd,
 		m.send(session.Close{Timeout: closeTimeout}),
 		tea.Tick(quitAfter, func(time.Time) tea.Msg { return quitTimeoutMsg{} }),
 	)
 }
 
-// handleKey routes a key: ctrl+c first, then whatever has the focus (an
-// ended session, the help overlay, a dialog, a form, the code input), and
-// only then the keys of the main screen.
-func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
-	if key.Matches(k, m.keys.ForceQuit) {
-		return m.quit()
-	}
+// focus says what has the keyboard: an ended or closing session, the
+// help overlay, a dialog, the send prompt, a form, the code input, and
+// only then the main screen.
+func (m *Model) focus() focus {
 	switch {
 	case m.phase == ended:
+		return focusEnded
+	case m.phase == closing:
+		return focusClosing
+	case m.showHelp:
+		return focusHelp
+	case m.dialogShown():
+		return focusDialog
+	case m.sending != nil:
+		return focusSending
+	case m.forwards.capturing():
+		return focusForwardForm
+	case m.code.typing():
+		return focusCode
+	}
+	return m.listFocus()
+}
+
+// listFocus is the list ↑/↓ and x act on: the transfers when chosen with
+// tab, or when there are transfers but no forwards.
+func (m *Model) listFocus() focus {
+	if !m.transfers.empty() && (m.list == focusTransfers || m.forwards.empty()) {
+		return focusTransfers
+	}
+	return focusForwards
+}
+
+// paneWith is the pane that takes the keys when f has the focus (nil
+// for the closing and ended screens, which the root draws).
+func (m *Model) paneWith(f focus) pane {
+	switch f {
+	case focusForwards:
+		return m.forwards
+	case focusTransfers:
+		return m.transfers
+	case focusCode:
+		return m.code
+	case focusForwardForm:
+		return m.forwardForm
+	case focusSending:
+		return m.sending
+	case focusDialog:
+		return m.dialogs
+	case focusHelp:
+		return m.keysHelp
+	}
+	return nil
+}
+
+// modal is the pane drawn over the screen, if any, and its inner width.
+func (m *Model) modal() (p pane, width int) {
+	switch {
+	case m.showHelp:
+		return m.keysHelp, m.helpWidth()
+	case m.dialogShown():
+		return m.dialogs, m.modalWidth() - 4
+	case m.sending != nil:
+		return m.sending, m.modalWidth() - 4
+	case m.forwards.capturing():
+		return m.forwardForm, m.modalWidth() - 4
+	}
+	return nil, 0
+}
+
+// handleInput routes a key or a paste: ctrl+c first, then whatever has
+// the focus. A paste with no text input focused is files dropped on the
+// terminal.
+func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
+	k, isKey := msg.(tea.KeyPressMsg)
+	if isKey && key.Matches(k, m.keys.ForceQuit) {
+		return m.quit()
+	}
+	switch f := m.focus(); f {
+	case focusEnded:
+		if !isKey {
+			return nil
+		}
 		if m.spoiled() && key.Matches(k, m.keys.NewCode) {
 			m.wantNewCode = true
 		}
 		return tea.Quit
-	case m.phase == closing:
+	case focusClosing:
 		return nil
-	case m.showHelp:
-		m.showHelp = false // any key closes it
+	case focusHelp:
+		m.showHelp = m.showHelp && !isKey // any key closes it
 		return nil
-	case m.dialogShown():
-		blocked := m.dialogs.blocked
-		cmd, acc := m.dialogs.update(k, m.styles, m.modalWidth())
-		if acc != nil {
-			m.transfers.accept(*acc)
+	case focusForwards, focusTransfers:
+		if !isKey {
+			return m.openSending(msg.(tea.PasteMsg).Content)
 		}
-		if m.dialogs.blocked && !blocked {
-			m.status.say("denying everything your peer asks for the rest of this session", false)
-		}
-		return cmd
-	case m.sending != nil:
-		return m.updateSending(k)
-	case m.forwards.capturing():
-		return m.forwards.handleKey(k)
-	case m.code.typing():
-		if key.Matches(k, m.keys.Help) { // codes have no '?'
+		return m.mainKey(k, f)
+	case focusCode:
+		if isKey && key.Matches(k, m.keys.Help) { // codes have no '?'
 			m.showHelp = true
 			return nil
 		}
-		return m.code.update(k)
+		return m.code.update(msg)
+	case focusSending:
+		cmd := m.sending.update(msg)
+		if m.sending.closed {
+			m.sending = nil
+		}
+		return cmd
+	default:
+		return m.paneWith(f).update(msg)
 	}
+}
+
+// mainKey handles a key of the main screen: the root's own (quit, help,
+// send, which list), then the code's, the verifier's and the list's.
+func (m *Model) mainKey(k tea.KeyPressMsg, list focus) tea.Cmd {
 	switch {
 	case key.Matches(k, m.keys.Quit):
 		return m.quit()
 	case key.Matches(k, m.keys.Help):
 		m.showHelp = true
-	case key.Matches(k, m.keys.CopyCode) && m.code.state == codeReady:
-		m.code.copied = true
-		m.code.copySeq++
-		seq := m.code.copySeq
-		return tea.Batch(
-			tea.SetClipboard(m.code.code),
-			tea.Tick(copiedFor, func(time.Time) tea.Msg { return copiedDoneMsg{seq} }),
-		)
-	case key.Matches(k, m.keys.Confirm) && m.verifier.known():
-		m.verifier.confirmed = !m.verifier.confirmed
+		return nil
 	case key.Matches(k, m.keys.SendFiles):
 		return m.openSending("")
 	case key.Matches(k, m.keys.AddForward):
-		m.focusTransfers = false
-		return m.forwards.openForm(m.styles, m.modalWidth()-4)
+		m.list = focusForwards
+		return m.forwards.update(k)
 	case key.Matches(k, m.keys.SwitchPane):
-		m.focusTransfers = !m.focusTransfers && !m.transfers.empty()
-	case key.Matches(k, m.keys.Up, m.keys.Down):
-		delta := 1
-		if key.Matches(k, m.keys.Up) {
-			delta = -1
-		}
-		if m.transfersFocused() {
-			m.transfers.move(delta)
+		if m.list == focusTransfers || m.transfers.empty() {
+			m.list = focusForwards
 		} else {
-			m.forwards.move(delta)
+			m.list = focusTransfers
 		}
-	case key.Matches(k, m.keys.RemoveForward) && !m.transfersFocused():
-		m.forwards.confirmRemove()
-	case key.Matches(k, m.keys.CancelTransfer) && m.transfersFocused():
-		return m.transfers.cancel()
+		return nil
 	}
-	return nil
-}
-
-// transfersFocused says whether ↑/↓ and x act on the transfers: when
-// chosen with tab, or when there are transfers but no forwards.
-func (m *Model) transfersFocused() bool {
-	return !m.transfers.empty() && (m.focusTransfers || len(m.forwards.rows) == 0)
-}
-
-// routeToInput gives a paste to the text input with the focus, if any.
-func (m *Model) routeToInput(msg tea.Msg) (cmd tea.Cmd, taken bool) {
-	if m.phase != running || m.showHelp {
-		return nil, true
-	}
-	switch {
-	case m.dialogShown():
-		if m.dialogs.typing() {
-			cmd, _ := m.dialogs.update(msg, m.styles, m.modalWidth())
-			return cmd, true
-		}
-		return nil, true
-	case m.sending != nil:
-		return m.updateSending(msg), true
-	case m.forwards.form != nil:
-		return m.forwards.handleKey(msg), true
-	case m.code.typing():
-		return m.code.update(msg), true
-	}
-	return nil, false
+	return tea.Batch(m.code.update(k), m.verifier.update(k), m.paneWith(list).update(k))
 }
 
 // openSending opens the send prompt holding text (a drop, or nothing).
 func (m *Model) openSending(text string) tea.Cmd {
-	m.sending = newSendPrompt(m.styles, m.modalWidth()-4, text, m.opts.Home)
-	return m.sending.input.Focus()
-}
-
-func (m *Model) updateSending(msg tea.Msg) tea.Cmd {
-	cmd, done := m.sending.update(msg, m.keys, m.send)
-	if done {
-		if len(m.sending.paths) > 0 && cmd != nil {
-			m.status.say(fmt.Sprintf("offering %d item(s) to your peer…", len(m.sending.paths)), false)
-		}
-		m.sending = nil
-	}
+	var cmd tea.Cmd
+	m.sending, cmd = newSendPrompt(m.common, m.modalWidth()-4, text, m.opts.Home)
 	return cmd
 }
 
 // helpKeys are the bindings that apply now, for the help line.
 func (m *Model) helpKeys() help.KeyMap {
 	k := m.keys
-	switch {
-	case m.phase == ended && m.spoiled():
-		return bindings{short: []key.Binding{k.NewCode, k.Exit}}
-	case m.phase == ended:
+	switch f := m.focus(); f {
+	case focusEnded:
+		if m.spoiled() {
+			return bindings{short: []key.Binding{k.NewCode, k.Exit}}
+		}
 		return bindings{short: []key.Binding{k.Exit}}
-	case m.phase == closing:
+	case focusClosing:
 		return bindings{short: []key.Binding{k.ForceQuit}}
-	case m.showHelp:
-		return bindings{short: []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("any key", "close help"))}}
-	case m.dialogShown() && m.dialogs.typing():
-		return bindings{short: []key.Binding{k.Submit, k.Cancel}}
-	case m.dialogShown() && m.dialogs.items[0].perm != nil:
-		return bindings{short: []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}}
-	case m.dialogShown():
-		return bindings{short: []key.Binding{k.Accept, k.AcceptInto, k.Refuse, k.RefuseAll, k.Block}}
-	case m.forwards.removing != "":
-		return bindings{short: []key.Binding{k.Yes, k.No}}
-	case m.sending != nil:
-		send := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send"))
-		return bindings{short: []key.Binding{send, k.Cancel}}
-	case m.forwards.form != nil:
-		add := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "add"))
-		return bindings{short: []key.Binding{add, k.SwitchKind, k.Cancel}}
-	case m.code.typing():
-		return bindings{short: []key.Binding{k.Submit, k.Complete, k.Help, k.ForceQuit}}
+	case focusForwards, focusTransfers:
+	default:
+		return bindings{short: m.paneWith(f).helpKeys()}
 	}
 	short := []key.Binding{k.Help, k.Quit}
-	if m.code.state == codeReady && !m.verifier.known() {
-		short = append(short, k.CopyCode)
-	}
-	if m.verifier.known() && !m.verifier.confirmed {
-		short = append(short, k.Confirm)
+	if m.verifier.known() {
+		short = append(short, m.verifier.helpKeys()...)
+	} else {
+		short = append(short, m.code.helpKeys()...)
 	}
 	short = append(short, k.AddForward)
 	if m.verifier.known() {
 		short = append(short, k.SendFiles)
 	}
-	if m.transfersFocused() {
-		short = append(short, k.CancelTransfer)
-	} else if len(m.forwards.rows) > 0 {
-		short = append(short, k.RemoveForward)
-	}
+	short = append(short, m.paneWith(m.listFocus()).helpKeys()...)
 	if !m.transfers.empty() {
 		short = append(short, k.SwitchPane)
 	}
 	return bindings{short: short}
-}
-
-// helpSections are the help overlay's groups.
-func (m *Model) helpSections() []helpSection {
-	k := m.keys
-	return []helpSection{
-		{"Session", []key.Binding{k.Confirm, k.CopyCode, k.AddForward, k.RemoveForward, k.SendFiles}},
-		{"Lists", []key.Binding{k.Up, k.Down, k.SwitchPane, k.CancelTransfer}},
-		{"Anywhere", []key.Binding{k.Help, k.Quit, k.ForceQuit}},
-		{"Code entry", []key.Binding{k.Complete, k.Submit}},
-		{"Port request", []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}},
-		{"Incoming file", []key.Binding{k.Accept, k.AcceptInto, k.Refuse, k.RefuseAll, k.Block}},
-	}
-}
-
-type helpSection struct {
-	title string
-	keys  []key.Binding
 }
 
 // View implements tea.Model.
@@ -660,26 +596,20 @@ func (m *Model) View() tea.View {
 // render draws the screen as text.
 func (m *Model) render() string {
 	w, h := m.width, m.height
+	list := m.listFocus()
+	for _, p := range m.panes() {
+		p.setFocus(list)
+	}
 	header := m.header(w)
 	if m.phase == ended {
 		return m.endedView(header, w, h)
 	}
-	bottom := m.status.view(m.styles, w, m.now()) + "\n" + m.help.View(m.helpKeys())
+	bottom := m.status.view(w, 2) + "\n" + m.help.View(m.helpKeys())
 	room := max(1, h-lipgloss.Height(header)-lipgloss.Height(bottom)-1)
 	body := m.body(w, room)
 	screen := header + "\n\n" + fitHeight(body, room) + "\n" + bottom
-
-	switch {
-	case m.showHelp:
-		screen = overlay(screen, m.modal(m.helpView(max(16, min(w-8, 76)), h-4)), w, h)
-	case m.dialogShown():
-		screen = overlay(screen, m.modal(m.dialogs.view(m.styles, m.modalWidth()-4)), w, h)
-	case m.forwards.removing != "":
-		screen = overlay(screen, m.modal(m.forwards.confirmView(m.styles, m.modalWidth()-4)), w, h)
-	case m.forwards.form != nil:
-		screen = overlay(screen, m.modal(m.forwards.formView(m.styles, m.modalWidth()-4)), w, h)
-	case m.sending != nil:
-		screen = overlay(screen, m.modal(m.sending.view(m.styles, m.modalWidth()-4)), w, h)
+	if p, width := m.modal(); p != nil {
+		screen = overlay(screen, m.styles.Modal.Render(p.view(width, h-4)), w, h)
 	}
 	return clip(screen, w, h)
 }
@@ -705,29 +635,28 @@ func (m *Model) header(w int) string {
 // forwards and the transfers share what room is left.
 func (m *Model) body(w, h int) string {
 	inner := w - 2
-	var top string
+	var top pane = m.code
 	if m.verifier.known() {
-		top = m.verifier.view(m.styles, inner, len(m.dialogs.items))
-	} else {
-		top = m.code.view(m.styles, inner)
+		top = m.verifier
 	}
-	sections := []string{top}
-	room := h - lipgloss.Height(top)
-	showForwards := m.verifier.known() || len(m.forwards.rows) > 0
+	topView := top.view(inner, h)
+	sections := []string{topView}
+	room := h - lipgloss.Height(topView)
+	showForwards := m.verifier.known() || !m.forwards.empty()
 	showTransfers := !m.transfers.empty()
 	fwHeight, trHeight := room-1, room-1
 	if showForwards && showTransfers {
 		room -= 2
 		fwNeed := 2 + max(1, len(m.forwards.rows))
-		trNeed := lipgloss.Height(m.transfers.view(m.styles, inner, room, false))
+		trNeed := lipgloss.Height(m.transfers.view(inner, room))
 		fwHeight = max(3, min(fwNeed, room-min(trNeed, room/2)))
 		trHeight = room - fwHeight
 	}
 	if showForwards {
-		sections = append(sections, m.forwards.view(m.styles, inner, fwHeight, !m.transfersFocused(), m.now()))
+		sections = append(sections, m.forwards.view(inner, fwHeight))
 	}
 	if showTransfers {
-		sections = append(sections, m.transfers.view(m.styles, inner, max(2, trHeight), m.transfersFocused()))
+		sections = append(sections, m.transfers.view(inner, max(2, trHeight)))
 	}
 	return indent(strings.Join(sections, "\n\n"), 1)
 }
@@ -768,40 +697,11 @@ func (m *Model) endedView(header string, w, h int) string {
 	return clip(header+"\n\n"+fitHeight(body, max(1, h-2)), w, h)
 }
 
-// helpView is the ? overlay: the key sections, packed into rows that fit
-// width, with blank lines between the rows if height allows.
-func (m *Model) helpView(width, height int) string {
-	var blocks []string
-	for _, s := range m.helpSections() {
-		blocks = append(blocks, m.styles.Header.Render(s.title)+"\n"+m.help.FullHelpView([][]key.Binding{s.keys}))
-	}
-	var rows []string
-	var row []string
-	rowWidth := 0
-	for _, b := range blocks {
-		bw := lipgloss.Width(b)
-		if len(row) > 0 && rowWidth+3+bw > width {
-			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
-			row, rowWidth = nil, 0
-		}
-		if len(row) > 0 {
-			row = append(row, "   ")
-			rowWidth += 3
-		}
-		row = append(row, b)
-		rowWidth += bw
-	}
-	rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
-	sep := "\n\n"
-	if lipgloss.Height(strings.Join(rows, sep))+2 > height {
-		sep = "\n"
-	}
-	return m.styles.Header.Render("Keys") + "\n\n" + strings.Join(rows, sep)
-}
-
+// modalWidth is the outer width of the dialogs and forms.
 func (m *Model) modalWidth() int { return max(20, min(m.width-4, 64)) }
 
-func (m *Model) modal(content string) string { return m.styles.Modal.Render(content) }
+// helpWidth is the inner width of the help overlay.
+func (m *Model) helpWidth() int { return max(16, min(m.width-8, 76)) }
 
 // overlay draws box in the middle of screen.
 func overlay(screen, box string, w, h int) string {

@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"errors"
@@ -410,11 +410,11 @@ func TestNoTicksWhenIdle(t *testing.T) {
 	if cmd == nil {
 		t.Fatalf("no tick when reconnecting")
 	}
-	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.reconnectGen}); cmd == nil {
+	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.status.reconnectGen}); cmd == nil {
 		t.Errorf("the tick stopped while still reconnecting")
 	}
 	h.event(session.LinkStatus{State: session.LinkConnected, Via: "relay 10.0.0.1:4001", Relayed: true})
-	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.reconnectGen}); cmd != nil {
+	if _, cmd := h.m.Update(reconnectTickMsg{gen: h.m.status.reconnectGen}); cmd != nil {
 		t.Errorf("the tick went on after reconnecting")
 	}
 	if !contains(h.screen(), "relay 10.0.0.1:4001") {
@@ -630,4 +630,18 @@ func TestBulkRefusalsAndRemovedPartialsAreShown(t *testing.T) {
 	if s := h.screen(); !contains(s, "removed 1 partial files an earlier gander left in /tmp/in") {
 		t.Errorf("screen:\n%s", s)
 	}
+}
+
+// A paste while the removal confirmation is open goes nowhere: the
+// confirmation has the keyboard, so no send prompt opens under it.
+func TestPasteDuringRemovalConfirmation(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.press(keyRune('d'))
+	h.m.Update(tea.PasteMsg{Content: "/etc/hostname"})
+	if h.m.sending != nil {
+		t.Errorf("a paste opened the send prompt under the confirmation")
+	}
+	h.press(keyRune('y'))
+	h.wantSent(session.Remove{Service: "web"})
 }

@@ -1,8 +1,9 @@
-package ui
+package tui
 
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -27,8 +28,7 @@ const maxCompletionLines = 3
 // codePane is the landing screen (type a code, Tab completes, Enter on an
 // empty line allocates one) and then the code, shown to be read aloud.
 type codePane struct {
-	keys   *keyMap
-	send   func(session.Command) tea.Cmd
+	*common
 	length int // words in a code, for completion
 
 	state     codeState
@@ -49,14 +49,14 @@ type codePane struct {
 	copySeq int
 }
 
-func newCodePane(keys *keyMap, st *Styles, send func(session.Command) tea.Cmd, code string, length int) codePane {
+func newCodePane(c *common, code string, length int) *codePane {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "7-guitarist-revenge"
-	in.SetStyles(st.Input)
+	in.SetStyles(c.styles.Input)
 	in.CharLimit = 200
 	in.Focus()
-	p := codePane{keys: keys, send: send, length: length, input: in}
+	p := &codePane{common: c, length: length, input: in}
 	if code != "" {
 		// The session joins with it already.
 		p.state, p.code = codeWaiting, code
@@ -68,10 +68,63 @@ func newCodePane(keys *keyMap, st *Styles, send func(session.Command) tea.Cmd, c
 // typing says whether the code input has the keyboard.
 func (p *codePane) typing() bool { return p.state == codeEntering }
 
-func (p *codePane) setWidth(w int) { p.input.SetWidth(max(10, min(w-6, 48))) }
+func (p *codePane) setSize(width, _ int) { p.input.SetWidth(max(10, min(width-4, 48))) }
 
-// update handles a key while typing.
+func (p *codePane) setFocus(focus) {}
+
+// update takes the session's code and nameplates; a key or a paste while
+// typing; c once the code is ready.
 func (p *codePane) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case eventMsg:
+		switch e := msg.ev.(type) {
+		case session.Nameplates:
+			p.setNameplates(e.Names)
+		case session.CodeReady:
+			p.ready(e.Code)
+		}
+	case copiedDoneMsg:
+		if msg.seq == p.copySeq {
+			p.copied = false
+		}
+	case tea.KeyPressMsg:
+		if p.typing() {
+			return p.edit(msg)
+		}
+		if key.Matches(msg, p.keys.CopyCode) && p.state == codeReady {
+			return p.copy()
+		}
+	case tea.PasteMsg:
+		if p.typing() {
+			return p.edit(msg)
+		}
+	}
+	return nil
+}
+
+// copy puts the code on the clipboard, and says so for a moment.
+func (p *codePane) copy() tea.Cmd {
+	p.copied = true
+	p.copySeq++
+	seq := p.copySeq
+	return tea.Batch(
+		tea.SetClipboard(p.code),
+		tea.Tick(copiedFor, func(time.Time) tea.Msg { return copiedDoneMsg{seq} }),
+	)
+}
+
+func (p *codePane) helpKeys() []key.Binding {
+	switch p.state {
+	case codeEntering:
+		return []key.Binding{p.keys.Submit, p.keys.Complete, p.keys.Help, p.keys.ForceQuit}
+	case codeReady:
+		return []key.Binding{p.keys.CopyCode}
+	}
+	return nil
+}
+
+// edit handles a key or a paste while typing.
+func (p *codePane) edit(msg tea.Msg) tea.Cmd {
 	if k, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(k, p.keys.Complete):
@@ -160,7 +213,8 @@ func (p *codePane) ready(code string) {
 	p.input.Blur()
 }
 
-func (p *codePane) view(st *Styles, width int) string {
+func (p *codePane) view(width, _ int) string {
+	st := p.styles
 	var b strings.Builder
 	switch p.state {
 	case codeEntering:

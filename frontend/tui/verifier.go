@@ -1,23 +1,57 @@
-package ui
+package tui
 
 import (
 	"fmt"
 	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/gander-pair/gander/session"
 )
 
 // verifierPane shows the verifier once the peer is connected: both sides
 // see the same hex if nobody is in the middle, so the two people read it
 // to each other and one presses v.
 type verifierPane struct {
+	*common
+	// waiting is how many of the peer's questions are held until the
+	// verifier is confirmed.
+	waiting   func() int
 	verifier  []byte
 	confirmed bool
 }
 
 func (p *verifierPane) known() bool { return p.verifier != nil }
 
-// view draws the pane; waiting is how many of the peer's questions are
-// held until the verifier is confirmed.
-func (p *verifierPane) view(st *Styles, width, waiting int) string {
+// update takes the verifier from PeerConnected; v marks it compared (or
+// not, pressed again).
+func (p *verifierPane) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case eventMsg:
+		if e, ok := msg.ev.(session.PeerConnected); ok {
+			p.verifier = e.Verifier
+		}
+	case tea.KeyPressMsg:
+		if key.Matches(msg, p.keys.Confirm) && p.known() {
+			p.confirmed = !p.confirmed
+		}
+	}
+	return nil
+}
+
+func (p *verifierPane) helpKeys() []key.Binding {
+	if p.known() && !p.confirmed {
+		return []key.Binding{p.keys.Confirm}
+	}
+	return nil
+}
+
+func (p *verifierPane) setSize(int, int) {}
+func (p *verifierPane) setFocus(focus)   {}
+
+func (p *verifierPane) view(width, _ int) string {
+	st, waiting := p.styles, p.waiting()
 	perLine := 8 // 32 bytes: two lines of eight groups, 39 cells each
 	if width < 43 {
 		perLine = 4

@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import "charm.land/bubbles/v2/key"
 
@@ -10,6 +10,7 @@ type keyMap struct {
 	Quit      key.Binding // q, when no text input has the focus
 	ForceQuit key.Binding // ctrl+c, always
 	Help      key.Binding
+	CloseHelp key.Binding // shown while the help is open: any key closes it
 
 	// Code entry.
 	Complete key.Binding
@@ -25,10 +26,11 @@ type keyMap struct {
 	SwitchPane     key.Binding
 	CancelTransfer key.Binding
 
-	// Forms and confirmations.
-	Cancel     key.Binding
-	Yes, No    key.Binding
-	SwitchKind key.Binding
+	// Forms and confirmations; Enter is Submit, shown as what it does.
+	AddSubmit, SendSubmit key.Binding
+	Cancel                key.Binding
+	Yes, No               key.Binding
+	SwitchKind            key.Binding
 
 	// The permission dialog.
 	AllowOnce, AllowAlways, Deny key.Binding
@@ -53,6 +55,7 @@ func newKeyMap() *keyMap {
 		Quit:      b([]string{"q"}, "q", "quit"),
 		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit"),
 		Help:      b([]string{"?"}, "?", "help"),
+		CloseHelp: b([]string{"esc"}, "any key", "close help"),
 
 		Complete: b([]string{"tab"}, "tab", "complete"),
 		Submit:   b([]string{"enter"}, "enter", "join / new code"),
@@ -67,6 +70,8 @@ func newKeyMap() *keyMap {
 		SwitchPane:     b([]string{"tab"}, "tab", "forwards/transfers"),
 		CancelTransfer: b([]string{"x"}, "x", "cancel transfer"),
 
+		AddSubmit:  b([]string{"enter"}, "enter", "add"),
+		SendSubmit: b([]string{"enter"}, "enter", "send"),
 		Cancel:     b([]string{"esc"}, "esc", "cancel"),
 		Yes:        b([]string{"y"}, "y", "yes"),
 		No:         b([]string{"n", "esc"}, "n/esc", "no"),

@@ -1,10 +1,11 @@
-package ui
+package tui
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -29,10 +30,46 @@ type transferRow struct {
 // there are none. Outgoing transfers appear here as soon as the session
 // reports their progress, however they were started.
 type transfersPane struct {
-	send func(session.Command) tea.Cmd
-	rows []*transferRow
-	sel  int
+	*common
+	rows    []*transferRow
+	sel     int
+	focused bool // the selection shows
 }
+
+// update takes the transfer events; with the focus, ↑/↓ select a
+// transfer and x cancels it.
+func (p *transfersPane) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case eventMsg:
+		switch msg.ev.(type) {
+		case session.TransferProgress:
+			p.handle(msg.ev, p.now())
+			return p.stale.start()
+		case session.TransferFinished:
+			if notice, bad := p.handle(msg.ev, p.now()); notice != "" {
+				p.say(notice, bad)
+			}
+		}
+	case staleCheckMsg:
+		if p.expireRates(p.now()) {
+			return p.stale.start()
+		}
+	case tea.KeyPressMsg:
+		switch {
+		case key.Matches(msg, p.keys.Up):
+			p.move(-1)
+		case key.Matches(msg, p.keys.Down):
+			p.move(1)
+		case key.Matches(msg, p.keys.CancelTransfer):
+			return p.cancel()
+		}
+	}
+	return nil
+}
+
+func (p *transfersPane) helpKeys() []key.Binding { return []key.Binding{p.keys.CancelTransfer} }
+func (p *transfersPane) setSize(int, int)        {}
+func (p *transfersPane) setFocus(list focus)     { p.focused = list == focusTransfers }
 
 func (p *transfersPane) empty() bool { return len(p.rows) == 0 }
 
@@ -106,7 +143,8 @@ func (p *transfersPane) cancel() tea.Cmd {
 }
 
 // view draws the transfers in at most height lines.
-func (p *transfersPane) view(st *Styles, width, height int, focused bool) string {
+func (p *transfersPane) view(width, height int) string {
+	st, focused := p.styles, p.focused
 	blocks := make([][]string, len(p.rows))
 	for i, r := range p.rows {
 		marker := "  "

@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"context"
@@ -70,7 +70,8 @@ func TestStatusFailureReason(t *testing.T) {
 
 // statusText is the status line (the last line of the view) in plain text.
 func statusText(s *statusLine, width int, now time.Time) string {
-	v := ansi.Strip(s.view(NewStyles(true), width, now))
+	s.common = &common{styles: NewStyles(true), now: func() time.Time { return now }}
+	v := ansi.Strip(s.view(width, 2))
 	return v[strings.LastIndex(v, "\n")+1:]
 }
 

@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"fmt"
@@ -23,9 +23,11 @@ type dialog struct {
 // session bounds the permission requests (session.MaxPendingAsks, one per
 // distinct request); the queue bounds the offers (maxWaitingOffers).
 type dialogQueue struct {
-	keys  *keyMap
-	send  func(session.Command) tea.Cmd
-	items []dialog
+	*common
+	// onAccept shows an accepted offer in the transfers pane.
+	onAccept func(accepted)
+	width    int // the modal's inner width
+	items    []dialog
 	// folder, when set, is the "accept into another folder" input for
 	// the first item, an offer.
 	folder *textinput.Model
@@ -35,6 +37,61 @@ type dialogQueue struct {
 }
 
 func (q *dialogQueue) active() bool { return len(q.items) > 0 }
+
+// update queues the peer's questions as they come and drops those
+// withdrawn; the keys (and pastes, for the folder input) answer the
+// first; the end of the session drops them all.
+func (q *dialogQueue) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case eventMsg:
+		switch e := msg.ev.(type) {
+		case session.PermissionRequest:
+			return q.ask(dialog{perm: &e})
+		case session.PermissionWithdrawn:
+			q.withdraw(e.ID)
+		case session.TransferOffered:
+			return q.ask(dialog{offer: &e})
+		}
+	case endedMsg:
+		q.clear()
+	case tea.KeyPressMsg, tea.PasteMsg:
+		blocked := q.blocked
+		cmd, acc := q.answer(msg)
+		if acc != nil {
+			q.onAccept(*acc)
+		}
+		if q.blocked && !blocked {
+			q.say("denying everything your peer asks for the rest of this session", false)
+		}
+		return cmd
+	}
+	return nil
+}
+
+// ask queues one of the peer's questions (or answers it at once).
+func (q *dialogQueue) ask(d dialog) tea.Cmd {
+	cmd, notice := q.push(d)
+	if notice != "" {
+		q.say(notice, true)
+	}
+	return cmd
+}
+
+func (q *dialogQueue) helpKeys() []key.Binding {
+	k := q.keys
+	switch {
+	case !q.active():
+		return nil
+	case q.typing():
+		return []key.Binding{k.Submit, k.Cancel}
+	case q.items[0].perm != nil:
+		return []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}
+	}
+	return []key.Binding{k.Accept, k.AcceptInto, k.Refuse, k.RefuseAll, k.Block}
+}
+
+func (q *dialogQueue) setSize(width, _ int) { q.width = width }
+func (q *dialogQueue) setFocus(focus)       {}
 
 // typing says whether the folder input has the keyboard.
 func (q *dialogQueue) typing() bool { return q.folder != nil }
@@ -121,9 +178,9 @@ type accepted struct {
 	dir   string
 }
 
-// update handles a key (or a paste, for the folder input) for the first
+// answer handles a key (or a paste, for the folder input) for the first
 // dialog.
-func (q *dialogQueue) update(msg tea.Msg, st *Styles, width int) (tea.Cmd, *accepted) {
+func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 	d := q.items[0]
 	k, isKey := msg.(tea.KeyPressMsg)
 	if q.folder != nil {
@@ -174,8 +231,8 @@ func (q *dialogQueue) update(msg tea.Msg, st *Styles, width int) (tea.Cmd, *acce
 	case key.Matches(k, q.keys.AcceptInto):
 		in := textinput.New()
 		in.Prompt = "folder: "
-		in.SetStyles(st.Input)
-		in.SetWidth(max(10, width-len(in.Prompt)-1))
+		in.SetStyles(q.styles.Input)
+		in.SetWidth(max(10, q.width-len(in.Prompt)-1))
 		in.SetValue(d.offer.SaveDir)
 		in.CursorEnd()
 		q.folder = &in
@@ -188,8 +245,8 @@ func (q *dialogQueue) update(msg tea.Msg, st *Styles, width int) (tea.Cmd, *acce
 }
 
 // view is the first dialog's content, for a modal of the given inner width.
-func (q *dialogQueue) view(st *Styles, width int) string {
-	d := q.items[0]
+func (q *dialogQueue) view(width, _ int) string {
+	st, d := q.styles, q.items[0]
 	var b strings.Builder
 	if d.perm != nil {
 		r := d.perm.Request

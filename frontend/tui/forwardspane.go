@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"cmp"
@@ -93,14 +93,92 @@ type addForm struct {
 // forwardsPane is the table of services, with its add form and remove
 // confirmation.
 type forwardsPane struct {
-	keys     *keyMap
-	send     func(session.Command) tea.Cmd
+	*common
 	rows     []*forwardRow // in order of appearance
 	conns    map[int64]*openConnection
 	sel      int
+	focused  bool // the selection shows, with its connections
 	form     *addForm
 	removing string // the service whose removal awaits y/n
+	// formWidth is the inner width of the form's modal.
+	formWidth int
 }
+
+// update takes the forward and traffic events; on the main screen, a
+// adds a forward, ↑/↓ select one and d removes it.
+func (p *forwardsPane) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case eventMsg:
+		if notice, bad := p.handle(msg.ev, p.now()); notice != "" {
+			p.say(notice, bad)
+		}
+		if _, ok := msg.ev.(session.Traffic); ok {
+			return p.stale.start()
+		}
+	case staleCheckMsg:
+		if p.expireRates(p.now()) {
+			return p.stale.start()
+		}
+	case tea.KeyPressMsg:
+		switch {
+		case key.Matches(msg, p.keys.AddForward):
+			return p.openForm()
+		case key.Matches(msg, p.keys.Up):
+			p.move(-1)
+		case key.Matches(msg, p.keys.Down):
+			p.move(1)
+		case key.Matches(msg, p.keys.RemoveForward):
+			p.confirmRemove()
+		}
+	}
+	return nil
+}
+
+func (p *forwardsPane) helpKeys() []key.Binding {
+	if len(p.rows) > 0 {
+		return []key.Binding{p.keys.RemoveForward}
+	}
+	return nil
+}
+
+func (p *forwardsPane) setSize(int, int)    {}
+func (p *forwardsPane) setFocus(list focus) { p.focused = list == focusForwards }
+
+// forwardForm is the forwards pane's add form and removal confirmation,
+// drawn over the screen while one is open.
+type forwardForm struct{ p *forwardsPane }
+
+// update takes the keys and pastes while the form or the confirmation is
+// open; quitting, or the end of the session, closes them.
+func (f *forwardForm) update(msg tea.Msg) tea.Cmd {
+	switch msg.(type) {
+	case closingMsg, endedMsg:
+		f.p.form, f.p.removing = nil, ""
+	case tea.KeyPressMsg, tea.PasteMsg:
+		return f.p.handleKey(msg)
+	}
+	return nil
+}
+
+func (f *forwardForm) view(width, _ int) string {
+	if f.p.removing != "" {
+		return f.p.confirmView(width)
+	}
+	return f.p.formView(width)
+}
+
+func (f *forwardForm) helpKeys() []key.Binding {
+	k := f.p.keys
+	if f.p.removing != "" {
+		return []key.Binding{k.Yes, k.No}
+	}
+	return []key.Binding{k.AddSubmit, k.SwitchKind, k.Cancel}
+}
+
+func (f *forwardForm) setSize(width, _ int) { f.p.formWidth = width }
+func (f *forwardForm) setFocus(focus)       {}
+
+func (p *forwardsPane) empty() bool { return len(p.rows) == 0 }
 
 // capturing says whether the form or the confirmation has the keyboard.
 func (p *forwardsPane) capturing() bool { return p.form != nil || p.removing != "" }
@@ -264,12 +342,12 @@ func (p *forwardsPane) move(delta int) {
 }
 
 // openForm opens the add form.
-func (p *forwardsPane) openForm(st *Styles, width int) tea.Cmd {
+func (p *forwardsPane) openForm() tea.Cmd {
 	in := textinput.New()
 	in.Prompt = "> "
-	in.SetStyles(st.Input)
+	in.SetStyles(p.styles.Input)
 	in.CharLimit = 200
-	in.SetWidth(max(10, width-3)) // the prompt and the cursor
+	in.SetWidth(max(10, p.formWidth-3)) // the prompt and the cursor
 	p.form = &addForm{input: in}
 	p.form.setPlaceholder()
 	return p.form.input.Focus()
@@ -377,8 +455,8 @@ func (f *addForm) validate() {
 }
 
 // formView is the add form's content, for a modal of the given inner width.
-func (p *forwardsPane) formView(st *Styles, width int) string {
-	f := p.form
+func (p *forwardsPane) formView(width int) string {
+	st, f := p.styles, p.form
 	choice := func(k forwardKind, text string) string {
 		if f.kind == k {
 			return st.Selected.Render("(•) " + text)
@@ -402,7 +480,8 @@ func (p *forwardsPane) formView(st *Styles, width int) string {
 }
 
 // confirmView asks about removing a service.
-func (p *forwardsPane) confirmView(st *Styles, width int) string {
+func (p *forwardsPane) confirmView(width int) string {
+	st := p.styles
 	return wrap(fmt.Sprintf("Remove the forward %q?", clean(p.removing)), width) + "\n" +
 		wrap(st.Dim.Render("Connections already open carry on."), width) + "\n\n" +
 		st.Key.Render("y") + " remove   " + st.Key.Render("n") + " keep"
@@ -415,9 +494,10 @@ type column struct {
 	right bool // numbers are right-aligned
 }
 
-// view draws the table in at most height lines; focused shows the
+// view draws the table in at most height lines; with the focus, the
 // selection marker and the selected service's open connections.
-func (p *forwardsPane) view(st *Styles, width, height int, focused bool, now time.Time) string {
+func (p *forwardsPane) view(width, height int) string {
+	st, focused, now := p.styles, p.focused, p.now()
 	title := st.Title.Render("Forwards")
 	if len(p.rows) == 0 {
 		return title + "\n" + fit(st.Dim.Render("None yet: press ")+st.Key.Render("a")+st.Dim.Render(" to add one."), width)

@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"context"
@@ -12,14 +12,18 @@ import (
 	"syscall"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
 )
 
 // statusLine is the bottom of the screen: the last notice, then the
 // mailbox server, the peer and the path to it.
 type statusLine struct {
+	*common
 	welcomed bool   // the mailbox server said hello
 	peer     string // "" until connected, then "gander" or "fowl"
 	link     *session.LinkStatus
@@ -28,7 +32,71 @@ type statusLine struct {
 
 	notice    string
 	noticeBad bool
+	// reconnectGen numbers the reconnections, for their ticks.
+	reconnectGen int
 }
+
+// update takes the session events that are notices, and the connection's
+// state; it redraws "reconnecting (12 s)" every second while
+// reconnecting.
+func (s *statusLine) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case reconnectTickMsg:
+		if msg.gen == s.reconnectGen && s.reconnecting() {
+			return s.reconnectTick()
+		}
+	case eventMsg:
+		return s.handle(msg.ev)
+	}
+	return nil
+}
+
+func (s *statusLine) handle(ev session.Event) tea.Cmd {
+	switch e := ev.(type) {
+	case session.Welcome:
+		s.welcomed = true
+		if motd := strings.Join(strings.Fields(sanitize.Text(e.MOTD, true)), " "); motd != "" {
+			s.say("server says: "+motd, false)
+		}
+	case session.PeerConnected:
+		s.setPeer(e.PeerVersions)
+		s.say("your peer is connected: compare the verifier", false)
+	case session.TransfersRefused:
+		if e.Unread {
+			s.say(fmt.Sprintf("refused %d offers of your peer unread: %s", e.Count, clean(e.Reason)), true)
+		} else {
+			s.say(fmt.Sprintf("%d more offers of your peer ended: %s", e.Count, clean(e.Reason)), true)
+		}
+	case session.PartialsRemoved:
+		if n := len(e.Removed); n > 0 {
+			s.say(fmt.Sprintf("removed %d partial files an earlier gander left in %s", n, clean(e.Dir)), false)
+		}
+	case session.CommandFailed:
+		s.say(errText(e.Err), true)
+	case session.ForwardProblem:
+		s.say(errText(e.Err), true)
+	case session.PeerClosing:
+		s.say("your peer closed the session", false)
+	case session.LinkStatus:
+		if s.setLink(e, s.now()) {
+			s.reconnectGen++
+			return s.reconnectTick()
+		}
+		if e.State == session.LinkStopped && e.Err != nil {
+			s.say("connection stopped: "+errText(e.Err), true)
+		}
+	}
+	return nil
+}
+
+func (s *statusLine) reconnectTick() tea.Cmd {
+	gen := s.reconnectGen
+	return tea.Tick(reconnectingTick, func(time.Time) tea.Msg { return reconnectTickMsg{gen} })
+}
+
+func (s *statusLine) helpKeys() []key.Binding { return nil }
+func (s *statusLine) setSize(int, int)        {}
+func (s *statusLine) setFocus(focus)          {}
 
 // setPeer records what the peer is, from its app_versions.
 func (s *statusLine) setPeer(versions json.RawMessage) {
@@ -163,7 +231,9 @@ const (
 	brief                 // brief labels, no why
 )
 
-func (s *statusLine) view(st *Styles, width int, now time.Time) string {
+// view is two lines: the notice, and the state of the connections.
+func (s *statusLine) view(width, _ int) string {
+	st, now := s.styles, s.now()
 	var notice string
 	if s.notice != "" {
 		if s.noticeBad {

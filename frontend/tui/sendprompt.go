@@ -1,4 +1,4 @@
-package ui
+package tui
 
 import (
 	"errors"
@@ -18,24 +18,27 @@ import (
 // empty, to type a path). It shows the paths it understood; Enter offers
 // them to the peer, Esc forgets them.
 type sendPrompt struct {
-	input textinput.Model
-	home  string
-	paths []string
-	err   string
+	*common
+	input  textinput.Model
+	home   string
+	paths  []string
+	err    string
+	closed bool // sent or cancelled: the root drops it
 }
 
-func newSendPrompt(st *Styles, width int, text, home string) *sendPrompt {
+// newSendPrompt opens a prompt holding text; cmd focuses its input.
+func newSendPrompt(c *common, width int, text, home string) (p *sendPrompt, cmd tea.Cmd) {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "drop files here, or type a path"
-	in.SetStyles(st.Input)
+	in.SetStyles(c.styles.Input)
 	in.CharLimit = 64 << 10
 	in.SetWidth(max(10, width-3))
-	p := &sendPrompt{input: in, home: home}
+	p = &sendPrompt{common: c, input: in, home: home}
 	p.input.SetValue(text)
 	p.input.CursorEnd()
 	p.parse()
-	return p
+	return p, p.input.Focus()
 }
 
 // parse reads the paths in the prompt and checks that each exists (a
@@ -70,29 +73,45 @@ func (p *sendPrompt) parse() {
 	p.paths = paths
 }
 
-// update handles a key or a paste; done reports that the prompt closed,
-// with cmd offering the files if it was submitted.
-func (p *sendPrompt) update(msg tea.Msg, keys *keyMap, send func(session.Command) tea.Cmd) (cmd tea.Cmd, done bool) {
-	if k, ok := msg.(tea.KeyPressMsg); ok {
+// update handles a key or a paste; Enter offers the files and closes the
+// prompt, Esc closes it.
+func (p *sendPrompt) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
 		switch {
-		case key.Matches(k, keys.Cancel):
-			return nil, true
-		case key.Matches(k, keys.Submit):
+		case key.Matches(msg, p.keys.Cancel):
+			p.closed = true
+			return nil
+		case key.Matches(msg, p.keys.Submit):
 			if len(p.paths) == 0 {
 				if p.err == "" {
 					p.err = "nothing to send yet"
 				}
-				return nil, false
+				return nil
 			}
-			return send(session.SendFiles{Paths: p.paths}), true
+			p.closed = true
+			p.say(fmt.Sprintf("offering %d item(s) to your peer…", len(p.paths)), false)
+			return p.send(session.SendFiles{Paths: p.paths})
 		}
+	case tea.PasteMsg:
+	default:
+		return nil
 	}
+	var cmd tea.Cmd
 	p.input, cmd = p.input.Update(msg)
 	p.parse()
-	return cmd, false
+	return cmd
 }
 
-func (p *sendPrompt) view(st *Styles, width int) string {
+func (p *sendPrompt) helpKeys() []key.Binding {
+	return []key.Binding{p.keys.SendSubmit, p.keys.Cancel}
+}
+
+func (p *sendPrompt) setSize(int, int) {}
+func (p *sendPrompt) setFocus(focus)   {}
+
+func (p *sendPrompt) view(width, _ int) string {
+	st := p.styles
 	var b strings.Builder
 	b.WriteString(st.Header.Render("Send files to your peer") + "\n\n")
 	b.WriteString(p.input.View())
