@@ -6,78 +6,32 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/gander-pair/gander/internal/testkit"
+)
 
-	"github.com/gander-pair/gander/wormhole"
-	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
+// PairForTests and EchoForTests are dilationtest's Pair and Echo, which
+// this package's own tests cannot import (dilationtest imports dilation):
+// hooks_test.go, an external test file, sets them.
+var (
+	PairForTests func(t testing.TB, cfgA, cfgB Config) (a, b *Conn)
+	EchoForTests func(t testing.TB, c *Conn, proto string)
 )
 
 // pair makes two wormholes that share a code over a fake mailbox and
 // dilates both.
 func pair(t testing.TB, cfgA, cfgB Config) (a, b *Conn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	server := mailboxtest.New(t)
-	wcfg := wormhole.Config{MailboxURL: server.URL(), AppID: "gander.test/dilation", VersionExtra: VersionFields()}
-	wa, err := wormhole.New(ctx, wcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wb, err := wormhole.New(ctx, wcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := wa.AllocateCode(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wb.SetCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var errA, errB error
-	wg.Add(2)
-	go func() { defer wg.Done(); a, errA = Dilate(ctx, wa, cfgA) }()
-	go func() { defer wg.Done(); b, errB = Dilate(ctx, wb, cfgB) }()
-	wg.Wait()
-	if errA != nil || errB != nil {
-		t.Fatalf("dilate: %v / %v", errA, errB)
-	}
-	t.Cleanup(func() {
-		a.Close()
-		b.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		wa.Close(ctx)
-		wb.Close(ctx)
-	})
-	return a, b
+	return PairForTests(t, cfgA, cfgB)
 }
 
 // echo serves every subchannel of proto on c by copying it back.
 func echo(t *testing.T, c *Conn, proto string) {
-	l, err := c.Listen(proto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			sc, err := l.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(sc, sc)
-				sc.Close()
-			}()
-		}
-	}()
+	t.Helper()
+	EchoForTests(t, c, proto)
 }
 
 // roundTrip writes size random bytes on a new subchannel and checks that
@@ -339,24 +293,8 @@ func TestStatusUpdatesFollowReconnection(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	a, b := pair(t, Config{}, Config{})
 	echo(t, b, "echo")
 	roundTrip(t, a, "echo", 1<<20)
-}
-
-// checkNoLeaks fails the test if goroutines started during it outlive it
-// and the cleanups registered after this one (which run first).
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
-			if time.Now().After(deadline) {
-				t.Error(err)
-				return
-			}
-		}
-	})
 }

@@ -6,11 +6,11 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/dilation/dilationtest"
 )
 
 // BenchmarkDilationThroughput measures, in one run, one subchannel's
@@ -40,14 +40,7 @@ func BenchmarkDilationThroughput(b *testing.B) {
 
 	measure("raw loopback TCP", func() int64 { return rawTCPTransfer(b, size) })
 
-	wa, code := joinGander(b, mailbox.URL, "")
-	wb, _ := joinGander(b, mailbox.URL, code)
-	var a, peer *dilation.Conn
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); a = dilateGander(b, wa, dilation.Config{}) }()
-	go func() { defer wg.Done(); peer = dilateGander(b, wb, dilation.Config{}) }()
-	wg.Wait()
+	a, peer := dilationtest.Pair(b, dilation.Config{}, dilation.Config{}, dilationtest.Mailbox(mailbox.URL), dilationtest.Timeout(60*time.Second))
 	serveSink(b, peer)
 	measure("gander→gander", func() int64 { return subchannelTransfer(b, a, size) })
 

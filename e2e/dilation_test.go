@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/dilation/dilationtest"
 	"github.com/gander-pair/gander/wormhole"
 )
 
@@ -24,7 +25,7 @@ import (
 // gander peers, over the real mailbox server and transit relay.
 
 const (
-	dilationAppID = "gander.test/dilation"
+	dilationAppID = dilationtest.AppID // the Python peers use it too
 	leaderSide    = "ffffffffffffffff" // larger than any random side
 	followerSide  = "0000000000000000"
 )
@@ -33,40 +34,12 @@ const (
 // returns once the code is set; connect finishes dilating.
 func joinGander(t testing.TB, mailboxURL, code string) (*wormhole.Wormhole, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	w, err := wormhole.New(ctx, wormhole.Config{
-		MailboxURL: mailboxURL, AppID: dilationAppID, VersionExtra: dilation.VersionFields(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		w.Close(ctx)
-	})
-	if code == "" {
-		code, err = w.AllocateCode(ctx, 2)
-	} else {
-		err = w.SetCode(ctx, code)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w, code
+	return dilationtest.Join(t, code, dilationtest.Mailbox(mailboxURL), dilationtest.Timeout(30*time.Second))
 }
 
 func dilateGander(t testing.TB, w *wormhole.Wormhole, cfg dilation.Config) *dilation.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := dilation.Dilate(ctx, w, cfg)
-	if err != nil {
-		t.Fatalf("dilate: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dilationtest.Dilate(t, w, cfg, dilationtest.Timeout(60*time.Second))
 }
 
 // serve runs handle for every subchannel the peer opens for proto, until
@@ -93,7 +66,8 @@ func serve(t testing.TB, c *dilation.Conn, proto string, handle func(*dilation.S
 
 // serveEcho answers every "echo" subchannel by copying it back.
 func serveEcho(t testing.TB, c *dilation.Conn) {
-	serve(t, c, "echo", func(sc *dilation.Subchannel) { io.Copy(sc, sc) })
+	t.Helper()
+	dilationtest.Echo(t, c, "echo")
 }
 
 // echoThrough writes size random bytes on a new "echo" subchannel, reads
@@ -277,20 +251,8 @@ func TestDilationSurvivesRepeatedCuts(t *testing.T) {
 	}
 
 	t.Run("gander to gander", func(t *testing.T) {
-		wa, code := joinGander(t, mailbox.URL, "")
-		wb, _ := joinGander(t, mailbox.URL, code)
-		var a, b *dilation.Conn
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			a = dilateGander(t, wa, dilation.Config{TransitRelay: proxied, NoDirect: true})
-		}()
-		go func() {
-			defer wg.Done()
-			b = dilateGander(t, wb, dilation.Config{TransitRelay: proxied, NoDirect: true})
-		}()
-		wg.Wait()
+		cfg := dilation.Config{TransitRelay: proxied, NoDirect: true}
+		a, b := dilationtest.Pair(t, cfg, cfg, dilationtest.Mailbox(mailbox.URL), dilationtest.Timeout(60*time.Second))
 		serveEcho(t, b)
 		done, progress := make(chan struct{}), new(atomic.Int64)
 		cuts := cutRepeatedly(progress, done)
@@ -323,17 +285,11 @@ func TestDilationSurvivesRepeatedCuts(t *testing.T) {
 // A thousand subchannels at once, each echoing 64 KiB, gander to gander.
 func TestThousandSubchannels(t *testing.T) {
 	mailbox := startMailbox(t)
-	wa, code := joinGander(t, mailbox.URL, "")
-	wb, _ := joinGander(t, mailbox.URL, code)
-	var a, b *dilation.Conn
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); a = dilateGander(t, wa, dilation.Config{}) }()
-	go func() { defer wg.Done(); b = dilateGander(t, wb, dilation.Config{}) }()
-	wg.Wait()
+	a, b := dilationtest.Pair(t, dilation.Config{}, dilation.Config{}, dilationtest.Mailbox(mailbox.URL), dilationtest.Timeout(60*time.Second))
 	serveEcho(t, b)
 
 	start := time.Now()
+	var wg sync.WaitGroup
 	var failures sync.Map
 	for i := range 1000 {
 		wg.Add(1)

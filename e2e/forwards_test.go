@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // Port forwarding between gander and real fowl 26.8 (and gander itself),
@@ -21,32 +23,6 @@ var (
 	ganderCode      = regexp.MustCompile(`Wormhole code is: (\S+)`)
 	ganderListening = regexp.MustCompile(`Listening for (\S+) on (\S+)`)
 )
-
-// upperEcho is a TCP daemon that answers every line in upper case.
-func upperEcho(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				s := bufio.NewScanner(c)
-				for s.Scan() {
-					io.WriteString(c, strings.ToUpper(s.Text())+"\n")
-				}
-			}()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 const page = "<h1>served through the wormhole</h1>"
 
@@ -133,7 +109,7 @@ func TestForwardingWithFowl(t *testing.T) {
 	})
 
 	t.Run("gander offers an echo service, fowl listens", func(t *testing.T) {
-		echo := upperEcho(t)
+		echo := testkit.UpperEchoServer(t)
 		fowlPort := freePort(t)
 		g := startGander(t, mailbox.URL, "--remote", "echo:"+strconv.Itoa(echo))
 		code := g.waitFor(t, ganderCode, 30*time.Second)[1]
@@ -158,7 +134,7 @@ func TestForwardingWithFowl(t *testing.T) {
 
 func TestForwardingGanderToGander(t *testing.T) {
 	mailbox := startMailbox(t)
-	web, echo := webServer(t), upperEcho(t)
+	web, echo := webServer(t), testkit.UpperEchoServer(t)
 	offerer := startGander(t, mailbox.URL, "--remote", "web:"+strconv.Itoa(web), "--remote", "echo:"+strconv.Itoa(echo))
 	code := offerer.waitFor(t, ganderCode, 30*time.Second)[1]
 	accepter := startGander(t, mailbox.URL, "--local", "web", "--local", "echo", code)
@@ -209,14 +185,14 @@ func TestForwardingPolicyRefusals(t *testing.T) {
 	})
 
 	t.Run("gander asks fowl to listen for a service fowl did not accept", func(t *testing.T) {
-		g := startGander(t, mailbox.URL, "--remote", "secret:"+strconv.Itoa(upperEcho(t)))
+		g := startGander(t, mailbox.URL, "--remote", "secret:"+strconv.Itoa(testkit.UpperEchoServer(t)))
 		code := g.waitFor(t, ganderCode, 30*time.Second)[1]
 		startFowl(t, mailbox.URL, "--local", "other:"+strconv.Itoa(freePort(t)), code)
 		g.waitFor(t, regexp.MustCompile(`The peer refused secret: \S+`), 60*time.Second)
 	})
 
 	t.Run("gander asks gander, refused", func(t *testing.T) {
-		offerer := startGander(t, mailbox.URL, "--remote", "secret:"+strconv.Itoa(upperEcho(t)))
+		offerer := startGander(t, mailbox.URL, "--remote", "secret:"+strconv.Itoa(testkit.UpperEchoServer(t)))
 		code := offerer.waitFor(t, ganderCode, 30*time.Second)[1]
 		accepter := startGander(t, mailbox.URL, "--local", "other", code)
 		offerer.waitFor(t, regexp.MustCompile(`The peer refused secret: No service permitted for name: secret`), 60*time.Second)

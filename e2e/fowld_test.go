@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // gander --json against the real fowld 26.8, both driven as a fowld
@@ -120,7 +122,7 @@ func TestFowldProtocolGanderWithFowld(t *testing.T) {
 
 	// "up": the daemon runs on fowld's side, gander listens for it.
 	// "down": the daemon runs on gander's side, fowld listens for it.
-	upDaemon, downDaemon := upperEcho(t), upperEcho(t)
+	upDaemon, downDaemon := testkit.UpperEchoServer(t), testkit.UpperEchoServer(t)
 	command(t, g, `{"kind": "local", "name": "up"}`)
 	command(t, f, `{"kind": "local", "name": "down"}`)
 	command(t, f, fmt.Sprintf(`{"kind": "remote", "name": "up", "local_connect_port": %d}`, upDaemon))

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/dilation/dilationtest"
 	"github.com/gander-pair/gander/forwards"
-	"github.com/gander-pair/gander/wormhole"
 )
 
 // Hostile file senders against a real gander process (issue 11, findings
@@ -63,28 +63,10 @@ func startHostileTarget(t *testing.T, mailboxURL string, args ...string) *proces
 // connection.
 func fakeGander(t *testing.T, mailboxURL, code string) *dilation.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	w, err := wormhole.New(ctx, wormhole.Config{
-		MailboxURL: mailboxURL, AppID: forwards.AppID, AppVersions: forwards.AppVersions(),
-		VersionExtra: dilation.VersionFields(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		w.Close(ctx)
-	})
-	if err := w.SetCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := dilation.Dilate(ctx, w, dilation.Config{})
-	if err != nil {
-		t.Fatalf("dilate: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	opts := []dilationtest.Option{dilationtest.Mailbox(mailboxURL), dilationtest.App(forwards.AppID, forwards.AppVersions()),
+		dilationtest.Timeout(60 * time.Second)}
+	w, _ := dilationtest.Join(t, code, opts...)
+	conn := dilationtest.Dilate(t, w, dilation.Config{}, opts...)
 	fw, err := forwards.Start(conn, forwards.Config{Policy: forwards.NewPolicy(nil), PeerIsGander: true})
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // Smoke tests of the harness: the real Python programs talking to each
@@ -158,35 +161,7 @@ func TestPythonThroughFaultProxy(t *testing.T) {
 // ways, passes a half-close on, cuts live connections and keeps accepting.
 // It needs no venv.
 func TestFaultProxy(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	echoDone := make(chan struct{})
-	go func() { // serves until echo is closed, then waits for its connections
-		defer close(echoDone)
-		var conns []net.Conn
-		served := make(chan struct{}, 16)
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				break
-			}
-			conns = append(conns, c)
-			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				served <- struct{}{}
-			}()
-		}
-		for _, c := range conns {
-			c.Close()
-			<-served
-		}
-	}()
-	t.Cleanup(func() { echo.Close(); <-echoDone })
-
-	proxy := startProxy(t, echo.Addr().String())
+	proxy := startProxy(t, "127.0.0.1:"+strconv.Itoa(testkit.EchoServer(t)))
 	dial := func() *net.TCPConn {
 		t.Helper()
 		c, err := net.DialTimeout("tcp", proxy.Addr, 5*time.Second)

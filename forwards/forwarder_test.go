@@ -6,82 +6,19 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
-	"github.com/gander-pair/gander/wormhole"
-	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
+	"github.com/gander-pair/gander/dilation/dilationtest"
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // dilatedPair connects two gander peers over a fake mailbox.
 func dilatedPair(t testing.TB) (a, b *dilation.Conn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	server := mailboxtest.New(t)
-	cfg := wormhole.Config{MailboxURL: server.URL(), AppID: AppID, AppVersions: AppVersions(), VersionExtra: dilation.VersionFields()}
-	wa, err := wormhole.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wb, err := wormhole.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := wa.AllocateCode(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wb.SetCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var errA, errB error
-	wg.Add(2)
-	go func() { defer wg.Done(); a, errA = dilation.Dilate(ctx, wa, dilation.Config{}) }()
-	go func() { defer wg.Done(); b, errB = dilation.Dilate(ctx, wb, dilation.Config{}) }()
-	wg.Wait()
-	if errA != nil || errB != nil {
-		t.Fatal(errA, errB)
-	}
-	t.Cleanup(func() {
-		a.Close()
-		b.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		wa.Close(ctx)
-		wb.Close(ctx)
-	})
-	return a, b
-}
-
-// echoServer is a TCP daemon that echoes each line back in upper case.
-func echoServer(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				s := bufio.NewScanner(c)
-				for s.Scan() {
-					io.WriteString(c, strings.ToUpper(s.Text())+"\n")
-				}
-			}()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+	return dilationtest.Pair(t, dilation.Config{}, dilation.Config{}, dilationtest.App(AppID, AppVersions()))
 }
 
 type eventLog struct {
@@ -135,7 +72,7 @@ type shoutService struct {
 func startShoutService(t *testing.T) shoutService {
 	t.Helper()
 	a, b := dilatedPair(t)
-	daemon := echoServer(t)
+	daemon := testkit.UpperEchoServer(t)
 	offerer, _ := startForwarder(t, a, nil)
 	acceptPolicy := NewPolicy(nil)
 	acceptPolicy.AddLocal(Local{Name: "shout", BindAddr: "127.0.0.1"})
@@ -313,7 +250,7 @@ func TestPortRules(t *testing.T) {
 // (for profiling; the e2e benchmark compares it with ssh and fowl).
 func BenchmarkConnectionSetup(b *testing.B) {
 	a, c := dilatedPair(b)
-	daemon := echoServer(b)
+	daemon := testkit.UpperEchoServer(b)
 	offerer, err := Start(a, Config{PeerIsGander: true})
 	if err != nil {
 		b.Fatal(err)

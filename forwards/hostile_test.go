@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // A hostile peer, in these tests, is the raw dilation side of a pair
@@ -364,7 +365,7 @@ func TestPeerConnectionsAreCapped(t *testing.T) {
 	lim := shortLimits()
 	lim.connections = 3
 	policy := NewPolicy(nil)
-	policy.AddRemote(Remote{Name: "echo", Address: "127.0.0.1", ConnectPort: echoServer(t)})
+	policy.AddRemote(Remote{Name: "echo", Address: "127.0.0.1", ConnectPort: testkit.UpperEchoServer(t)})
 	peer, _, _ := hostileSession(t, policy, lim)
 	var open []*peerChannel
 	for range 3 {

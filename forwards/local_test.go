@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // listeningSession is a Forwarder listening for the hostile peer's
@@ -306,7 +306,7 @@ func TestCloseEndsIdleConnections(t *testing.T) {
 	lim.handshakeTimeout = time.Minute
 	policy := NewPolicy(nil)
 	policy.AddLocal(Local{Name: "web", BindAddr: "127.0.0.1"})
-	policy.AddRemote(Remote{Name: "echo", Address: "127.0.0.1", ConnectPort: echoServer(t)})
+	policy.AddRemote(Remote{Name: "echo", Address: "127.0.0.1", ConnectPort: testkit.UpperEchoServer(t)})
 	peer, f, events := hostileSession(t, policy, lim)
 	forwards, err := peer.Listen(forwardSubprotocol)
 	if err != nil {
@@ -351,23 +351,9 @@ func TestCloseEndsIdleConnections(t *testing.T) {
 		}
 	}
 	in.waitEnd(t, 2*time.Second)
-	if left := forwarderGoroutines(); left != "" {
+	if left := testkit.Goroutines("forwards.(*Forwarder).", "forwards.(*connection)."); left != "" {
 		t.Fatalf("goroutines of the Forwarder left after Close:\n%s", left)
 	}
-}
-
-// forwarderGoroutines are the stacks of the goroutines running the
-// Forwarder's code.
-func forwarderGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var left []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "forwards.(*Forwarder).") || strings.Contains(g, "forwards.(*connection).") {
-			left = append(left, g)
-		}
-	}
-	return strings.Join(left, "\n\n")
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

@@ -13,8 +13,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -40,22 +38,6 @@ func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
 	}
 	tb.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
-}
-
-// checkNoLeaks fails the test if goroutines started during it outlive it
-// and the cleanups registered after this one (which run first).
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
-			if time.Now().After(deadline) {
-				t.Error(err)
-				return
-			}
-		}
-	})
 }
 
 // result is how both sides of one transfer ended.

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // frames encodes messages back to back.
@@ -151,7 +153,7 @@ func TestHostileSender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testkit.CheckNoLeaks(t)
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "in")
 			os.Mkdir(dir, 0o755)

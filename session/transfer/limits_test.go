@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 // Findings 6b, 7 and 10 of issue 11: a peer that stalls, offers too
@@ -56,7 +58,7 @@ func TestStalledSenderTimesOut(t *testing.T) {
 		{"stops mid-file", frames(dataMsg("abc"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testkit.CheckNoLeaks(t)
 			dir := t.TempDir()
 			a, b := tcpPair(t)
 			said := stallingSender(a, frames(fileOffer("x", 6)), tc.stream)
@@ -108,7 +110,7 @@ func stallingSender(c net.Conn, offer, stream []byte) <-chan []message {
 // A subchannel on which no offer ever comes is closed after offerTimeout,
 // with the peer told.
 func TestNoOfferTimesOut(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	shorten(t, &offerTimeout, 200*time.Millisecond)
 	a, b := tcpPair(t)
 	said := stallingSender(a, nil, nil)
@@ -124,7 +126,7 @@ func TestNoOfferTimesOut(t *testing.T) {
 // A receiver that never answers the offer: Send gives up after
 // answerTimeout and tells it.
 func TestUnansweredOfferTimesOut(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	shorten(t, &answerTimeout, 200*time.Millisecond)
 	path := filepath.Join(t.TempDir(), "x")
 	writeFile(t, path, 10)
@@ -158,7 +160,7 @@ func readAll(c net.Conn) []message {
 // A receiver that accepts and then stops reading would block the sender's
 // write for good: after the idle timeout Send ends and closes.
 func TestReceiverThatStopsReadingTimesOut(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	shorten(t, &idleTimeout, 300*time.Millisecond)
 	path := filepath.Join(t.TempDir(), "big")
 	f, _ := os.Create(path)
@@ -234,7 +236,7 @@ func TestFits(t *testing.T) {
 // The free space is checked again as data arrives: another writer
 // filling the disk stops the transfer before the disk is full.
 func TestRoomRunsOutWhileReceiving(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	const size = roomCheckInterval + 1<<20
 	src := filepath.Join(t.TempDir(), "big")
 	f, _ := os.Create(src)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
 )
 
 func TestSendFile(t *testing.T) {
@@ -27,7 +29,7 @@ func TestSendFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testkit.CheckNoLeaks(t)
 			src := filepath.Join(t.TempDir(), "data.bin")
 			writeFile(t, src, tt.size)
 			dir := t.TempDir()
@@ -68,7 +70,7 @@ func makeTree(t *testing.T) string {
 }
 
 func TestSendDirectory(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	src := makeTree(t)
 	dir := t.TempDir()
 	r := transfer(t, src, dir, transferOpts{})
@@ -85,7 +87,7 @@ func TestSendDirectory(t *testing.T) {
 }
 
 func TestSendManySmallFiles(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	src := filepath.Join(t.TempDir(), "many")
 	for i := range 10000 {
 		writeFile(t, filepath.Join(src, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d", i)), i%300)
@@ -101,7 +103,7 @@ func TestSendManySmallFiles(t *testing.T) {
 }
 
 func TestExistingNamesAreKept(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srcDir := t.TempDir()
 	src := filepath.Join(srcDir, "notes.txt")
 	writeFile(t, src, 1000)
@@ -137,7 +139,7 @@ func TestExistingNamesAreKept(t *testing.T) {
 }
 
 func TestRefuse(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	src := filepath.Join(t.TempDir(), "secret")
 	writeFile(t, src, 1000)
 	dir := t.TempDir()
@@ -169,7 +171,7 @@ func TestCancel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testkit.CheckNoLeaks(t)
 			src := filepath.Join(t.TempDir(), "big")
 			writeFile(t, src, 32<<20)
 			parent := t.TempDir()
@@ -207,7 +209,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestWithdrawBeforeAnswer(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	src := filepath.Join(t.TempDir(), "f")
 	writeFile(t, src, 10)
 	dir := t.TempDir()
@@ -255,7 +257,7 @@ func (f *failingFile) Write(p []byte) (int, error) {
 func TestDiskFull(t *testing.T) {
 	for _, tree := range []bool{false, true} {
 		t.Run(fmt.Sprint("tree=", tree), func(t *testing.T) {
-			checkNoLeaks(t)
+			testkit.CheckNoLeaks(t)
 			src := filepath.Join(t.TempDir(), "big")
 			writeFile(t, src, 8<<20)
 			if tree {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gander-pair/gander/internal/testkit"
 	"github.com/gander-pair/gander/wormhole/mailbox"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )
@@ -15,7 +16,7 @@ import (
 // A consumer that does not read holds back the server instead of growing a
 // queue: what the mailbox relays waits upstream, and nothing is lost.
 func TestUndeliveredQueueIsBounded(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	const total = 10 * mailbox.MaxUndelivered
@@ -42,7 +43,7 @@ func TestUndeliveredQueueIsBounded(t *testing.T) {
 // A phase no client uses, longer than MaxPhaseLength, is dropped: each
 // phase is remembered for the rest of the session.
 func TestOverlongPhaseDropped(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	add(t, b, strings.Repeat("p", mailbox.MaxPhaseLength+1), "long")
@@ -57,7 +58,7 @@ func TestOverlongPhaseDropped(t *testing.T) {
 // reconnections, then a *TimeoutError: never a hang. Once it answers
 // again, the same client carries on.
 func TestSilentServerTimesOut(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	cfg := config(srv)
 	cfg.ReplyTimeout = 100 * time.Millisecond
@@ -95,7 +96,7 @@ func TestSilentServerTimesOut(t *testing.T) {
 }
 
 func TestCrowdedIsErrCrowded(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	_, _, n := pair(t, srv)
 	c := dial(t, srv)

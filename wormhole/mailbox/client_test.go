@@ -13,29 +13,12 @@ import (
 
 	"github.com/coder/websocket"
 
-	"go.uber.org/goleak"
-
+	"github.com/gander-pair/gander/internal/testkit"
 	"github.com/gander-pair/gander/wormhole/mailbox"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )
 
 const appID = "example.com/gander/test"
-
-// checkNoLeaks fails the test if goroutines started during it outlive it
-// and the cleanups registered after this one (which run first).
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
-			if time.Now().After(deadline) {
-				t.Error(err)
-				return
-			}
-		}
-	})
-}
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -155,7 +138,7 @@ func count(list []string, s string) int {
 }
 
 func TestDialWelcome(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t, mailboxtest.WithMOTD("hello, world"), mailboxtest.WithCurrentCLIVersion("0.24.0"))
 	c := dial(t, srv)
 	if got := c.Welcome(); got.MOTD != "hello, world" || got.CurrentCLIVersion != "0.24.0" || got.Error != "" {
@@ -177,7 +160,7 @@ func TestDialWelcome(t *testing.T) {
 }
 
 func TestDialWelcomeError(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t, mailboxtest.WithWelcomeError("this server is closed"))
 	c, err := mailbox.Dial(testContext(t), config(srv))
 	var we *mailbox.WelcomeError
@@ -191,7 +174,7 @@ func TestDialWelcomeError(t *testing.T) {
 }
 
 func TestDialUnreachable(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +192,7 @@ func TestDialUnreachable(t *testing.T) {
 // A first connection that fails its upgrade is fatal too; only later
 // losses are retried.
 func TestDialServerDown(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	srv.SetDown(true)
 	_, err := mailbox.Dial(testContext(t), config(srv))
@@ -223,7 +206,7 @@ func TestDialServerDown(t *testing.T) {
 }
 
 func TestAllocateClaimList(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	a, b := dial(t, srv), dial(t, srv)
@@ -264,7 +247,7 @@ func TestAllocateClaimList(t *testing.T) {
 }
 
 func TestCrowdedIsServerError(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	_, _, n := pair(t, srv)
@@ -292,7 +275,7 @@ func TestCrowdedIsServerError(t *testing.T) {
 }
 
 func TestExchange(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, n := pair(t, srv)
 
@@ -324,7 +307,7 @@ func TestExchange(t *testing.T) {
 
 // Adds made before the mailbox is known wait for it.
 func TestAddBeforeClaim(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	a, b := dial(t, srv), dial(t, srv)
@@ -345,7 +328,7 @@ func TestAddBeforeClaim(t *testing.T) {
 }
 
 func TestReleaseOnlyAfterPeerMessage(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, n := pair(t, srv)
 	add(t, a, "pake", "x")
@@ -361,7 +344,7 @@ func TestReleaseOnlyAfterPeerMessage(t *testing.T) {
 }
 
 func TestCloseSendsReleaseAndMood(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	ctx := testContext(t)
 	a, b, _ := pair(t, srv)
@@ -400,7 +383,7 @@ func TestCloseSendsReleaseAndMood(t *testing.T) {
 }
 
 func TestCloseUnclaimed(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	c := dial(t, srv)
 	if err := c.Close(testContext(t), mailbox.Happy); err != nil {
@@ -414,7 +397,7 @@ func TestCloseUnclaimed(t *testing.T) {
 // Close waits out an outage: the release and close are replayed on the
 // next connection.
 func TestCloseAcrossOutage(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, _, _ := pair(t, srv)
 	srv.SetDown(true)
@@ -437,7 +420,7 @@ func TestCloseAcrossOutage(t *testing.T) {
 }
 
 func TestCloseContextExpires(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, _, _ := pair(t, srv)
 	srv.SetDown(true)
@@ -459,7 +442,7 @@ func TestCloseContextExpires(t *testing.T) {
 // delivered exactly once although adds are re-sent and the server replays
 // the whole mailbox on every open.
 func TestReconnectDeliversExactlyOnce(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	const total = 30
@@ -521,7 +504,7 @@ func TestReconnectDeliversExactlyOnce(t *testing.T) {
 }
 
 func TestReplayAfterReconnectNotRedelivered(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	for _, p := range []string{"pake", "version", "0"} {
@@ -547,7 +530,7 @@ func TestReplayAfterReconnectNotRedelivered(t *testing.T) {
 }
 
 func TestMalformedAndUnknownIgnored(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	a, b, _ := pair(t, srv)
 	for _, raw := range []string{
@@ -575,7 +558,7 @@ func TestMalformedAndUnknownIgnored(t *testing.T) {
 }
 
 func TestOversizeMessageEndsClient(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	c := dial(t, srv)
 	pad := strings.Repeat("a", mailbox.MaxMessageSize)
@@ -596,7 +579,7 @@ func TestOversizeMessageEndsClient(t *testing.T) {
 
 // A frame of exactly MaxMessageSize is still accepted.
 func TestMaxSizeMessageAccepted(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	srv := mailboxtest.New(t)
 	c := dial(t, srv)
 	frame := `{"type": "frobnicate", "pad": ""}`
