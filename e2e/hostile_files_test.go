@@ -21,6 +21,7 @@ import (
 
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole"
 )
 
@@ -66,7 +67,7 @@ func fakeGander(t *testing.T, mailboxURL, code string) *dilation.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	w, err := wormhole.New(ctx, wormhole.Config{
-		MailboxURL: mailboxURL, AppID: forwards.AppID, AppVersions: forwards.AppVersions(),
+		MailboxURL: mailboxURL, AppID: forwards.AppID, AppVersions: session.AppVersions(),
 		VersionExtra: dilation.VersionFields(),
 	})
 	if err != nil {

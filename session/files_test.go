@@ -275,7 +275,7 @@ func oneSessionAndAFakePeer(t *testing.T, recv Config) (*recorder, *dilation.Con
 	}()
 	code := waitEvent[CodeReady](t, receiver).Code
 	w, err := wormhole.New(ctx, wormhole.Config{MailboxURL: server.URL(), AppID: forwards.AppID,
-		AppVersions: forwards.AppVersions(), VersionExtra: dilation.VersionFields()})
+		AppVersions: AppVersions(), VersionExtra: dilation.VersionFields()})
 	if err != nil {
 		t.Fatal(err)
 	}

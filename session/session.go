@@ -104,6 +104,10 @@ type (
 		Verifier []byte
 		// PeerVersions is the peer's app_versions (fowl sends its features).
 		PeerVersions json.RawMessage
+		// Peer is what they say: fowl or gander, and its features, which
+		// decide what the session runs with the peer (and so what a
+		// frontend should offer: sending files wants Peer.Accepts(FeatureFiles)).
+		Peer Peer
 	}
 	// OfferFailed: a --remote service could not be set up.
 	OfferFailed struct {
@@ -401,7 +405,7 @@ func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole
 	w, err := wormhole.New(ctx, wormhole.Config{
 		MailboxURL:    cfg.MailboxURL,
 		AppID:         forwards.AppID,
-		AppVersions:   forwards.AppVersions(),
+		AppVersions:   AppVersions(),
 		VersionExtra:  dilation.VersionFields(),
 		ClientVersion: cfg.ClientVersion,
 		Logger:        cfg.Logger,
