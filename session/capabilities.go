@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -19,6 +20,12 @@ const (
 	FeatureForwards = forwards.Feature // port forwarding (fowl's protocol)
 	FeatureFiles    = "files-v1"       // file transfer (session/transfer)
 )
+
+// featureAbout says what each feature is, for people (PeerLacksError).
+var featureAbout = map[string]string{
+	FeatureForwards: "port forwarding",
+	FeatureFiles:    "file transfer",
+}
 
 // Bounds on what ParsePeer keeps of a peer's features: anything beyond
 // is dropped, not an error, so that a hostile or future peer cannot make
@@ -132,10 +139,11 @@ type PeerLacksError struct {
 }
 
 func (e *PeerLacksError) Error() string {
+	about := cmp.Or(featureAbout[e.Feature], e.Feature)
 	if e.Peer == PeerFowl {
-		return fmt.Sprintf("the peer is fowl, which has no %s: only a gander peer does", e.Feature)
+		return fmt.Sprintf("the peer is fowl, which has no %s (only gander does)", about)
 	}
-	return fmt.Sprintf("the peer's gander does not have %s (an older version?)", e.Feature)
+	return fmt.Sprintf("the peer's gander has no %s: it does not advertise %s (an older version?)", about, e.Feature)
 }
 
 // Is makes a fowl peer's missing files the ErrPeerCannotFiles of before.

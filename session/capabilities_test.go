@@ -128,11 +128,18 @@ func TestPeerLacksError(t *testing.T) {
 // is a name ParsePeer keeps.
 func TestSubprotocolTable(t *testing.T) {
 	commands, events, features := map[reflect.Type]string{}, map[reflect.Type]string{}, map[string]bool{}
+	listens := map[string]string{}
 	for _, s := range subprotocols {
-		if !featureName(s.feature) || features[s.feature] {
-			t.Errorf("%s: feature %q unusable or repeated", s.name, s.feature)
+		if !featureName(s.feature) || features[s.feature] || featureAbout[s.feature] == "" {
+			t.Errorf("%s: feature %q unusable, repeated or unexplained", s.name, s.feature)
 		}
 		features[s.feature] = true
+		for _, l := range s.listens {
+			if other, ok := listens[l]; ok {
+				t.Errorf("both %s and %s listen for %q", other, s.name, l)
+			}
+			listens[l] = s.name
+		}
 		if s.start == nil || s.handle == nil || len(s.listens) == 0 {
 			t.Errorf("%s: incomplete row", s.name)
 		}

@@ -6,6 +6,11 @@
 // nothing below it: connection status and forward events are session's
 // own types (events.go).
 //
+// What the peer supports is read once from its version message
+// (capabilities.go: PeerConnected.Peer) and decides which of the
+// subprotocols in the table of subprotocols.go (forwards, files) start;
+// the controller knows them only through that table.
+//
 // Who owns what:
 //   - The session goroutine (controller.session, then run, started by
 //     Start) owns the wormhole, the dilated connection, the forwarder and
