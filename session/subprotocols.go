@@ -11,9 +11,18 @@ import (
 
 // subprotocols is every subprotocol the session runs over the dilated
 // connection, in the order they start (and the reverse of their stop).
-// The controller knows them only through this table: a new one (the
-// shared terminal next) is a row here, its feature in capabilities.go,
-// its commands and events, and the file with its functions.
+// The controller knows them only through this table. A new one (the
+// shared terminal next) adds:
+//   - its feature and what it is, in capabilities.go (AppVersions then
+//     advertises it, and a peer must list it for it to start);
+//   - its commands and events, sealed (isCommand, isEvent), in a file of
+//     its own beside transfers.go;
+//   - a row here, and in that file its start (Listen for its Dilation
+//     subprotocol, or its package's Start), the started it returns
+//     (connected, stop), its handle and, if commands wait for the peer,
+//     its refuse.
+//
+// Frontends offer it when PeerConnected.Peer.Accepts its feature.
 var subprotocols = []*subprotocol{
 	{
 		name:     "forwards",
