@@ -22,6 +22,7 @@ import (
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/dilation/dilationtest"
 	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/session"
 )
 
 // Hostile file senders against a real gander process (issue 11, findings
@@ -63,7 +64,7 @@ func startHostileTarget(t *testing.T, mailboxURL string, args ...string) *proces
 // connection.
 func fakeGander(t *testing.T, mailboxURL, code string) *dilation.Conn {
 	t.Helper()
-	opts := []dilationtest.Option{dilationtest.Mailbox(mailboxURL), dilationtest.App(forwards.AppID, forwards.AppVersions()),
+	opts := []dilationtest.Option{dilationtest.Mailbox(mailboxURL), dilationtest.App(forwards.AppID, session.AppVersions()),
 		dilationtest.Timeout(60 * time.Second)}
 	w, _ := dilationtest.Join(t, code, opts...)
 	conn := dilationtest.Dilate(t, w, dilation.Config{}, opts...)

@@ -16,18 +16,28 @@ import (
 // users meet on the same mailbox.
 const AppID = "meejah.ca/wormhole/forward"
 
-// AppVersions is what gander puts in the version message: fowl's own entry
-// (fowl never checks the features), and a "gander" entry that fowl
-// ignores and a gander peer recognises.
-func AppVersions() map[string]any {
+// Feature is what a gander peer lists, under "gander" in its
+// app_versions, for this subprotocol.
+const Feature = "forwards-v1"
+
+// AppVersions is what gander puts in the version message: fowl's own
+// entry (fowl never checks the features), and a "gander" entry that fowl
+// ignores and a gander peer reads, listing ganderFeatures; with none,
+// forwards' alone. session.AppVersions lists every gander feature: it is
+// what gander sends.
+func AppVersions(ganderFeatures ...string) map[string]any {
+	if len(ganderFeatures) == 0 {
+		ganderFeatures = []string{Feature}
+	}
 	return map[string]any{
 		"fowl":   map[string]any{"features": []string{"core-v1"}},
-		"gander": map[string]any{"features": []string{"forwards-v1"}},
+		"gander": map[string]any{"features": ganderFeatures},
 	}
 }
 
 // PeerIsGander reports whether the peer's app_versions (the raw JSON)
-// come from gander rather than fowl.
+// come from gander rather than fowl: whether they have a "gander" entry.
+// session.ParsePeer reads the features too.
 func PeerIsGander(appVersions []byte) bool {
 	var v map[string]json.RawMessage
 	if json.Unmarshal(appVersions, &v) != nil {

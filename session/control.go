@@ -10,7 +10,6 @@ import (
 
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
-	"github.com/gander-pair/gander/session/transfer"
 	"github.com/gander-pair/gander/wormhole"
 )
 
@@ -138,8 +137,9 @@ type controller struct {
 	fw      *forwards.Forwarder // nil until the peer is connected
 	runCtx  context.Context     // for offers, once connected
 	conn    *dilation.Conn      // for file transfers, once connected
-	// peerIsGander: the peer speaks gander's own subprotocols (files).
-	peerIsGander bool
+	// peer is what the peer advertised, once connected: it decides
+	// which subprotocols run.
+	peer         Peer
 	pendingSends []string // paths to send once connected
 }
 
@@ -152,10 +152,10 @@ type offerFailure struct {
 // setupResult is what the connection goroutine hands the command loop.
 type setupResult struct {
 	conn *dilation.Conn
-	fw   *forwards.Forwarder
-	// offers is where a gander peer's file offers arrive; nil for fowl.
-	offers *dilation.Listener
-	err    error
+	peer Peer
+	// started are the subprotocols the peer accepts, running.
+	started []started
+	err     error
 }
 
 func (c *controller) run(ctx context.Context) error {
@@ -165,7 +165,7 @@ func (c *controller) run(ctx context.Context) error {
 		ready       = make(chan setupResult, 1)
 		setupActive bool
 		conn        *dilation.Conn
-		fw          *forwards.Forwarder
+		running     []started
 		peerClosing = make(chan struct{})
 		connDone    <-chan struct{}
 	)
@@ -174,16 +174,11 @@ func (c *controller) run(ctx context.Context) error {
 		stop()
 		if setupActive {
 			if r := <-ready; r.err == nil {
-				conn, fw = r.conn, r.fw
-				if r.offers != nil {
-					r.offers.Close()
-				}
+				conn, running = r.conn, r.started
 			}
 		}
 		stopReading()
-		if fw != nil {
-			fw.Close()
-		}
+		stopSubprotocols(running)
 		if conn != nil {
 			conn.Close()
 		}
@@ -200,7 +195,7 @@ func (c *controller) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			if fw == nil {
+			if conn == nil {
 				return ctx.Err()
 			}
 			if err := sayGoodbye(c.w, peerClosing, c.cfg.CloseTimeout); err != nil {
@@ -212,7 +207,7 @@ func (c *controller) run(ctx context.Context) error {
 			if r.err != nil {
 				return r.err
 			}
-			conn, fw = r.conn, r.fw
+			conn, running = r.conn, r.started
 			connDone = conn.Done()
 			// The goodbye reader must outlive ctx: after an interrupt we
 			// still wait for the peer's answer.
@@ -221,23 +216,13 @@ func (c *controller) run(ctx context.Context) error {
 					close(peerClosing)
 				}
 			}()
-			c.wg.Add(2)
+			c.wg.Add(1)
 			go func() { defer c.wg.Done(); reportStatus(runCtx, conn, c.emit) }()
-			go func() { defer c.wg.Done(); c.reportTraffic(runCtx, fw) }()
-			if r.offers != nil {
-				c.wg.Add(1)
-				go func() { defer c.wg.Done(); c.receiveOffers(runCtx, r.offers) }()
+			c.runCtx, c.conn, c.peer = runCtx, conn, r.peer
+			for _, st := range running {
+				st.connected(runCtx)
 			}
-			c.fw, c.runCtx, c.conn = fw, runCtx, conn
-			c.peerIsGander = r.offers != nil
-			pending, sends := c.pending, c.pendingSends
-			c.pending, c.pendingSends = nil, nil
-			for _, r := range pending {
-				c.offer(r)
-			}
-			if sends != nil {
-				c.sendFiles(sends)
-			}
+			c.refuseSubprotocols(r.peer)
 		case <-peerClosing:
 			c.emit(PeerClosing{})
 			return sendClosing(c.w)
@@ -262,26 +247,6 @@ func (c *controller) run(ctx context.Context) error {
 				} else {
 					startSetup("", cmd.(AllocateCode).Length)
 				}
-			case AddLocal:
-				c.addLocal(cmd.Local)
-			case AddRemote:
-				c.addRemote(cmd.Remote)
-			case Remove:
-				c.remove(cmd.Service)
-			case SendFiles:
-				c.sendFiles(cmd.Paths)
-			case AcceptTransfer:
-				c.answerOffer(cmd.ID, offerAnswer{accept: true, dir: cmd.Dir})
-			case RefuseTransfer:
-				c.answerOffer(cmd.ID, offerAnswer{})
-			case CancelTransfer:
-				c.cancelTransfer(cmd.ID)
-			case Answer:
-				if !c.asks.answer(cmd) {
-					c.emit(CommandFailed{Err: ErrNoSuchRequest})
-				}
-			case DenyAll:
-				c.asks.denyAllPending(cmd.ForSession)
 			case ListNameplates:
 				c.wg.Add(1)
 				go func() {
@@ -293,13 +258,13 @@ func (c *controller) run(ctx context.Context) error {
 					}
 				}()
 			case Ping:
-				if fw == nil {
+				if conn == nil {
 					c.emit(CommandFailed{Err: ErrPingNotInDilation})
 				} else {
 					c.emit(CommandFailed{Err: ErrPingUnsupported})
 				}
 			case Close:
-				if fw == nil {
+				if conn == nil {
 					return nil // nobody to say goodbye to
 				}
 				if err := sendClosing(c.w); err != nil {
@@ -314,14 +279,18 @@ func (c *controller) run(ctx context.Context) error {
 					return ctx.Err()
 				}
 			default:
-				c.emit(CommandFailed{Err: fmt.Errorf("unknown command %T", cmd)})
+				if s := commandOwner(cmd); s != nil {
+					s.handle(c, cmd)
+				} else {
+					c.emit(CommandFailed{Err: fmt.Errorf("unknown command %T", cmd)})
+				}
 			}
 		}
 	}
 }
 
 // setup sets the code, waits for the peer, dilates and starts the
-// forwarder, in a goroutine of its own while run goes on taking commands.
+// subprotocols the peer accepts, in a goroutine of its own while run goes on taking commands.
 func (c *controller) setup(ctx context.Context, code string, length int) setupResult {
 	var err error
 	if code == "" {
@@ -352,26 +321,14 @@ func (c *controller) setup(ctx context.Context, code string, length int) setupRe
 	if err != nil {
 		return setupResult{err: err}
 	}
-	c.emit(PeerConnected{Verifier: verifier, PeerVersions: versions["app_versions"]})
-	fw, err := forwards.Start(conn, forwards.Config{
-		Policy:       c.policy,
-		OnEvent:      func(e forwards.Event) { c.emit(forwardEvent(e)) },
-		Logger:       c.cfg.Logger,
-		PeerIsGander: forwards.PeerIsGander(versions["app_versions"]),
-	})
+	peer := ParsePeer(versions["app_versions"])
+	c.emit(PeerConnected{Verifier: verifier, PeerVersions: versions["app_versions"], Peer: peer})
+	running, err := c.startSubprotocols(conn, peer)
 	if err != nil {
 		conn.Close()
 		return setupResult{err: err}
 	}
-	result := setupResult{conn: conn, fw: fw}
-	if forwards.PeerIsGander(versions["app_versions"]) {
-		if result.offers, err = conn.Listen(transfer.Subprotocol); err != nil {
-			fw.Close()
-			conn.Close()
-			return setupResult{err: err}
-		}
-	}
-	return result
+	return setupResult{conn: conn, peer: peer, started: running}
 }
 
 func (c *controller) addLocal(l forwards.Local) {

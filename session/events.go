@@ -182,9 +182,5 @@ var (
 func ParseLocal(spec string) (Local, error)   { return forwards.ParseLocal(spec) }
 func ParseRemote(spec string) (Remote, error) { return forwards.ParseRemote(spec) }
 
-// PeerIsGander reports whether a peer's app_versions (PeerConnected)
-// say it is gander, not fowl.
-func PeerIsGander(appVersions []byte) bool { return forwards.PeerIsGander(appVersions) }
-
 // FormatSize is a byte count for people ("3.2 MB").
 func FormatSize(n int64) string { return transfer.FormatSize(n) }

@@ -334,15 +334,13 @@ func (c *controller) progressReporter(id int64, name string, outgoing bool) func
 // sendFiles offers each path on its own subchannel, once the peer is
 // connected.
 func (c *controller) sendFiles(paths []string) {
-	conn, ctx, gander := c.conn, c.runCtx, c.peerIsGander
-	if conn == nil {
-		c.pendingSends = append(c.pendingSends, paths...)
-	}
+	conn, ctx := c.conn, c.runCtx
 	switch {
 	case conn == nil:
+		c.pendingSends = append(c.pendingSends, paths...)
 		return
-	case !gander:
-		c.emit(CommandFailed{Err: ErrPeerCannotFiles})
+	case !c.peer.Accepts(FeatureFiles):
+		c.emit(CommandFailed{Err: peerLacks(c.peer, FeatureFiles)})
 		return
 	}
 	for _, path := range paths {

@@ -259,14 +259,26 @@ func TestOfferNoticesAreBounded(t *testing.T) {
 // peer's connection.
 func oneSessionAndAFakePeer(t *testing.T, recv Config) (*recorder, *dilation.Conn) {
 	t.Helper()
+	receiver, conn, _ := oneSessionAndAFakePeerWith(t, recv, AppVersions())
+	return receiver, conn
+}
+
+// oneSessionAndAFakePeerWith is oneSessionAndAFakePeer with a fake peer
+// that advertises versions; early are given before the peer comes, and
+// commands sent later go to the session.
+func oneSessionAndAFakePeerWith(t *testing.T, recv Config, versions map[string]any, early ...Command) (*recorder, *dilation.Conn, chan<- Command) {
+	t.Helper()
 	server := mailboxtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	checkNoLeaks(t)
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	receiver := newRecorder()
-	cmds := make(chan Command, 1)
+	cmds := make(chan Command, 4+len(early))
 	cmds <- AllocateCode{}
+	for _, cmd := range early {
+		cmds <- cmd
+	}
 	recv.MailboxURL, recv.CodeLength, recv.CloseTimeout = server.URL(), 2, time.Second
 	wg.Add(1)
 	go func() {
@@ -275,7 +287,7 @@ func oneSessionAndAFakePeer(t *testing.T, recv Config) (*recorder, *dilation.Con
 	}()
 	code := waitEvent[CodeReady](t, receiver).Code
 	w, err := wormhole.New(ctx, wormhole.Config{MailboxURL: server.URL(), AppID: forwards.AppID,
-		AppVersions: forwards.AppVersions(), VersionExtra: dilation.VersionFields()})
+		AppVersions: versions, VersionExtra: dilation.VersionFields()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +306,7 @@ func oneSessionAndAFakePeer(t *testing.T, recv Config) (*recorder, *dilation.Con
 	}
 	t.Cleanup(func() { fw.Close() })
 	waitEvent[PeerConnected](t, receiver)
-	return receiver, conn
+	return receiver, conn, cmds
 }
 
 // offerFrame is a gander-files OFFER of one file, as PROTOCOL.md encodes it.

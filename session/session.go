@@ -6,6 +6,11 @@
 // nothing below it: connection status and forward events are session's
 // own types (events.go).
 //
+// What the peer supports is read once from its version message
+// (capabilities.go: PeerConnected.Peer) and decides which of the
+// subprotocols in the table of subprotocols.go (forwards, files) start;
+// the controller knows them only through that table.
+//
 // Who owns what:
 //   - The session goroutine (controller.session, then run, started by
 //     Start) owns the wormhole, the dilated connection, the forwarder and
@@ -104,6 +109,10 @@ type (
 		Verifier []byte
 		// PeerVersions is the peer's app_versions (fowl sends its features).
 		PeerVersions json.RawMessage
+		// Peer is what they say: fowl or gander, and its features, which
+		// decide what the session runs with the peer (and so what a
+		// frontend should offer: sending files wants Peer.Accepts(FeatureFiles)).
+		Peer Peer
 	}
 	// OfferFailed: a --remote service could not be set up.
 	OfferFailed struct {
@@ -401,7 +410,7 @@ func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole
 	w, err := wormhole.New(ctx, wormhole.Config{
 		MailboxURL:    cfg.MailboxURL,
 		AppID:         forwards.AppID,
-		AppVersions:   forwards.AppVersions(),
+		AppVersions:   AppVersions(),
 		VersionExtra:  dilation.VersionFields(),
 		ClientVersion: cfg.ClientVersion,
 		Logger:        cfg.Logger,
