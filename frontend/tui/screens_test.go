@@ -17,6 +17,9 @@ import (
 )
 
 // testVerifier is a 32-byte verifier: 0001 0203 ... 1e1f.
+// ganderVersions is what a gander peer advertises (session.AppVersions).
+var ganderVersions = json.RawMessage(`{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1"]}}`)
+
 func testVerifier() []byte {
 	v := make([]byte, 32)
 	for i := range v {
@@ -33,7 +36,7 @@ func connected(t *testing.T, width, height int, opts Options) *harness {
 	h.event(
 		session.Welcome{MOTD: "Welcome to the \x1b[31mtest\x1b[0m server"},
 		session.CodeReady{Code: "7-guitarist-revenge"},
-		session.PeerConnected{Verifier: testVerifier(), PeerVersions: json.RawMessage(`{"gander":{"version":"1"}}`)},
+		session.PeerConnected{Verifier: testVerifier(), PeerVersions: ganderVersions, Peer: session.ParsePeer(ganderVersions)},
 		session.LinkStatus{State: session.LinkConnected, Generation: 1, Via: "direct 10.0.0.2:4444"},
 	)
 	return h

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,7 +58,7 @@ func (s *statusLine) handle(ev session.Event) tea.Cmd {
 			s.say("server says: "+motd, false)
 		}
 	case session.PeerConnected:
-		s.setPeer(e.PeerVersions)
+		s.setPeer(e.Peer)
 		s.say("your peer is connected: compare the verifier", false)
 	case session.TransfersRefused:
 		if e.Unread {
@@ -98,10 +97,10 @@ func (s *statusLine) helpKeys() []key.Binding { return nil }
 func (s *statusLine) setSize(int, int)        {}
 func (s *statusLine) setFocus(focus)          {}
 
-// setPeer records what the peer is, from its app_versions.
-func (s *statusLine) setPeer(versions json.RawMessage) {
+// setPeer records what the peer is, from what it advertised.
+func (s *statusLine) setPeer(p session.Peer) {
 	s.peer = "fowl"
-	if session.PeerIsGander(versions) {
+	if p.Kind == session.PeerGander {
 		s.peer = "gander"
 	}
 }

@@ -160,6 +160,8 @@ type Model struct {
 	dialogs     *dialogQueue
 	keysHelp    *helpPane
 	sending     *sendPrompt // open while files to send are being chosen
+	// peerTakesNoFiles: the peer does not advertise file transfer.
+	peerTakesNoFiles bool
 
 	showHelp    bool
 	list        focus // the list ↑/↓ act on when both are shown: focusForwards or focusTransfers
@@ -363,6 +365,10 @@ func (m *Model) resize(w, h int) {
 // ends; the panes take the rest.
 func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 	switch e := ev.(type) {
+	case session.PeerConnected:
+		// What the peer advertises decides what is offered (session's
+		// capabilities): no file sending to a peer without it.
+		m.peerTakesNoFiles = !e.Peer.Accepts(session.FeatureFiles)
 	case session.PeerClosing:
 		m.peerLeft = true
 	case session.Closed:
@@ -547,6 +553,10 @@ func (m *Model) mainKey(k tea.KeyPressMsg, list focus) tea.Cmd {
 
 // openSending opens the send prompt holding text (a drop, or nothing).
 func (m *Model) openSending(text string) tea.Cmd {
+	if m.peerTakesNoFiles {
+		m.status.say("your peer's program does not take files (fowl, or an older gander)", true)
+		return nil
+	}
 	var cmd tea.Cmd
 	m.sending, cmd = newSendPrompt(m.common, m.modalWidth()-4, text, m.opts.Home)
 	return cmd
@@ -574,7 +584,7 @@ func (m *Model) helpKeys() help.KeyMap {
 		short = append(short, m.code.helpKeys()...)
 	}
 	short = append(short, k.AddForward)
-	if m.verifier.known() {
+	if m.verifier.known() && !m.peerTakesNoFiles {
 		short = append(short, k.SendFiles)
 	}
 	short = append(short, m.paneWith(m.listFocus()).helpKeys()...)

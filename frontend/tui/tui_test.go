@@ -645,3 +645,25 @@ func TestPasteDuringRemovalConfirmation(t *testing.T) {
 	h.press(keyRune('y'))
 	h.wantSent(session.Remove{Service: "web"})
 }
+
+// A peer that does not advertise file transfer (fowl) is offered none:
+// s and a drop say so instead of opening the send prompt, and the help
+// line leaves "send files" out.
+func TestNoFileSendingToAPeerWithoutIt(t *testing.T) {
+	h := newHarness(t, Options{}, 80, 24)
+	fowl := []byte(`{"fowl":{"features":["core-v1"]}}`)
+	h.event(session.Welcome{}, session.CodeReady{Code: "7-guitarist-revenge"},
+		session.PeerConnected{Verifier: make([]byte, 32), PeerVersions: fowl, Peer: session.ParsePeer(fowl)})
+	h.press(keyRune('v'))
+	h.press(keyRune('s'))
+	if h.m.sending != nil {
+		t.Fatal("s opened the send prompt for a fowl peer")
+	}
+	h.m.Update(tea.PasteMsg{Content: "/etc/hosts\n"})
+	if h.m.sending != nil {
+		t.Fatal("a drop opened the send prompt for a fowl peer")
+	}
+	if screen := h.screen(); !strings.Contains(screen, "does not take files") || strings.Contains(screen, "send files") {
+		t.Errorf("screen:\n%s", screen)
+	}
+}
