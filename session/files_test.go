@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gander-pair/gander/dilation/dilationtest"
 	"io"
 	"os"
 	"os/exec"
@@ -19,7 +20,6 @@ import (
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/session/transfer"
-	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )
 
@@ -286,20 +286,8 @@ func oneSessionAndAFakePeerWith(t *testing.T, recv Config, versions map[string]a
 		runSession(ctx, recv, cmds, receiver.emit)
 	}()
 	code := waitEvent[CodeReady](t, receiver).Code
-	w, err := wormhole.New(ctx, wormhole.Config{MailboxURL: server.URL(), AppID: forwards.AppID,
-		AppVersions: versions, VersionExtra: dilation.VersionFields()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close(context.Background()) })
-	if err := w.SetCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := dilation.Dilate(ctx, w, dilation.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	w, _ := dilationtest.Join(t, code, dilationtest.Mailbox(server.URL()), dilationtest.App(forwards.AppID, versions))
+	conn := dilationtest.Dilate(t, w, dilation.Config{})
 	fw, err := forwards.Start(conn, forwards.Config{Policy: forwards.NewPolicy(nil), PeerIsGander: true})
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/gander-pair/gander/internal/testkit"
 	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 
 	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
@@ -84,27 +84,8 @@ func waitEvent[T Event](t *testing.T, r *recorder) T {
 	}
 }
 
-func echoDaemon(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// echoDaemon is a local service for the forwards: it echoes.
+func echoDaemon(t *testing.T) int { return testkit.EchoServer(t) }
 
 // Two sessions over a fake mailbox: one offers a service, the other
 // accepts it; a connection goes through; Ctrl-C on one side (its context
@@ -308,21 +289,7 @@ func has[T Event](r *recorder) bool {
 	return false
 }
 
-// checkNoLeaks fails the test if goroutines started during it outlive it
-// and the cleanups registered after this one (which run first).
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for err := goleak.Find(ignore); err != nil; err = goleak.Find(ignore) {
-			if time.Now().After(deadline) {
-				t.Error(err)
-				return
-			}
-		}
-	})
-}
+func checkNoLeaks(t *testing.T) { testkit.CheckNoLeaks(t) }
 
 // The Session contract: Events ends with Closed and is then closed, Wait
 // returns Closed's Err, and Do after the end refuses.
