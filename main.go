@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gander-pair/gander/frontend/fowld"
 	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
@@ -326,10 +327,10 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 			err = runTUI(ctx, cfg, sends, logger)
 		}
 	case *jsonMode:
-		// A closed stdout must be an error RunJSON sees (it ends the
+		// A closed stdout must be an error fowld.Run sees (it ends the
 		// session cleanly), not a SIGPIPE that kills gander mid-session.
 		signal.Ignore(syscall.SIGPIPE)
-		err = session.RunJSON(ctx, cfg, stdin, stdout)
+		err = fowld.Run(ctx, cfg, stdin, stdout)
 	default:
 		err = runLines(ctx, cfg, sends, stdout)
 	}
