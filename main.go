@@ -9,7 +9,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,11 +21,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gander-pair/gander/frontend/fowld"
+	"github.com/gander-pair/gander/frontend/plain"
 	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
@@ -270,9 +269,9 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	// Without a terminal (a script, a pipe, TERM=dumb) the plain lines
 	// are what is wanted, as if --no-tui were given.
-	tui := !*jsonMode && !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb"
-	plain := !tui && !*jsonMode
-	if plain && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
+	useTUI := !*jsonMode && !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb"
+	useLines := !useTUI && !*jsonMode
+	if useLines && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
 		fmt.Fprintln(stderr, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)")
 		return 2
 	}
@@ -306,7 +305,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		cfg.Code = code
 	}
-	if tui && *logFile == "" {
+	if useTUI && *logFile == "" {
 		*logFile = defaultLogPath()
 	}
 	logger, closeLog, err := openLog(*logFile)
@@ -318,7 +317,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	cfg.Logger = logger
 
 	switch {
-	case tui:
+	case useTUI:
 		err = runTUI(ctx, cfg, sends, logger)
 		// A spoiled code ends the wormhole; the user may ask for a new
 		// one, which is a new session (the files to send come along).
@@ -332,41 +331,13 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		signal.Ignore(syscall.SIGPIPE)
 		err = fowld.Run(ctx, cfg, stdin, stdout)
 	default:
-		err = runLines(ctx, cfg, sends, stdout)
+		err = plain.Run(ctx, cfg, sends, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
 		return 1
 	}
 	return 0
-}
-
-// runLines runs the session with its events as plain lines on stdout.
-func runLines(ctx context.Context, cfg session.Config, sends []string, stdout io.Writer) error {
-	out := newBatchedWriter(stdout, outputDelay)
-	sessionCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	out.failed = func(err error) { stop(fmt.Errorf("%w: %w", errOutputFailed, err)) }
-	s, err := session.Start(sessionCtx, cfg)
-	if err != nil {
-		return err
-	}
-	if cfg.Code == "" {
-		s.Do(session.AllocateCode{})
-	}
-	if len(sends) > 0 {
-		s.Do(session.SendFiles{Paths: sends})
-	}
-	var link linkLines
-	for ev := range s.Events() {
-		printEvent(out, &link, ev)
-	}
-	err = sessionResult(s.Wait())
-	out.Flush()
-	if cause := context.Cause(sessionCtx); err == nil && ctx.Err() == nil && errors.Is(cause, errOutputFailed) {
-		err = cause
-	}
-	return err
 }
 
 // sessionResult is the error a session's end makes gander exit with:
@@ -445,156 +416,6 @@ func defaultLogPath() string {
 	return filepath.Join(dir, "gander", "gander.log")
 }
 
-// linkLines tells the connection's story in plain lines: an outage once,
-// however many statuses its attempts bring, then how it ended.
-type linkLines struct {
-	connected  bool // "Connected" or "Reconnected" was told for generation
-	generation int
-	lost       bool // "Connection lost" was told, and nothing since
-	attempts   int  // failed attempts in the outage, as last reported
-}
-
-func (l *linkLines) print(w io.Writer, st session.LinkStatus) {
-	switch st.State {
-	case session.LinkConnected:
-		if l.connected && st.Generation == l.generation {
-			return // the same connection, reported again
-		}
-		via := sanitize.Line(st.Via)
-		if l.lost || st.Outage > 0 {
-			fmt.Fprintf(w, "Reconnected via %s%s\n", via, outageSummary(st.Outage, max(st.Attempts, l.attempts)))
-		} else {
-			fmt.Fprintf(w, "Connected via %s (generation %d)\n", via, st.Generation)
-		}
-		*l = linkLines{connected: true, generation: st.Generation}
-	case session.LinkReconnecting:
-		if !l.lost {
-			fmt.Fprintln(w, "Connection lost; reconnecting...")
-		}
-		l.connected, l.lost, l.attempts = false, true, st.Attempts
-	case session.LinkStopped:
-		// Stopping because gander closes the connection is no news.
-		if st.Err != nil && !errors.Is(st.Err, session.ErrLinkClosed) {
-			fmt.Fprintf(w, "Connection stopped: %s\n", sanitize.Text(st.Err.Error(), false))
-		}
-		*l = linkLines{}
-	}
-}
-
-// outageSummary is " after 3.2s (7 attempts)", leaving out what is not
-// known.
-func outageSummary(outage time.Duration, attempts int) string {
-	var s string
-	if outage > 0 {
-		switch {
-		case outage < time.Second:
-			outage = outage.Round(time.Millisecond)
-		case outage < time.Minute:
-			outage = outage.Round(100 * time.Millisecond)
-		default:
-			outage = outage.Round(time.Second)
-		}
-		s = " after " + outage.String()
-	}
-	switch {
-	case attempts == 1:
-		s += " (1 attempt)"
-	case attempts > 1:
-		s += fmt.Sprintf(" (%d attempts)", attempts)
-	}
-	return s
-}
-
-// printEvent writes one line for a person or a script. Peer-supplied text
-// is sanitised. link is what was told of the connection so far.
-func printEvent(w io.Writer, link *linkLines, ev session.Event) {
-	clean := func(s string) string { return sanitize.Text(s, false) }
-	switch e := ev.(type) {
-	case session.Welcome:
-		if e.MOTD != "" {
-			fmt.Fprintf(w, "Server says: %s\n", sanitize.Text(e.MOTD, true))
-		}
-	case session.CodeReady:
-		fmt.Fprintf(w, "Wormhole code is: %s\n", e.Code)
-	case session.PeerConnected:
-		fmt.Fprintf(w, "Peer connected. Verifier: %s\n", formatVerifier(e.Verifier))
-	case session.OfferFailed:
-		fmt.Fprintf(w, "Could not offer %s: %s\n", clean(e.Service), clean(e.Err.Error()))
-	case session.PeerClosing:
-		fmt.Fprintln(w, "The peer closed the session.")
-	case session.CommandFailed:
-		fmt.Fprintf(w, "Failed: %s\n", clean(e.Err.Error()))
-	case session.Closed:
-		switch {
-		case errors.Is(e.Err, session.ErrLonely):
-			fmt.Fprintln(w, "Closed before the peer connected.")
-		case e.Err != nil && !errors.Is(e.Err, session.ErrCloseTimeout): // that one closed happy
-			fmt.Fprintf(w, "Closed: %s\n", clean(e.Err.Error()))
-		}
-	case session.LinkStatus:
-		link.print(w, e)
-	case session.ServiceListening:
-		fmt.Fprintf(w, "Listening for %s on %s\n", clean(e.Service), e.Addr)
-	case session.AwaitingConnect:
-		fmt.Fprintf(w, "The peer listens for %s; its connections come to %s\n", clean(e.Service), e.Addr)
-	case session.ForwardRefused:
-		who := "Refused"
-		if e.ByPeer {
-			who = "The peer refused"
-		}
-		fmt.Fprintf(w, "%s %s: %s\n", who, clean(e.Service), clean(e.Reason))
-	case session.ConnectionOpened:
-		fmt.Fprintf(w, "Connection %d for %s opened\n", e.ID, clean(e.Service))
-	case session.ConnectionClosed:
-		if e.Err != nil {
-			fmt.Fprintf(w, "Connection %d for %s closed: %s\n", e.ID, clean(e.Service), clean(e.Err.Error()))
-		} else {
-			fmt.Fprintf(w, "Connection %d for %s closed (%d bytes from the peer, %d to it)\n", e.ID, clean(e.Service), e.BytesIn, e.BytesOut)
-		}
-	case session.ForwardProblem:
-		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
-	case session.TransferOffered:
-		fmt.Fprintf(w, "The peer offers %s (%d bytes)\n", clean(e.Name), e.Size)
-	case session.TransferAccepted:
-		limits := "no size limit"
-		if e.MaxSize > 0 {
-			limits = "up to " + session.FormatSize(e.MaxSize) + " an offer"
-		}
-		if e.SessionLeft >= 0 {
-			limits += ", " + session.FormatSize(e.SessionLeft) + " more this session"
-		}
-		fmt.Fprintf(w, "Receiving %s (%d bytes) into %s (%s)\n", clean(e.Name), e.Size, clean(e.Dir), limits)
-	case session.TransfersRefused:
-		if e.Unread {
-			fmt.Fprintf(w, "Refused %d offers of the peer unread: %s\n", e.Count, clean(e.Reason))
-		} else {
-			fmt.Fprintf(w, "%d more offers of the peer ended: %s\n", e.Count, clean(e.Reason))
-		}
-	case session.PartialsRemoved:
-		if len(e.Removed) > 0 {
-			fmt.Fprintf(w, "Removed %d partial files left in %s by an earlier gander: %s\n",
-				len(e.Removed), clean(e.Dir), clean(strings.Join(e.Removed, ", ")))
-		}
-		if len(e.Unknown) > 0 {
-			fmt.Fprintf(w, "Left %d partial files of an older gander in %s (it may still run): %s\n",
-				len(e.Unknown), clean(e.Dir), clean(strings.Join(e.Unknown, ", ")))
-		}
-	case session.TransferProgress:
-		if e.Size > 0 {
-			fmt.Fprintf(w, "%s: %d of %d bytes (%d%%)\n", clean(e.Name), e.Done, e.Size, e.Done*100/e.Size)
-		}
-	case session.TransferFinished:
-		switch {
-		case e.Err != nil:
-			fmt.Fprintf(w, "Transfer of %s failed: %s\n", clean(e.Name), clean(e.Err.Error()))
-		case e.Outgoing:
-			fmt.Fprintf(w, "Sent %s\n", clean(e.Name))
-		default:
-			fmt.Fprintf(w, "Received %s as %s\n", clean(e.Name), clean(e.SavedAs))
-		}
-	}
-}
-
 // parseSize reads a byte count: a number, optionally followed by K, M, G,
 // T (powers of 1024; "KiB", "KB" and "k" mean the same).
 func parseSize(s string) (int64, error) {
@@ -610,17 +431,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (bytes, or a number with K, M, G or T)", s)
 	}
 	return n << shift, nil
-}
-
-// formatVerifier groups the verifier's hex in fours, as fowl shows it.
-func formatVerifier(v []byte) string {
-	h := hex.EncodeToString(v)
-	var groups []string
-	for len(h) > 4 {
-		groups = append(groups, h[:4])
-		h = h[4:]
-	}
-	return strings.Join(append(groups, h), " ")
 }
 
 // reorderFlags lets options follow positional arguments, as in
@@ -779,9 +589,6 @@ func showMOTD(w *wormhole.Wormhole, stderr io.Writer) {
 	}
 }
 
-// errOutputFailed ends a --no-tui session whose output cannot be written.
-var errOutputFailed = errors.New("writing the output failed")
-
 // describe turns an error into one line for a person.
 func describe(err error) string {
 	switch {
@@ -794,65 +601,4 @@ func describe(err error) string {
 		return "interrupted"
 	}
 	return sanitize.Text(err.Error(), false)
-}
-
-// outputDelay is how long a line of --no-tui output may wait to be
-// written together with the next ones.
-const outputDelay = 50 * time.Millisecond
-
-// batchedWriter collects what is written and passes it on within a delay:
-// a burst of events (a thousand connections a second) then costs one
-// write per batch instead of one per line, for gander and for whatever
-// reads its output.
-type batchedWriter struct {
-	w     io.Writer
-	delay time.Duration
-	// failed is called once, with the first write error: output that
-	// cannot be written (a full disk) ends the session rather than
-	// vanishing while it goes on.
-	failed func(error)
-
-	mu      sync.Mutex
-	buf     []byte
-	pending *time.Timer // set while buf waits
-	err     error       // the first write error; later writes are dropped
-}
-
-func newBatchedWriter(w io.Writer, delay time.Duration) *batchedWriter {
-	return &batchedWriter{w: w, delay: delay}
-}
-
-func (b *batchedWriter) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return 0, b.err
-	}
-	b.buf = append(b.buf, p...)
-	if b.pending == nil {
-		b.pending = time.AfterFunc(b.delay, func() { b.Flush() })
-	}
-	return len(p), nil
-}
-
-// Flush writes out what waits now.
-func (b *batchedWriter) Flush() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.pending != nil {
-		b.pending.Stop()
-		b.pending = nil
-	}
-	if b.err != nil || len(b.buf) == 0 {
-		return b.err
-	}
-	_, err := b.w.Write(b.buf)
-	b.buf = b.buf[:0]
-	if err != nil {
-		b.err = err
-		if b.failed != nil {
-			go b.failed(err) // not under mu: it may end the session, which writes
-		}
-	}
-	return err
 }
