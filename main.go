@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/gander-pair/gander/frontend/fowld"
 	"github.com/gander-pair/gander/frontend/plain"
@@ -31,7 +29,7 @@ import (
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/ui"
 	"github.com/gander-pair/gander/wormhole"
-	"github.com/gander-pair/gander/wormhole/classic"
+	"github.com/gander-pair/gander/wormhole/classic/textcmd"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
 
@@ -138,12 +136,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	defer closeLog()
-	cfg := wormhole.Config{
-		MailboxURL:    *mailboxURL,
-		AppID:         classic.AppID,
-		ClientVersion: version,
-		Logger:        logger,
-	}
+	cfg := textcmd.Config{MailboxURL: *mailboxURL, ClientVersion: version, Logger: logger, Code: *fixedCode, CodeLength: *codeLength}
 
 	switch args[0] {
 	case "send":
@@ -155,23 +148,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintln(stderr, "gander send: --code-length must be at least 1")
 			return 2
 		}
-		err = sendText(ctx, cfg, *text, *fixedCode, *codeLength, stderr)
+		err = textcmd.Send(ctx, cfg, *text, stderr)
 	case "receive":
 		if fs.NArg() > 1 {
 			fmt.Fprintln(stderr, "gander receive: expected at most one code")
 			return 2
 		}
-		code := fs.Arg(0)
-		if code == "" {
-			if code, err = promptCode(stdin, stderr); err != nil {
-				fmt.Fprintln(stderr, "gander receive:", err)
-				return 2
-			}
-		}
-		err = receiveText(ctx, cfg, code, stdout, stderr)
+		cfg.Code = fs.Arg(0)
+		err = textcmd.Receive(ctx, cfg, stdin, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gander %s: %s\n", args[0], describe(err))
+		if errors.Is(err, textcmd.ErrNoCode) {
+			return 2 // as bad usage: no code was given
+		}
 		return 1
 	}
 	return 0
@@ -503,90 +493,6 @@ func openLogWithin(path string, limits logcap.Limits) (*slog.Logger, func(), err
 	}
 	h := logcap.New(f, limits, &slog.HandlerOptions{Level: slog.LevelDebug})
 	return slog.New(h), func() { h.Close(); f.Close() }, nil
-}
-
-func promptCode(stdin io.Reader, stderr io.Writer) (string, error) {
-	fmt.Fprint(stderr, "Enter receive wormhole code: ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && line == "" {
-		return "", errors.New("no code given")
-	}
-	return strings.TrimSpace(line), nil
-}
-
-func sendText(ctx context.Context, cfg wormhole.Config, text, code string, length int, stderr io.Writer) error {
-	w, err := wormhole.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	showMOTD(w, stderr)
-	if code != "" {
-		err = w.SetCode(ctx, code)
-	} else {
-		code, err = w.AllocateCode(ctx, length)
-	}
-	if err != nil {
-		return closeAfter(w, err)
-	}
-	fmt.Fprintf(stderr, "Wormhole code is: %s\nOn the other computer, please run:\n\n  gander receive %s\n  (or: wormhole receive %s)\n\n", code, code, code)
-	if err := classic.SendText(ctx, w, text); err != nil {
-		return closeAfter(w, err)
-	}
-	if err := closeAfter(w, nil); err != nil {
-		return err
-	}
-	fmt.Fprintln(stderr, "text message sent")
-	return nil
-}
-
-func receiveText(ctx context.Context, cfg wormhole.Config, code string, stdout, stderr io.Writer) error {
-	code, err := codes.Parse(code)
-	if err != nil {
-		return err
-	}
-	var unknown *codes.UnknownWordError
-	if errors.As(codes.CheckWords(code), &unknown) {
-		fmt.Fprintf(stderr, "warning: %s\n", sanitize.Text(unknown.Error(), false))
-	}
-	w, err := wormhole.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	showMOTD(w, stderr)
-	if err := w.SetCode(ctx, code); err != nil {
-		return closeAfter(w, err)
-	}
-	text, err := classic.ReceiveText(ctx, w)
-	if err != nil {
-		return closeAfter(w, err)
-	}
-	fmt.Fprintln(stdout, text)
-	return closeAfter(w, nil)
-}
-
-// closeAfter closes the wormhole politely (bounded, even after Ctrl-C) and
-// returns the error that matters most: what stopped the exchange, else
-// what the close reported.
-func closeAfter(w *wormhole.Wormhole, cause error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	closeErr := w.Close(ctx)
-	if cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	if closeErr != nil && cause != nil && errors.Is(closeErr, wormhole.ErrLonely) {
-		return errors.New("interrupted before the other side connected")
-	}
-	if closeErr != nil {
-		return closeErr
-	}
-	return cause
-}
-
-func showMOTD(w *wormhole.Wormhole, stderr io.Writer) {
-	if motd := w.MOTD(); motd != "" {
-		fmt.Fprintf(stderr, "Server says: %s\n", sanitize.Text(motd, true))
-	}
 }
 
 // describe turns an error into one line for a person.
