@@ -114,57 +114,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printUsage(stdout)
 		return 0
 	case "send", "receive":
-	default:
-		return runForwarding(ctx, args, stdin, stdout, stderr)
+		t, ok := parseText(args[0], args[1:], stderr)
+		if !ok {
+			return 2
+		}
+		return runText(ctx, t, stdin, stdout, stderr)
 	}
-
-	fs := flag.NewFlagSet("gander "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { printUsage(stderr) }
-	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
-	logFile := fs.String("log", "", "")
-	text := fs.String("text", "", "")
-	fixedCode := fs.String("code", "", "")
-	codeLength := fs.Int("code-length", codes.DefaultLength, "")
-	if err := fs.Parse(reorderFlags(fs, args[1:])); err != nil {
+	p, ok := parsePairing(args, stdout, stderr)
+	if !ok {
 		return 2
 	}
-
-	logger, closeLog, err := openLog(*logFile)
-	if err != nil {
-		fmt.Fprintln(stderr, "gander:", err)
-		return 1
-	}
-	defer closeLog()
-	cfg := textcmd.Config{MailboxURL: *mailboxURL, ClientVersion: version, Logger: logger, Code: *fixedCode, CodeLength: *codeLength}
-
-	switch args[0] {
-	case "send":
-		if fs.NArg() > 0 || !isFlagSet(fs, "text") {
-			fmt.Fprintln(stderr, "gander send: give the message with --text MESSAGE (files are not supported yet)")
-			return 2
-		}
-		if *codeLength < 1 {
-			fmt.Fprintln(stderr, "gander send: --code-length must be at least 1")
-			return 2
-		}
-		err = textcmd.Send(ctx, cfg, *text, stderr)
-	case "receive":
-		if fs.NArg() > 1 {
-			fmt.Fprintln(stderr, "gander receive: expected at most one code")
-			return 2
-		}
-		cfg.Code = fs.Arg(0)
-		err = textcmd.Receive(ctx, cfg, stdin, stdout, stderr)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "gander %s: %s\n", args[0], describe(err))
-		if errors.Is(err, textcmd.ErrNoCode) {
-			return 2 // as bad usage: no code was given
-		}
-		return 1
-	}
-	return 0
+	return runPairing(ctx, p, stdin, stdout, stderr)
 }
 
 func first(args []string) string {
@@ -184,9 +144,97 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ", ") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-// runForwarding is the plain-text forwarding mode, one line per event, or
-// with --json fowld's protocol (forwards given here are the first commands).
-func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// textCommand is `gander send --text` or `gander receive`, from the
+// command line.
+type textCommand struct {
+	name    string // "send" or "receive"
+	cfg     textcmd.Config
+	text    string // what send sends
+	logFile string
+}
+
+// parseText reads a text command's flags; false means bad usage (said on
+// stderr).
+func parseText(name string, args []string, stderr io.Writer) (textCommand, bool) {
+	fs := flag.NewFlagSet("gander "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printUsage(stderr) }
+	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
+	logFile := fs.String("log", "", "")
+	text := fs.String("text", "", "")
+	fixedCode := fs.String("code", "", "")
+	codeLength := fs.Int("code-length", codes.DefaultLength, "")
+	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
+		return textCommand{}, false
+	}
+	t := textCommand{
+		name: name, text: *text, logFile: *logFile,
+		cfg: textcmd.Config{MailboxURL: *mailboxURL, ClientVersion: version, Code: *fixedCode, CodeLength: *codeLength},
+	}
+	switch name {
+	case "send":
+		if fs.NArg() > 0 || !isFlagSet(fs, "text") {
+			fmt.Fprintln(stderr, "gander send: give the message with --text MESSAGE (files are not supported yet)")
+			return textCommand{}, false
+		}
+		if *codeLength < 1 {
+			fmt.Fprintln(stderr, "gander send: --code-length must be at least 1")
+			return textCommand{}, false
+		}
+	case "receive":
+		if fs.NArg() > 1 {
+			fmt.Fprintln(stderr, "gander receive: expected at most one code")
+			return textCommand{}, false
+		}
+		t.cfg.Code = fs.Arg(0) // empty: asked for
+	}
+	return t, true
+}
+
+func runText(ctx context.Context, t textCommand, stdin io.Reader, stdout, stderr io.Writer) int {
+	logger, closeLog, err := openLog(t.logFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "gander:", err)
+		return 1
+	}
+	defer closeLog()
+	t.cfg.Logger = logger
+	if t.name == "send" {
+		err = textcmd.Send(ctx, t.cfg, t.text, stderr)
+	} else {
+		err = textcmd.Receive(ctx, t.cfg, stdin, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gander %s: %s\n", t.name, describe(err))
+		if errors.Is(err, textcmd.ErrNoCode) {
+			return 2 // as bad usage: no code was given
+		}
+		return 1
+	}
+	return 0
+}
+
+// frontend is what shows a pairing session and drives it.
+type frontend int
+
+const (
+	frontendTUI   frontend = iota // the full-screen app
+	frontendLines                 // plain lines (--no-tui, or no terminal)
+	frontendFowld                 // fowld's JSON lines (--json)
+)
+
+// pairing is a forwarding session, from the command line.
+type pairing struct {
+	cfg      session.Config
+	frontend frontend
+	sends    []string // files to send once the peer is here
+	logFile  string
+}
+
+// parsePairing reads the flags of the pairing modes (forwards given here
+// are the session's first commands); false means bad usage (said on
+// stderr).
+func parsePairing(args []string, stdout, stderr io.Writer) (pairing, bool) {
 	fs := flag.NewFlagSet("gander", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printUsage(stderr) }
@@ -208,13 +256,14 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	logFile := fs.String("log", "", "")
 	jsonMode := fs.Bool("json", false, "")
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
-		return 2
+		return pairing{}, false
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintf(stderr, "gander: unknown command %q\n\n", fs.Arg(0))
 		printUsage(stderr)
-		return 2
+		return pairing{}, false
 	}
+	p := pairing{sends: sends, logFile: *logFile}
 	cfg := session.Config{
 		MailboxURL: *mailboxURL, TransitRelay: *relay, NoDirect: *noDirect,
 		Code: fs.Arg(0), CodeLength: *codeLength, ClientVersion: version,
@@ -236,7 +285,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		n, err := parseSize(f.value)
 		if err != nil {
 			fmt.Fprintf(stderr, "gander: %s: %v\n", f.flag, err)
-			return 2
+			return pairing{}, false
 		}
 		*f.limit = n
 		if n == 0 {
@@ -245,37 +294,43 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	if len(sends) > 0 && *jsonMode {
 		fmt.Fprintln(stderr, `gander: --send is for --no-tui; with --json, use {"kind": "send-file", ...}`)
-		return 2
+		return pairing{}, false
 	}
-	for _, p := range sends {
-		if _, err := os.Stat(p); err != nil {
+	for _, name := range sends {
+		if _, err := os.Stat(name); err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 	}
 	if *codeLength < 1 {
 		fmt.Fprintln(stderr, "gander: --code-length must be at least 1")
-		return 2
+		return pairing{}, false
 	}
 	// Without a terminal (a script, a pipe, TERM=dumb) the plain lines
 	// are what is wanted, as if --no-tui were given.
-	useTUI := !*jsonMode && !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb"
-	useLines := !useTUI && !*jsonMode
-	if useLines && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
+	switch {
+	case *jsonMode:
+		p.frontend = frontendFowld
+	case !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb":
+		p.frontend = frontendTUI
+	default:
+		p.frontend = frontendLines
+	}
+	if p.frontend == frontendLines && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
 		fmt.Fprintln(stderr, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)")
-		return 2
+		return pairing{}, false
 	}
 	for _, pattern := range allowListen {
 		if _, err := path.Match(pattern, ""); err != nil {
 			fmt.Fprintf(stderr, "gander: bad --allow-listen pattern %q: %v\n", pattern, err)
-			return 2
+			return pairing{}, false
 		}
 	}
 	for _, spec := range locals {
 		l, err := session.ParseLocal(spec)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 		cfg.Locals = append(cfg.Locals, l)
 	}
@@ -283,7 +338,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		r, err := session.ParseRemote(spec)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 		cfg.Remotes = append(cfg.Remotes, r)
 	}
@@ -291,37 +346,44 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		code, err := codes.Parse(cfg.Code)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 		cfg.Code = code
 	}
-	if useTUI && *logFile == "" {
-		*logFile = defaultLogPath()
+	if p.frontend == frontendTUI && p.logFile == "" {
+		p.logFile = defaultLogPath()
 	}
-	logger, closeLog, err := openLog(*logFile)
+	p.cfg = cfg
+	return p, true
+}
+
+// runPairing runs the session with its frontend.
+func runPairing(ctx context.Context, p pairing, stdin io.Reader, stdout, stderr io.Writer) int {
+	logger, closeLog, err := openLog(p.logFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", err)
 		return 1
 	}
 	defer closeLog()
+	cfg := p.cfg
 	cfg.Logger = logger
 
-	switch {
-	case useTUI:
-		err = runTUI(ctx, cfg, sends, logger)
+	switch p.frontend {
+	case frontendTUI:
+		err = runTUI(ctx, cfg, p.sends, logger)
 		// A spoiled code ends the wormhole; the user may ask for a new
 		// one, which is a new session (the files to send come along).
 		for errors.Is(err, ui.ErrNewCode) && ctx.Err() == nil {
 			cfg.Code = ""
-			err = runTUI(ctx, cfg, sends, logger)
+			err = runTUI(ctx, cfg, p.sends, logger)
 		}
-	case *jsonMode:
+	case frontendFowld:
 		// A closed stdout must be an error fowld.Run sees (it ends the
 		// session cleanly), not a SIGPIPE that kills gander mid-session.
 		signal.Ignore(syscall.SIGPIPE)
 		err = fowld.Run(ctx, cfg, stdin, stdout)
-	default:
-		err = plain.Run(ctx, cfg, sends, stdout)
+	case frontendLines:
+		err = plain.Run(ctx, cfg, p.sends, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
