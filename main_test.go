@@ -173,3 +173,48 @@ func readLogTail(t *testing.T, path string) string {
 	lines := strings.Split(strings.TrimSuffix(string(buf[:n]), "\n"), "\n")
 	return lines[len(lines)-1]
 }
+
+// Bad usage is exit status 2 with one line that says what is wrong,
+// before anything is dialled; --version and --help are 0.
+func TestUsage(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		stdin  string
+		status int
+		stderr string // a line stderr holds
+		stdout string // a line stdout holds
+	}{
+		{[]string{"--version"}, "", 0, "", "gander " + version},
+		{[]string{"--help"}, "", 0, "", "Usage:"},
+		{[]string{"send"}, "", 2, "gander send: give the message with --text MESSAGE (files are not supported yet)", ""},
+		{[]string{"send", "--text", "hi", "extra"}, "", 2, "gander send: give the message with --text MESSAGE (files are not supported yet)", ""},
+		{[]string{"send", "--text", "hi", "--code-length", "0"}, "", 2, "gander send: --code-length must be at least 1", ""},
+		{[]string{"receive", "1-a-b", "2-c-d"}, "", 2, "gander receive: expected at most one code", ""},
+		{[]string{"receive"}, "", 2, "gander receive: no code given", ""},
+		{[]string{"receive", "--bogus"}, "", 2, "flag provided but not defined: -bogus", ""},
+		{[]string{"1-a-b", "extra"}, "", 2, `gander: unknown command "1-a-b"`, ""},
+		{[]string{"--no-tui"}, "", 2, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)", ""},
+		{[]string{"--json", "--send", file}, "", 2, `gander: --send is for --no-tui; with --json, use {"kind": "send-file", ...}`, ""},
+		{[]string{"--no-tui", "--accept-files", "--code-length", "0"}, "", 2, "gander: --code-length must be at least 1", ""},
+		{[]string{"--no-tui", "--accept-files", "--max-file-size", "10X"}, "", 2, `gander: --max-file-size: "10X" is not a size (bytes, or a number with K, M, G or T)`, ""},
+		{[]string{"--no-tui", "--allow-listen", "["}, "", 2, `gander: bad --allow-listen pattern "["`, ""},
+		{[]string{"--no-tui", "--local", ""}, "", 2, "gander: ", ""},
+		{[]string{"--no-tui", "--accept-files", "guitarist-revenge"}, "", 2, "gander: ", ""},
+	} {
+		var stdout, stderr strings.Builder
+		status := run(t.Context(), tc.args, strings.NewReader(tc.stdin), &stdout, &stderr)
+		if status != tc.status {
+			t.Errorf("gander %q: status %d, want %d\n%s", tc.args, status, tc.status, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("gander %q: stderr %q, want %q in it", tc.args, stderr.String(), tc.stderr)
+		}
+		if !strings.Contains(stdout.String(), tc.stdout) {
+			t.Errorf("gander %q: stdout %q, want %q in it", tc.args, stdout.String(), tc.stdout)
+		}
+	}
+}
