@@ -7,9 +7,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,16 +20,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
-	ui "github.com/gander-pair/gander/frontend/tui"
+	"github.com/gander-pair/gander/frontend/fowld"
+	"github.com/gander-pair/gander/frontend/plain"
+	"github.com/gander-pair/gander/frontend/tui"
 	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole"
-	"github.com/gander-pair/gander/wormhole/classic"
+	"github.com/gander-pair/gander/wormhole/classic/textcmd"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
 
@@ -116,65 +114,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printUsage(stdout)
 		return 0
 	case "send", "receive":
-	default:
-		return runForwarding(ctx, args, stdin, stdout, stderr)
+		t, ok := parseText(args[0], args[1:], stderr)
+		if !ok {
+			return 2
+		}
+		return runText(ctx, t, stdin, stdout, stderr)
 	}
-
-	fs := flag.NewFlagSet("gander "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { printUsage(stderr) }
-	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
-	logFile := fs.String("log", "", "")
-	text := fs.String("text", "", "")
-	fixedCode := fs.String("code", "", "")
-	codeLength := fs.Int("code-length", codes.DefaultLength, "")
-	if err := fs.Parse(reorderFlags(fs, args[1:])); err != nil {
+	p, ok := parsePairing(args, stdout, stderr)
+	if !ok {
 		return 2
 	}
-
-	logger, closeLog, err := openLog(*logFile)
-	if err != nil {
-		fmt.Fprintln(stderr, "gander:", err)
-		return 1
-	}
-	defer closeLog()
-	cfg := wormhole.Config{
-		MailboxURL:    *mailboxURL,
-		AppID:         classic.AppID,
-		ClientVersion: version,
-		Logger:        logger,
-	}
-
-	switch args[0] {
-	case "send":
-		if fs.NArg() > 0 || !isFlagSet(fs, "text") {
-			fmt.Fprintln(stderr, "gander send: give the message with --text MESSAGE (files are not supported yet)")
-			return 2
-		}
-		if *codeLength < 1 {
-			fmt.Fprintln(stderr, "gander send: --code-length must be at least 1")
-			return 2
-		}
-		err = sendText(ctx, cfg, *text, *fixedCode, *codeLength, stderr)
-	case "receive":
-		if fs.NArg() > 1 {
-			fmt.Fprintln(stderr, "gander receive: expected at most one code")
-			return 2
-		}
-		code := fs.Arg(0)
-		if code == "" {
-			if code, err = promptCode(stdin, stderr); err != nil {
-				fmt.Fprintln(stderr, "gander receive:", err)
-				return 2
-			}
-		}
-		err = receiveText(ctx, cfg, code, stdout, stderr)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "gander %s: %s\n", args[0], describe(err))
-		return 1
-	}
-	return 0
+	return runPairing(ctx, p, stdin, stdout, stderr)
 }
 
 func first(args []string) string {
@@ -194,9 +144,97 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ", ") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-// runForwarding is the plain-text forwarding mode, one line per event, or
-// with --json fowld's protocol (forwards given here are the first commands).
-func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// textCommand is `gander send --text` or `gander receive`, from the
+// command line.
+type textCommand struct {
+	name    string // "send" or "receive"
+	cfg     textcmd.Config
+	text    string // what send sends
+	logFile string
+}
+
+// parseText reads a text command's flags; false means bad usage (said on
+// stderr).
+func parseText(name string, args []string, stderr io.Writer) (textCommand, bool) {
+	fs := flag.NewFlagSet("gander "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printUsage(stderr) }
+	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
+	logFile := fs.String("log", "", "")
+	text := fs.String("text", "", "")
+	fixedCode := fs.String("code", "", "")
+	codeLength := fs.Int("code-length", codes.DefaultLength, "")
+	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
+		return textCommand{}, false
+	}
+	t := textCommand{
+		name: name, text: *text, logFile: *logFile,
+		cfg: textcmd.Config{MailboxURL: *mailboxURL, ClientVersion: version, Code: *fixedCode, CodeLength: *codeLength},
+	}
+	switch name {
+	case "send":
+		if fs.NArg() > 0 || !isFlagSet(fs, "text") {
+			fmt.Fprintln(stderr, "gander send: give the message with --text MESSAGE (files are not supported yet)")
+			return textCommand{}, false
+		}
+		if *codeLength < 1 {
+			fmt.Fprintln(stderr, "gander send: --code-length must be at least 1")
+			return textCommand{}, false
+		}
+	case "receive":
+		if fs.NArg() > 1 {
+			fmt.Fprintln(stderr, "gander receive: expected at most one code")
+			return textCommand{}, false
+		}
+		t.cfg.Code = fs.Arg(0) // empty: asked for
+	}
+	return t, true
+}
+
+func runText(ctx context.Context, t textCommand, stdin io.Reader, stdout, stderr io.Writer) int {
+	logger, closeLog, err := openLog(t.logFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "gander:", err)
+		return 1
+	}
+	defer closeLog()
+	t.cfg.Logger = logger
+	if t.name == "send" {
+		err = textcmd.Send(ctx, t.cfg, t.text, stderr)
+	} else {
+		err = textcmd.Receive(ctx, t.cfg, stdin, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gander %s: %s\n", t.name, describe(err))
+		if errors.Is(err, textcmd.ErrNoCode) {
+			return 2 // as bad usage: no code was given
+		}
+		return 1
+	}
+	return 0
+}
+
+// frontend is what shows a pairing session and drives it.
+type frontend int
+
+const (
+	frontendTUI   frontend = iota // the full-screen app
+	frontendLines                 // plain lines (--no-tui, or no terminal)
+	frontendFowld                 // fowld's JSON lines (--json)
+)
+
+// pairing is a forwarding session, from the command line.
+type pairing struct {
+	cfg      session.Config
+	frontend frontend
+	sends    []string // files to send once the peer is here
+	logFile  string
+}
+
+// parsePairing reads the flags of the pairing modes (forwards given here
+// are the session's first commands); false means bad usage (said on
+// stderr).
+func parsePairing(args []string, stdout, stderr io.Writer) (pairing, bool) {
 	fs := flag.NewFlagSet("gander", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printUsage(stderr) }
@@ -218,13 +256,14 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	logFile := fs.String("log", "", "")
 	jsonMode := fs.Bool("json", false, "")
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
-		return 2
+		return pairing{}, false
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintf(stderr, "gander: unknown command %q\n\n", fs.Arg(0))
 		printUsage(stderr)
-		return 2
+		return pairing{}, false
 	}
+	p := pairing{sends: sends, logFile: *logFile}
 	cfg := session.Config{
 		MailboxURL: *mailboxURL, TransitRelay: *relay, NoDirect: *noDirect,
 		Code: fs.Arg(0), CodeLength: *codeLength, ClientVersion: version,
@@ -246,7 +285,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		n, err := parseSize(f.value)
 		if err != nil {
 			fmt.Fprintf(stderr, "gander: %s: %v\n", f.flag, err)
-			return 2
+			return pairing{}, false
 		}
 		*f.limit = n
 		if n == 0 {
@@ -255,37 +294,43 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	}
 	if len(sends) > 0 && *jsonMode {
 		fmt.Fprintln(stderr, `gander: --send is for --no-tui; with --json, use {"kind": "send-file", ...}`)
-		return 2
+		return pairing{}, false
 	}
-	for _, p := range sends {
-		if _, err := os.Stat(p); err != nil {
+	for _, name := range sends {
+		if _, err := os.Stat(name); err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 	}
 	if *codeLength < 1 {
 		fmt.Fprintln(stderr, "gander: --code-length must be at least 1")
-		return 2
+		return pairing{}, false
 	}
 	// Without a terminal (a script, a pipe, TERM=dumb) the plain lines
 	// are what is wanted, as if --no-tui were given.
-	tui := !*jsonMode && !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb"
-	plain := !tui && !*jsonMode
-	if plain && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
+	switch {
+	case *jsonMode:
+		p.frontend = frontendFowld
+	case !*noTUI && isTerminal(stdout) && os.Getenv("TERM") != "dumb":
+		p.frontend = frontendTUI
+	default:
+		p.frontend = frontendLines
+	}
+	if p.frontend == frontendLines && len(locals) == 0 && len(remotes) == 0 && len(allowListen) == 0 && len(sends) == 0 && !*acceptFiles {
 		fmt.Fprintln(stderr, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)")
-		return 2
+		return pairing{}, false
 	}
 	for _, pattern := range allowListen {
 		if _, err := path.Match(pattern, ""); err != nil {
 			fmt.Fprintf(stderr, "gander: bad --allow-listen pattern %q: %v\n", pattern, err)
-			return 2
+			return pairing{}, false
 		}
 	}
 	for _, spec := range locals {
 		l, err := session.ParseLocal(spec)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 		cfg.Locals = append(cfg.Locals, l)
 	}
@@ -293,7 +338,7 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		r, err := session.ParseRemote(spec)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 		cfg.Remotes = append(cfg.Remotes, r)
 	}
@@ -301,71 +346,50 @@ func runForwarding(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		code, err := codes.Parse(cfg.Code)
 		if err != nil {
 			fmt.Fprintln(stderr, "gander:", err)
-			return 2
+			return pairing{}, false
 		}
 		cfg.Code = code
 	}
-	if tui && *logFile == "" {
-		*logFile = defaultLogPath()
+	if p.frontend == frontendTUI && p.logFile == "" {
+		p.logFile = defaultLogPath()
 	}
-	logger, closeLog, err := openLog(*logFile)
+	p.cfg = cfg
+	return p, true
+}
+
+// runPairing runs the session with its frontend.
+func runPairing(ctx context.Context, p pairing, stdin io.Reader, stdout, stderr io.Writer) int {
+	logger, closeLog, err := openLog(p.logFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", err)
 		return 1
 	}
 	defer closeLog()
+	cfg := p.cfg
 	cfg.Logger = logger
 
-	switch {
-	case tui:
-		err = runTUI(ctx, cfg, sends, logger)
+	switch p.frontend {
+	case frontendTUI:
+		err = runTUI(ctx, cfg, p.sends, logger)
 		// A spoiled code ends the wormhole; the user may ask for a new
 		// one, which is a new session (the files to send come along).
-		for errors.Is(err, ui.ErrNewCode) && ctx.Err() == nil {
+		for errors.Is(err, tui.ErrNewCode) && ctx.Err() == nil {
 			cfg.Code = ""
-			err = runTUI(ctx, cfg, sends, logger)
+			err = runTUI(ctx, cfg, p.sends, logger)
 		}
-	case *jsonMode:
-		// A closed stdout must be an error RunJSON sees (it ends the
+	case frontendFowld:
+		// A closed stdout must be an error fowld.Run sees (it ends the
 		// session cleanly), not a SIGPIPE that kills gander mid-session.
 		signal.Ignore(syscall.SIGPIPE)
-		err = session.RunJSON(ctx, cfg, stdin, stdout)
-	default:
-		err = runLines(ctx, cfg, sends, stdout)
+		err = fowld.Run(ctx, cfg, stdin, stdout)
+	case frontendLines:
+		err = plain.Run(ctx, cfg, p.sends, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gander:", describe(err))
 		return 1
 	}
 	return 0
-}
-
-// runLines runs the session with its events as plain lines on stdout.
-func runLines(ctx context.Context, cfg session.Config, sends []string, stdout io.Writer) error {
-	out := newBatchedWriter(stdout, outputDelay)
-	sessionCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	out.failed = func(err error) { stop(fmt.Errorf("%w: %w", errOutputFailed, err)) }
-	s, err := session.Start(sessionCtx, cfg)
-	if err != nil {
-		return err
-	}
-	if cfg.Code == "" {
-		s.Do(session.AllocateCode{})
-	}
-	if len(sends) > 0 {
-		s.Do(session.SendFiles{Paths: sends})
-	}
-	var link linkLines
-	for ev := range s.Events() {
-		printEvent(out, &link, ev)
-	}
-	err = sessionResult(s.Wait())
-	out.Flush()
-	if cause := context.Cause(sessionCtx); err == nil && ctx.Err() == nil && errors.Is(cause, errOutputFailed) {
-		err = cause
-	}
-	return err
 }
 
 // sessionResult is the error a session's end makes gander exit with:
@@ -392,7 +416,7 @@ func runTUI(ctx context.Context, cfg session.Config, sends []string, logger *slo
 	if len(sends) > 0 {
 		s.Do(session.SendFiles{Paths: sends})
 	}
-	uiErr := ui.Run(ctx, s, ui.Options{
+	uiErr := tui.Run(ctx, s, tui.Options{
 		Code: cfg.Code, CodeLength: cfg.CodeLength, Version: version,
 		Logger: logger, NoColor: os.Getenv("NO_COLOR") != "",
 	})
@@ -400,7 +424,7 @@ func runTUI(ctx context.Context, cfg session.Config, sends []string, logger *slo
 	for range s.Events() {
 		// The app has gone: what the session still says is not shown.
 	}
-	if err := sessionResult(s.Wait()); err != nil && !errors.Is(uiErr, ui.ErrNewCode) {
+	if err := sessionResult(s.Wait()); err != nil && !errors.Is(uiErr, tui.ErrNewCode) {
 		return err
 	}
 	return uiErr
@@ -444,156 +468,6 @@ func defaultLogPath() string {
 	return filepath.Join(dir, "gander", "gander.log")
 }
 
-// linkLines tells the connection's story in plain lines: an outage once,
-// however many statuses its attempts bring, then how it ended.
-type linkLines struct {
-	connected  bool // "Connected" or "Reconnected" was told for generation
-	generation int
-	lost       bool // "Connection lost" was told, and nothing since
-	attempts   int  // failed attempts in the outage, as last reported
-}
-
-func (l *linkLines) print(w io.Writer, st session.LinkStatus) {
-	switch st.State {
-	case session.LinkConnected:
-		if l.connected && st.Generation == l.generation {
-			return // the same connection, reported again
-		}
-		via := sanitize.Line(st.Via)
-		if l.lost || st.Outage > 0 {
-			fmt.Fprintf(w, "Reconnected via %s%s\n", via, outageSummary(st.Outage, max(st.Attempts, l.attempts)))
-		} else {
-			fmt.Fprintf(w, "Connected via %s (generation %d)\n", via, st.Generation)
-		}
-		*l = linkLines{connected: true, generation: st.Generation}
-	case session.LinkReconnecting:
-		if !l.lost {
-			fmt.Fprintln(w, "Connection lost; reconnecting...")
-		}
-		l.connected, l.lost, l.attempts = false, true, st.Attempts
-	case session.LinkStopped:
-		// Stopping because gander closes the connection is no news.
-		if st.Err != nil && !errors.Is(st.Err, session.ErrLinkClosed) {
-			fmt.Fprintf(w, "Connection stopped: %s\n", sanitize.Text(st.Err.Error(), false))
-		}
-		*l = linkLines{}
-	}
-}
-
-// outageSummary is " after 3.2s (7 attempts)", leaving out what is not
-// known.
-func outageSummary(outage time.Duration, attempts int) string {
-	var s string
-	if outage > 0 {
-		switch {
-		case outage < time.Second:
-			outage = outage.Round(time.Millisecond)
-		case outage < time.Minute:
-			outage = outage.Round(100 * time.Millisecond)
-		default:
-			outage = outage.Round(time.Second)
-		}
-		s = " after " + outage.String()
-	}
-	switch {
-	case attempts == 1:
-		s += " (1 attempt)"
-	case attempts > 1:
-		s += fmt.Sprintf(" (%d attempts)", attempts)
-	}
-	return s
-}
-
-// printEvent writes one line for a person or a script. Peer-supplied text
-// is sanitised. link is what was told of the connection so far.
-func printEvent(w io.Writer, link *linkLines, ev session.Event) {
-	clean := func(s string) string { return sanitize.Text(s, false) }
-	switch e := ev.(type) {
-	case session.Welcome:
-		if e.MOTD != "" {
-			fmt.Fprintf(w, "Server says: %s\n", sanitize.Text(e.MOTD, true))
-		}
-	case session.CodeReady:
-		fmt.Fprintf(w, "Wormhole code is: %s\n", e.Code)
-	case session.PeerConnected:
-		fmt.Fprintf(w, "Peer connected. Verifier: %s\n", formatVerifier(e.Verifier))
-	case session.OfferFailed:
-		fmt.Fprintf(w, "Could not offer %s: %s\n", clean(e.Service), clean(e.Err.Error()))
-	case session.PeerClosing:
-		fmt.Fprintln(w, "The peer closed the session.")
-	case session.CommandFailed:
-		fmt.Fprintf(w, "Failed: %s\n", clean(e.Err.Error()))
-	case session.Closed:
-		switch {
-		case errors.Is(e.Err, session.ErrLonely):
-			fmt.Fprintln(w, "Closed before the peer connected.")
-		case e.Err != nil && !errors.Is(e.Err, session.ErrCloseTimeout): // that one closed happy
-			fmt.Fprintf(w, "Closed: %s\n", clean(e.Err.Error()))
-		}
-	case session.LinkStatus:
-		link.print(w, e)
-	case session.ServiceListening:
-		fmt.Fprintf(w, "Listening for %s on %s\n", clean(e.Service), e.Addr)
-	case session.AwaitingConnect:
-		fmt.Fprintf(w, "The peer listens for %s; its connections come to %s\n", clean(e.Service), e.Addr)
-	case session.ForwardRefused:
-		who := "Refused"
-		if e.ByPeer {
-			who = "The peer refused"
-		}
-		fmt.Fprintf(w, "%s %s: %s\n", who, clean(e.Service), clean(e.Reason))
-	case session.ConnectionOpened:
-		fmt.Fprintf(w, "Connection %d for %s opened\n", e.ID, clean(e.Service))
-	case session.ConnectionClosed:
-		if e.Err != nil {
-			fmt.Fprintf(w, "Connection %d for %s closed: %s\n", e.ID, clean(e.Service), clean(e.Err.Error()))
-		} else {
-			fmt.Fprintf(w, "Connection %d for %s closed (%d bytes from the peer, %d to it)\n", e.ID, clean(e.Service), e.BytesIn, e.BytesOut)
-		}
-	case session.ForwardProblem:
-		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
-	case session.TransferOffered:
-		fmt.Fprintf(w, "The peer offers %s (%d bytes)\n", clean(e.Name), e.Size)
-	case session.TransferAccepted:
-		limits := "no size limit"
-		if e.MaxSize > 0 {
-			limits = "up to " + session.FormatSize(e.MaxSize) + " an offer"
-		}
-		if e.SessionLeft >= 0 {
-			limits += ", " + session.FormatSize(e.SessionLeft) + " more this session"
-		}
-		fmt.Fprintf(w, "Receiving %s (%d bytes) into %s (%s)\n", clean(e.Name), e.Size, clean(e.Dir), limits)
-	case session.TransfersRefused:
-		if e.Unread {
-			fmt.Fprintf(w, "Refused %d offers of the peer unread: %s\n", e.Count, clean(e.Reason))
-		} else {
-			fmt.Fprintf(w, "%d more offers of the peer ended: %s\n", e.Count, clean(e.Reason))
-		}
-	case session.PartialsRemoved:
-		if len(e.Removed) > 0 {
-			fmt.Fprintf(w, "Removed %d partial files left in %s by an earlier gander: %s\n",
-				len(e.Removed), clean(e.Dir), clean(strings.Join(e.Removed, ", ")))
-		}
-		if len(e.Unknown) > 0 {
-			fmt.Fprintf(w, "Left %d partial files of an older gander in %s (it may still run): %s\n",
-				len(e.Unknown), clean(e.Dir), clean(strings.Join(e.Unknown, ", ")))
-		}
-	case session.TransferProgress:
-		if e.Size > 0 {
-			fmt.Fprintf(w, "%s: %d of %d bytes (%d%%)\n", clean(e.Name), e.Done, e.Size, e.Done*100/e.Size)
-		}
-	case session.TransferFinished:
-		switch {
-		case e.Err != nil:
-			fmt.Fprintf(w, "Transfer of %s failed: %s\n", clean(e.Name), clean(e.Err.Error()))
-		case e.Outgoing:
-			fmt.Fprintf(w, "Sent %s\n", clean(e.Name))
-		default:
-			fmt.Fprintf(w, "Received %s as %s\n", clean(e.Name), clean(e.SavedAs))
-		}
-	}
-}
-
 // parseSize reads a byte count: a number, optionally followed by K, M, G,
 // T (powers of 1024; "KiB", "KB" and "k" mean the same).
 func parseSize(s string) (int64, error) {
@@ -609,17 +483,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (bytes, or a number with K, M, G or T)", s)
 	}
 	return n << shift, nil
-}
-
-// formatVerifier groups the verifier's hex in fours, as fowl shows it.
-func formatVerifier(v []byte) string {
-	h := hex.EncodeToString(v)
-	var groups []string
-	for len(h) > 4 {
-		groups = append(groups, h[:4])
-		h = h[4:]
-	}
-	return strings.Join(append(groups, h), " ")
 }
 
 // reorderFlags lets options follow positional arguments, as in
@@ -694,93 +557,6 @@ func openLogWithin(path string, limits logcap.Limits) (*slog.Logger, func(), err
 	return slog.New(h), func() { h.Close(); f.Close() }, nil
 }
 
-func promptCode(stdin io.Reader, stderr io.Writer) (string, error) {
-	fmt.Fprint(stderr, "Enter receive wormhole code: ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && line == "" {
-		return "", errors.New("no code given")
-	}
-	return strings.TrimSpace(line), nil
-}
-
-func sendText(ctx context.Context, cfg wormhole.Config, text, code string, length int, stderr io.Writer) error {
-	w, err := wormhole.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	showMOTD(w, stderr)
-	if code != "" {
-		err = w.SetCode(ctx, code)
-	} else {
-		code, err = w.AllocateCode(ctx, length)
-	}
-	if err != nil {
-		return closeAfter(w, err)
-	}
-	fmt.Fprintf(stderr, "Wormhole code is: %s\nOn the other computer, please run:\n\n  gander receive %s\n  (or: wormhole receive %s)\n\n", code, code, code)
-	if err := classic.SendText(ctx, w, text); err != nil {
-		return closeAfter(w, err)
-	}
-	if err := closeAfter(w, nil); err != nil {
-		return err
-	}
-	fmt.Fprintln(stderr, "text message sent")
-	return nil
-}
-
-func receiveText(ctx context.Context, cfg wormhole.Config, code string, stdout, stderr io.Writer) error {
-	code, err := codes.Parse(code)
-	if err != nil {
-		return err
-	}
-	var unknown *codes.UnknownWordError
-	if errors.As(codes.CheckWords(code), &unknown) {
-		fmt.Fprintf(stderr, "warning: %s\n", sanitize.Text(unknown.Error(), false))
-	}
-	w, err := wormhole.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	showMOTD(w, stderr)
-	if err := w.SetCode(ctx, code); err != nil {
-		return closeAfter(w, err)
-	}
-	text, err := classic.ReceiveText(ctx, w)
-	if err != nil {
-		return closeAfter(w, err)
-	}
-	fmt.Fprintln(stdout, text)
-	return closeAfter(w, nil)
-}
-
-// closeAfter closes the wormhole politely (bounded, even after Ctrl-C) and
-// returns the error that matters most: what stopped the exchange, else
-// what the close reported.
-func closeAfter(w *wormhole.Wormhole, cause error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	closeErr := w.Close(ctx)
-	if cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	if closeErr != nil && cause != nil && errors.Is(closeErr, wormhole.ErrLonely) {
-		return errors.New("interrupted before the other side connected")
-	}
-	if closeErr != nil {
-		return closeErr
-	}
-	return cause
-}
-
-func showMOTD(w *wormhole.Wormhole, stderr io.Writer) {
-	if motd := w.MOTD(); motd != "" {
-		fmt.Fprintf(stderr, "Server says: %s\n", sanitize.Text(motd, true))
-	}
-}
-
-// errOutputFailed ends a --no-tui session whose output cannot be written.
-var errOutputFailed = errors.New("writing the output failed")
-
 // describe turns an error into one line for a person.
 func describe(err error) string {
 	switch {
@@ -793,65 +569,4 @@ func describe(err error) string {
 		return "interrupted"
 	}
 	return sanitize.Text(err.Error(), false)
-}
-
-// outputDelay is how long a line of --no-tui output may wait to be
-// written together with the next ones.
-const outputDelay = 50 * time.Millisecond
-
-// batchedWriter collects what is written and passes it on within a delay:
-// a burst of events (a thousand connections a second) then costs one
-// write per batch instead of one per line, for gander and for whatever
-// reads its output.
-type batchedWriter struct {
-	w     io.Writer
-	delay time.Duration
-	// failed is called once, with the first write error: output that
-	// cannot be written (a full disk) ends the session rather than
-	// vanishing while it goes on.
-	failed func(error)
-
-	mu      sync.Mutex
-	buf     []byte
-	pending *time.Timer // set while buf waits
-	err     error       // the first write error; later writes are dropped
-}
-
-func newBatchedWriter(w io.Writer, delay time.Duration) *batchedWriter {
-	return &batchedWriter{w: w, delay: delay}
-}
-
-func (b *batchedWriter) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return 0, b.err
-	}
-	b.buf = append(b.buf, p...)
-	if b.pending == nil {
-		b.pending = time.AfterFunc(b.delay, func() { b.Flush() })
-	}
-	return len(p), nil
-}
-
-// Flush writes out what waits now.
-func (b *batchedWriter) Flush() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.pending != nil {
-		b.pending.Stop()
-		b.pending = nil
-	}
-	if b.err != nil || len(b.buf) == 0 {
-		return b.err
-	}
-	_, err := b.w.Write(b.buf)
-	b.buf = b.buf[:0]
-	if err != nil {
-		b.err = err
-		if b.failed != nil {
-			go b.failed(err) // not under mu: it may end the session, which writes
-		}
-	}
-	return err
 }

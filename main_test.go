@@ -1,63 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gander-pair/gander/internal/logcap"
-	"github.com/gander-pair/gander/session"
 )
-
-// recordingWriter remembers each Write it is given.
-type recordingWriter struct {
-	mu     sync.Mutex
-	writes []string
-}
-
-func (r *recordingWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.writes = append(r.writes, string(bytes.Clone(p)))
-	return len(p), nil
-}
-
-func (r *recordingWriter) taken() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.writes...)
-}
-
-func TestBatchedWriterJoinsLinesWithinTheDelay(t *testing.T) {
-	w := &recordingWriter{}
-	b := newBatchedWriter(w, 50*time.Millisecond)
-	b.Write([]byte("one\n"))
-	b.Write([]byte("two\n"))
-	if got := w.taken(); len(got) != 0 {
-		t.Fatalf("written at once: %q", got)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(w.taken()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := w.taken(); len(got) != 1 || got[0] != "one\ntwo\n" {
-		t.Fatalf("writes = %q, want the two lines in one", got)
-	}
-	b.Write([]byte("three\n"))
-	b.Flush()
-	if got := w.taken(); len(got) != 2 || got[1] != "three\n" {
-		t.Fatalf("after Flush, writes = %q", got)
-	}
-}
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
@@ -71,42 +26,6 @@ func TestParseSize(t *testing.T) {
 		if got, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", in, got)
 		}
-	}
-}
-
-type failingWriter struct{}
-
-func (failingWriter) Write(p []byte) (int, error) { return 0, syscall.ENOSPC }
-
-// Output that cannot be written (a full disk) is reported once, so that
-// main ends the session, and nothing more is buffered.
-func TestBatchedWriterReportsTheFirstWriteError(t *testing.T) {
-	b := newBatchedWriter(failingWriter{}, time.Hour)
-	failed := make(chan error, 2)
-	b.failed = func(err error) { failed <- err }
-	b.Write([]byte("one\n"))
-	if err := b.Flush(); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Flush = %v, want ENOSPC", err)
-	}
-	if _, err := b.Write([]byte("two\n")); !errors.Is(err, syscall.ENOSPC) {
-		t.Errorf("Write after the failure = %v, want ENOSPC", err)
-	}
-	b.Flush()
-	select {
-	case err := <-failed:
-		if !errors.Is(err, syscall.ENOSPC) {
-			t.Errorf("failed(%v)", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("failed was not called")
-	}
-	select {
-	case err := <-failed:
-		t.Errorf("failed called twice (%v)", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	if len(b.buf) != 0 {
-		t.Errorf("%d bytes still buffered", len(b.buf))
 	}
 }
 
@@ -255,70 +174,47 @@ func readLogTail(t *testing.T, path string) string {
 	return lines[len(lines)-1]
 }
 
-// The connection's story in plain lines: the first connection as before,
-// an outage once however many statuses it brings, then how it ended.
-func TestPrintEventLinkStatus(t *testing.T) {
-	lost := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	first := session.LinkStatus{State: session.LinkConnected, Generation: 1, Via: "relay 10.0.0.1:4001", Relayed: true}
-	reconnecting := func(gen, attempts int) session.LinkStatus {
-		return session.LinkStatus{State: session.LinkReconnecting, Generation: gen, Since: lost, Attempts: attempts,
-			LastFailure: syscall.ECONNREFUSED}
-	}
-	back := func(gen int, outage time.Duration, via string) session.LinkStatus {
-		return session.LinkStatus{State: session.LinkConnected, Generation: gen, Via: via, Outage: outage}
+// Bad usage is exit status 2 with one line that says what is wrong,
+// before anything is dialled; --version and --help are 0.
+func TestUsage(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name     string
-		statuses []session.LinkStatus
-		want     string
+		args   []string
+		stdin  string
+		status int
+		stderr string // a line stderr holds
+		stdout string // a line stdout holds
 	}{
-		{"first connection", []session.LinkStatus{{State: session.LinkWaiting}, {State: session.LinkConnecting, Generation: 1}, first},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n"},
-		{"the same connection reported again", []session.LinkStatus{first, first}, "Connected via relay 10.0.0.1:4001 (generation 1)\n"},
-		{"an outage and its end", []session.LinkStatus{first, reconnecting(1, 0), reconnecting(1, 1), reconnecting(2, 3), reconnecting(3, 7),
-			back(4, 3240*time.Millisecond, "relay 10.0.0.1:4001")},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n" +
-				"Connection lost; reconnecting...\n" +
-				"Reconnected via relay 10.0.0.1:4001 after 3.2s (7 attempts)\n"},
-		{"two outages", []session.LinkStatus{first, reconnecting(1, 1), back(2, 40*time.Millisecond, "direct 10.0.0.2:4444"),
-			reconnecting(2, 0), reconnecting(3, 90), back(4, 95*time.Second+300*time.Millisecond, "relay 10.0.0.1:4001")},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n" +
-				"Connection lost; reconnecting...\n" +
-				"Reconnected via direct 10.0.0.2:4444 after 40ms (1 attempt)\n" +
-				"Connection lost; reconnecting...\n" +
-				"Reconnected via relay 10.0.0.1:4001 after 1m35s (90 attempts)\n"},
-		// Status updates are coalesced: the Reconnecting ones may be missed.
-		{"an outage seen only as it ended", []session.LinkStatus{first, back(2, 2*time.Second, "relay 10.0.0.1:4001")},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n" +
-				"Reconnected via relay 10.0.0.1:4001 after 2s\n"},
-		{"attempts reported with Connected", []session.LinkStatus{first, reconnecting(1, 2), {State: session.LinkConnected, Generation: 2,
-			Via: "relay 10.0.0.1:4001", Outage: time.Second, Attempts: 5}},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n" +
-				"Connection lost; reconnecting...\n" +
-				"Reconnected via relay 10.0.0.1:4001 after 1s (5 attempts)\n"},
-		{"no outage length from dilation", []session.LinkStatus{first, reconnecting(1, 0), back(2, 0, "relay 10.0.0.1:4001")},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n" +
-				"Connection lost; reconnecting...\n" +
-				"Reconnected via relay 10.0.0.1:4001\n"},
-		{"stopped with a reason", []session.LinkStatus{first, reconnecting(1, 4),
-			{State: session.LinkStopped, Err: &session.ProtocolError{Layer: "L1", Reason: "bad \x1b[2Jthing"}}},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n" +
-				"Connection lost; reconnecting...\n" +
-				"Connection stopped: dilation L1: bad \uFFFD[2Jthing\n"},
-		{"stopped by gander itself", []session.LinkStatus{first, {State: session.LinkStopped, Err: session.ErrLinkClosed}},
-			"Connected via relay 10.0.0.1:4001 (generation 1)\n"},
-		{"a hostile path", []session.LinkStatus{{State: session.LinkConnected, Generation: 1, Via: "direct \x1b]0;pwned\x07:1"}},
-			"Connected via direct \uFFFD]0;pwned\uFFFD:1 (generation 1)\n"},
+		{[]string{"--version"}, "", 0, "", "gander " + version},
+		{[]string{"--help"}, "", 0, "", "Usage:"},
+		{[]string{"send"}, "", 2, "gander send: give the message with --text MESSAGE (files are not supported yet)", ""},
+		{[]string{"send", "--text", "hi", "extra"}, "", 2, "gander send: give the message with --text MESSAGE (files are not supported yet)", ""},
+		{[]string{"send", "--text", "hi", "--code-length", "0"}, "", 2, "gander send: --code-length must be at least 1", ""},
+		{[]string{"receive", "1-a-b", "2-c-d"}, "", 2, "gander receive: expected at most one code", ""},
+		{[]string{"receive"}, "", 2, "gander receive: no code given", ""},
+		{[]string{"receive", "--bogus"}, "", 2, "flag provided but not defined: -bogus", ""},
+		{[]string{"1-a-b", "extra"}, "", 2, `gander: unknown command "1-a-b"`, ""},
+		{[]string{"--no-tui"}, "", 2, "gander: nothing to do: give --local, --remote, --allow-listen, --send or --accept-files (see gander --help)", ""},
+		{[]string{"--json", "--send", file}, "", 2, `gander: --send is for --no-tui; with --json, use {"kind": "send-file", ...}`, ""},
+		{[]string{"--no-tui", "--accept-files", "--code-length", "0"}, "", 2, "gander: --code-length must be at least 1", ""},
+		{[]string{"--no-tui", "--accept-files", "--max-file-size", "10X"}, "", 2, `gander: --max-file-size: "10X" is not a size (bytes, or a number with K, M, G or T)`, ""},
+		{[]string{"--no-tui", "--allow-listen", "["}, "", 2, `gander: bad --allow-listen pattern "["`, ""},
+		{[]string{"--no-tui", "--local", ""}, "", 2, "gander: ", ""},
+		{[]string{"--no-tui", "--accept-files", "guitarist-revenge"}, "", 2, "gander: ", ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out strings.Builder
-			var link linkLines
-			for _, st := range tc.statuses {
-				printEvent(&out, &link, st)
-			}
-			if out.String() != tc.want {
-				t.Errorf("printed:\n%s\nwant:\n%s", out.String(), tc.want)
-			}
-		})
+		var stdout, stderr strings.Builder
+		status := run(t.Context(), tc.args, strings.NewReader(tc.stdin), &stdout, &stderr)
+		if status != tc.status {
+			t.Errorf("gander %q: status %d, want %d\n%s", tc.args, status, tc.status, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("gander %q: stderr %q, want %q in it", tc.args, stderr.String(), tc.stderr)
+		}
+		if !strings.Contains(stdout.String(), tc.stdout) {
+			t.Errorf("gander %q: stdout %q, want %q in it", tc.args, stdout.String(), tc.stdout)
+		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )

@@ -1,9 +1,8 @@
-package session
-
-// gander --json speaks fowld's stdin/stdout protocol, as fowld 26.8
-// implements it (fowl/_proto.py: parse_fowld_command, fowld_output_to_json
-// and the _StatusTracker calls), so that a program written for fowld can
-// drive gander unchanged. One JSON object per line each way.
+// Package fowld is gander --json: it speaks fowld's stdin/stdout
+// protocol, as fowld 26.8 implements it (fowl/_proto.py:
+// parse_fowld_command, fowld_output_to_json and the _StatusTracker
+// calls), so that a program written for fowld can drive gander
+// unchanged. One JSON object per line each way.
 //
 // Commands (stdin); unknown keys are ignored, as fowld ignores them:
 //
@@ -81,6 +80,7 @@ package session
 //     (fowld binds every interface for a random port), and
 //     bind_interface/connect_address must be IPv4 addresses or
 //     "localhost".
+package fowld
 
 import (
 	"bufio"
@@ -101,6 +101,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
 
@@ -115,20 +116,20 @@ const (
 	maxCloseTimeout = 1e9 // seconds
 )
 
-// RunJSON runs a controlled session speaking fowld's protocol: commands
+// Run runs a controlled session speaking fowld's protocol: commands
 // are read from in, events written to out. It returns Closed's Err, but
 // nil when lonely (fowld exits 0 then); a failure is also reported on
 // out, except ErrCloseTimeout (its closed line says "happy": the
 // mailbox closed happy, as fowld's does).
 //
 // If writing to out fails (a closed pipe, a full disk), nobody hears the
-// session any more: it ends as if interrupted, and RunJSON returns the
+// session any more: it ends as if interrupted, and Run returns the
 // write error, wrapped in ErrOutputFailed.
-func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
+func Run(ctx context.Context, cfg session.Config, in io.Reader, out io.Writer) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	enc := newFowldWriter(out, cfg.MailboxURL, stop)
-	s, err := Start(ctx, cfg)
+	s, err := session.Start(ctx, cfg)
 	if err != nil {
 		enc.errorLine(err.Error())
 		return err
@@ -138,24 +139,24 @@ func RunJSON(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error
 		enc.event(ev)
 	}
 	err = s.Wait()
-	if errors.Is(err, ErrLonely) {
+	if errors.Is(err, session.ErrLonely) {
 		err = nil
 	}
 	if werr := enc.failed(); werr != nil {
 		return werr
 	}
-	if err != nil && !errors.Is(err, ErrCloseTimeout) {
+	if err != nil && !errors.Is(err, session.ErrCloseTimeout) {
 		enc.errorLine(err.Error())
 	}
 	return err
 }
 
-// ErrOutputFailed: the events could not be written (RunJSON's out).
+// ErrOutputFailed: the events could not be written (Run's out).
 var ErrOutputFailed = errors.New("writing events failed")
 
 // readCommands decodes command lines and hands them to do until in ends
 // or do fails (the session has ended); bad lines get an error line.
-func readCommands(in io.Reader, enc *fowldWriter, do func(Command) error) {
+func readCommands(in io.Reader, enc *fowldWriter, do func(session.Command) error) {
 	r := bufio.NewReaderSize(in, 4096)
 	for {
 		line, err := readLine(r)
@@ -212,7 +213,7 @@ func commandError(line []byte, format string, args ...any) error {
 }
 
 // decodeCommand parses one command line.
-func decodeCommand(line []byte) (Command, error) {
+func decodeCommand(line []byte) (session.Command, error) {
 	if !json.Valid(line) {
 		return nil, commandError(line, "not JSON")
 	}
@@ -228,14 +229,14 @@ func decodeCommand(line []byte) (Command, error) {
 	case !ok:
 		return nil, commandError(line, "No 'kind' in command")
 	}
-	var cmd Command
+	var cmd session.Command
 	switch kind {
 	case "allocate-code":
 		length, _, err := f.integer("length", 0, maxCodeLength)
 		if err != nil {
 			return nil, commandError(line, "%v", err)
 		}
-		cmd = AllocateCode{Length: int(length)}
+		cmd = session.AllocateCode{Length: int(length)}
 	case "set-code":
 		code, ok, err := f.str("code")
 		if err == nil && !ok {
@@ -247,9 +248,9 @@ func decodeCommand(line []byte) (Command, error) {
 		if err != nil {
 			return nil, commandError(line, "%v", err)
 		}
-		cmd = SetCode{Code: code}
+		cmd = session.SetCode{Code: code}
 	case "local":
-		l := Local{BindAddr: "127.0.0.1"}
+		l := session.Local{BindAddr: "127.0.0.1"}
 		var err error
 		l.Name, err = f.name()
 		if err == nil {
@@ -264,9 +265,9 @@ func decodeCommand(line []byte) (Command, error) {
 		if err != nil {
 			return nil, commandError(line, "%v", err)
 		}
-		cmd = AddLocal{Local: l}
+		cmd = session.AddLocal{Local: l}
 	case "remote":
-		r := Remote{Address: "127.0.0.1"}
+		r := session.Remote{Address: "127.0.0.1"}
 		var err error
 		r.Name, err = f.name()
 		if err == nil {
@@ -281,7 +282,7 @@ func decodeCommand(line []byte) (Command, error) {
 		if err != nil {
 			return nil, commandError(line, "%v", err)
 		}
-		cmd = AddRemote{Remote: r}
+		cmd = session.AddRemote{Remote: r}
 	case "session-close":
 		timeout := defaultCloseTimeout
 		if raw, ok := f.get("timeout"); ok {
@@ -291,7 +292,7 @@ func decodeCommand(line []byte) (Command, error) {
 			}
 			timeout = time.Duration(secs * float64(time.Second))
 		}
-		cmd = Close{Timeout: timeout}
+		cmd = session.Close{Timeout: timeout}
 	case "send-file":
 		path, ok, err := f.str("path")
 		if err == nil && (!ok || path == "") {
@@ -300,7 +301,7 @@ func decodeCommand(line []byte) (Command, error) {
 		if err != nil {
 			return nil, commandError(line, "%v", err)
 		}
-		cmd = SendFiles{Paths: []string{path}}
+		cmd = session.SendFiles{Paths: []string{path}}
 	case "accept-file", "refuse-file", "cancel-transfer":
 		id, ok, err := f.integer("id", 1, math.MaxInt64)
 		if err == nil && !ok {
@@ -315,17 +316,17 @@ func decodeCommand(line []byte) (Command, error) {
 		}
 		switch kind {
 		case "accept-file":
-			cmd = AcceptTransfer{ID: id, Dir: dir}
+			cmd = session.AcceptTransfer{ID: id, Dir: dir}
 		case "refuse-file":
-			cmd = RefuseTransfer{ID: id}
+			cmd = session.RefuseTransfer{ID: id}
 		default:
-			cmd = CancelTransfer{ID: id}
+			cmd = session.CancelTransfer{ID: id}
 		}
 	case "ping":
 		if _, ok := f.get("ping_id"); !ok {
 			return nil, commandError(line, `"ping_id" is missing`)
 		}
-		cmd = Ping{}
+		cmd = session.Ping{}
 	default:
 		return nil, commandError(line, "unknown kind %q", kind)
 	}
@@ -424,7 +425,7 @@ func newFowldWriter(w io.Writer, mailboxURL string, fail func(error)) *fowldWrit
 	return &fowldWriter{w: w, enc: newFowldEncoder(mailboxURL), fail: fail}
 }
 
-func (fw *fowldWriter) event(ev Event) {
+func (fw *fowldWriter) event(ev session.Event) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if out := fw.enc.encode(ev); len(out) > 0 {
@@ -502,49 +503,49 @@ func (e *fowldEncoder) bytesLines(id, toPeer, fromPeer int64) []byte {
 
 // encode returns the lines for ev (none for events fowld does not report:
 // Dilation status, the peer's goodbye, refusals reported otherwise).
-func (e *fowldEncoder) encode(ev Event) []byte {
+func (e *fowldEncoder) encode(ev session.Event) []byte {
 	var out []byte
 	add := func(o pyObject) { out = append(out, o.line()...) }
 	switch ev := ev.(type) {
-	case Welcome:
+	case session.Welcome:
 		welcome := pyObject{}
 		if ev.MOTD != "" {
 			welcome = append(welcome, pyField{"motd", ev.MOTD})
 		}
 		add(pyObject{{"url", e.url}, {"welcome", welcome}, {"kind", "welcome"}})
-	case CodeReady:
+	case session.CodeReady:
 		add(pyObject{{"code", ev.Code}, {"kind", "code-allocated"}})
-	case PeerConnected:
+	case session.PeerConnected:
 		versions := ev.PeerVersions
 		if len(versions) == 0 || string(versions) == "null" {
 			versions = json.RawMessage("{}")
 		}
 		add(pyObject{{"verifier", hex.EncodeToString(ev.Verifier)}, {"versions", versions}, {"kind", "peer-connected"}})
-	case ServiceListening:
+	case session.ServiceListening:
 		add(pyObject{{"name", ev.Service}, {"listening_port", addrPort(ev.Addr)}, {"kind", "listening"}})
-	case AwaitingConnect:
+	case session.AwaitingConnect:
 		add(pyObject{{"name", ev.Service}, {"local_port", addrPort(ev.Addr)}, {"kind", "awaiting-connect"}})
-	case ForwardRefused:
+	case session.ForwardRefused:
 		// A refused offer comes again as OfferFailed, a refused
 		// connection as ConnectionClosed: only the listen refusals are
 		// reported here.
 		if !ev.ByPeer && ev.Reason != forwardRefusal {
 			add(pyObject{{"message", fmt.Sprintf("Failed to listen on \"%s\": %s", ev.Service, ev.Reason)}, {"kind", "error"}})
 		}
-	case OfferFailed:
+	case session.OfferFailed:
 		reason := ev.Err.Error()
-		var denied *DeniedError
+		var denied *session.DeniedError
 		if errors.As(ev.Err, &denied) {
 			reason = denied.Reason
 		}
 		add(pyObject{{"message", fmt.Sprintf("Service \"%s\" failed: %s", ev.Service, reason)}, {"kind", "error"}})
-	case TransferOffered:
+	case session.TransferOffered:
 		add(pyObject{{"id", ev.ID}, {"name", ev.Name}, {"directory", ev.Directory}, {"size", ev.Size},
 			{"files", ev.Files}, {"save_dir", ev.SaveDir}, {"kind", "transfer-offered"}})
-	case TransferProgress:
+	case session.TransferProgress:
 		add(pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}, {"bytes", ev.Done},
 			{"size", ev.Size}, {"kind", "transfer-progress"}})
-	case TransferFinished:
+	case session.TransferFinished:
 		o := pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}}
 		if ev.Err != nil {
 			o = append(o, pyField{"error", ev.Err.Error()})
@@ -552,14 +553,14 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			o = append(o, pyField{"saved_as", ev.SavedAs})
 		}
 		add(append(o, pyField{"kind", "transfer-finished"}))
-	case ConnectionOpened:
+	case session.ConnectionOpened:
 		e.conns[ev.ID] = connInfo{service: ev.Service, incoming: ev.Incoming, opened: true}
 		kind := "outgoing-connection"
 		if ev.Incoming {
 			kind = "incoming-connection"
 		}
 		add(pyObject{{"service_name", ev.Service}, {"id", ev.ID}, {"kind", kind}})
-	case ConnectionClosed:
+	case session.ConnectionClosed:
 		out = append(out, e.bytesLines(ev.ID, ev.BytesOut, ev.BytesIn)...)
 		opened := e.conns[ev.ID].opened
 		delete(e.conns, ev.ID)
@@ -582,21 +583,21 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 			}
 			add(pyObject{{"service_name", ev.Service}, {"id", ev.ID}, {"kind", "outgoing-done"}})
 		}
-	case Traffic:
+	case session.Traffic:
 		for _, c := range ev.Connections {
 			out = append(out, e.bytesLines(c.ID, c.BytesOut, c.BytesIn)...)
 		}
-	case ForwardProblem:
+	case session.ForwardProblem:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
-	case CommandFailed:
+	case session.CommandFailed:
 		add(pyObject{{"message", ev.Err.Error()}, {"kind", "error"}})
-	case TransfersRefused:
+	case session.TransfersRefused:
 		if ev.Unread {
 			add(pyObject{{"message", fmt.Sprintf("Refused %d file offers unread: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
 		} else {
 			add(pyObject{{"message", fmt.Sprintf("%d more file offers ended: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
 		}
-	case Closed:
+	case session.Closed:
 		add(pyObject{{"result", closedResult(ev.Err)}, {"kind", "closed"}})
 	}
 	return out
@@ -606,9 +607,9 @@ func (e *fowldEncoder) encode(ev Event) []byte {
 // mood, or what went wrong.
 func closedResult(err error) string {
 	switch {
-	case err == nil, errors.Is(err, ErrCloseTimeout):
+	case err == nil, errors.Is(err, session.ErrCloseTimeout):
 		return "happy" // the peer missed our goodbye, but the mailbox closed happy
-	case errors.Is(err, ErrLonely):
+	case errors.Is(err, session.ErrLonely):
 		return "lonely"
 	}
 	return err.Error()
@@ -619,7 +620,7 @@ func closedResult(err error) string {
 const forwardRefusal = "Against local policy"
 
 func lostReason(err error) string {
-	var denied *DeniedError
+	var denied *session.DeniedError
 	if errors.As(err, &denied) {
 		return denied.Reason
 	}

@@ -1,4 +1,4 @@
-package session
+package fowld
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gander-pair/gander/internal/testkit"
 	"io"
 	"net"
 	"reflect"
@@ -17,39 +18,38 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gander-pair/gander/forwards"
-	"github.com/gander-pair/gander/wormhole"
+	"github.com/gander-pair/gander/session"
 	"github.com/gander-pair/gander/wormhole/mailbox/mailboxtest"
 )
 
 func TestDecodeCommand(t *testing.T) {
 	tests := []struct {
 		line string
-		want Command
+		want session.Command
 	}{
-		{`{"kind": "allocate-code"}`, AllocateCode{}},
-		{`{"kind": "allocate-code", "length": 3}`, AllocateCode{Length: 3}},
-		{`{"kind": "allocate-code", "length": null}`, AllocateCode{}},
-		{`{"kind": "allocate-code", "code-length": 5}`, AllocateCode{}}, // the documented key is not fowld's
-		{`{"kind": "set-code", "code": " 7-foo-bar "}`, SetCode{Code: "7-foo-bar"}},
-		{`{"kind": "local", "name": "web"}`, AddLocal{forwards.Local{Name: "web", BindAddr: "127.0.0.1"}}},
+		{`{"kind": "allocate-code"}`, session.AllocateCode{}},
+		{`{"kind": "allocate-code", "length": 3}`, session.AllocateCode{Length: 3}},
+		{`{"kind": "allocate-code", "length": null}`, session.AllocateCode{}},
+		{`{"kind": "allocate-code", "code-length": 5}`, session.AllocateCode{}}, // the documented key is not fowld's
+		{`{"kind": "set-code", "code": " 7-foo-bar "}`, session.SetCode{Code: "7-foo-bar"}},
+		{`{"kind": "local", "name": "web"}`, session.AddLocal{Local: session.Local{Name: "web", BindAddr: "127.0.0.1"}}},
 		{`{"kind": "local", "name": "web", "local_listen_port": 8080, "remote_connect_port": 80, "bind_interface": "0.0.0.0"}`,
-			AddLocal{forwards.Local{Name: "web", ListenPort: 8080, RemoteConnectPort: 80, BindAddr: "0.0.0.0"}}},
+			session.AddLocal{Local: session.Local{Name: "web", ListenPort: 8080, RemoteConnectPort: 80, BindAddr: "0.0.0.0"}}},
 		{`{"kind": "local", "name": "web", "local_listen_port": null, "bind_interface": "localhost"}`,
-			AddLocal{forwards.Local{Name: "web", BindAddr: "127.0.0.1"}}},
-		{`{"kind": "remote", "name": "ssh:22 é"}`, AddRemote{forwards.Remote{Name: "ssh:22 é", Address: "127.0.0.1"}}},
+			session.AddLocal{Local: session.Local{Name: "web", BindAddr: "127.0.0.1"}}},
+		{`{"kind": "remote", "name": "ssh:22 é"}`, session.AddRemote{Remote: session.Remote{Name: "ssh:22 é", Address: "127.0.0.1"}}},
 		{`{"kind": "remote", "name": "web", "remote_listen_port": 65535, "local_connect_port": 1, "connect_address": "192.168.2.3"}`,
-			AddRemote{forwards.Remote{Name: "web", ListenPort: 65535, ConnectPort: 1, Address: "192.168.2.3"}}},
-		{`{"kind": "session-close"}`, Close{Timeout: 10 * time.Second}},
-		{`{"kind": "session-close", "timeout": 0}`, Close{}},
-		{`{"kind": "session-close", "timeout": 2.5}`, Close{Timeout: 2500 * time.Millisecond}},
-		{`{"kind": "ping", "ping_id": 7}`, Ping{}},
-		{"{\"kind\": \"ping\", \"ping_id\": \"x\", \"extra\": [1]}\r", Ping{}},
-		{`{"kind": "send-file", "path": "/tmp/a b.txt"}`, SendFiles{Paths: []string{"/tmp/a b.txt"}}},
-		{`{"kind": "accept-file", "id": 3}`, AcceptTransfer{ID: 3}},
-		{`{"kind": "accept-file", "id": 3, "directory": "/srv"}`, AcceptTransfer{ID: 3, Dir: "/srv"}},
-		{`{"kind": "refuse-file", "id": 4}`, RefuseTransfer{ID: 4}},
-		{`{"kind": "cancel-transfer", "id": 5}`, CancelTransfer{ID: 5}},
+			session.AddRemote{Remote: session.Remote{Name: "web", ListenPort: 65535, ConnectPort: 1, Address: "192.168.2.3"}}},
+		{`{"kind": "session-close"}`, session.Close{Timeout: 10 * time.Second}},
+		{`{"kind": "session-close", "timeout": 0}`, session.Close{}},
+		{`{"kind": "session-close", "timeout": 2.5}`, session.Close{Timeout: 2500 * time.Millisecond}},
+		{`{"kind": "ping", "ping_id": 7}`, session.Ping{}},
+		{"{\"kind\": \"ping\", \"ping_id\": \"x\", \"extra\": [1]}\r", session.Ping{}},
+		{`{"kind": "send-file", "path": "/tmp/a b.txt"}`, session.SendFiles{Paths: []string{"/tmp/a b.txt"}}},
+		{`{"kind": "accept-file", "id": 3}`, session.AcceptTransfer{ID: 3}},
+		{`{"kind": "accept-file", "id": 3, "directory": "/srv"}`, session.AcceptTransfer{ID: 3, Dir: "/srv"}},
+		{`{"kind": "refuse-file", "id": 4}`, session.RefuseTransfer{ID: 4}},
+		{`{"kind": "cancel-transfer", "id": 5}`, session.CancelTransfer{ID: 5}},
 	}
 	for _, tt := range tests {
 		got, err := decodeCommand([]byte(tt.line))
@@ -120,80 +120,80 @@ func TestEncodeEvents(t *testing.T) {
 	verifier := bytes.Repeat([]byte{0xab}, 32)
 	tests := []struct {
 		name   string
-		events []Event
+		events []session.Event
 		want   string
 	}{
-		{"welcome", []Event{Welcome{}, Welcome{MOTD: "Hi ☃"}},
+		{"welcome", []session.Event{session.Welcome{}, session.Welcome{MOTD: "Hi ☃"}},
 			`{"url": "ws://127.0.0.1:4000/v1", "welcome": {}, "kind": "welcome"}` + "\n" +
 				`{"url": "ws://127.0.0.1:4000/v1", "welcome": {"motd": "Hi \u2603"}, "kind": "welcome"}` + "\n"},
-		{"offers refused unread", []Event{TransfersRefused{Count: 3, Reason: "too many", Unread: true}, TransfersRefused{Count: 2, Reason: "quiet"}},
+		{"offers refused unread", []session.Event{session.TransfersRefused{Count: 3, Reason: "too many", Unread: true}, session.TransfersRefused{Count: 2, Reason: "quiet"}},
 			`{"message": "Refused 3 file offers unread: too many", "kind": "error"}` + "\n" +
 				`{"message": "2 more file offers ended: quiet", "kind": "error"}` + "\n"},
-		{"code", []Event{CodeReady{Code: "3-cherokee-aztec"}},
+		{"code", []session.Event{session.CodeReady{Code: "3-cherokee-aztec"}},
 			`{"code": "3-cherokee-aztec", "kind": "code-allocated"}` + "\n"},
-		{"peer connected, fowl peer", []Event{PeerConnected{Verifier: verifier, PeerVersions: json.RawMessage(`{"fowl":{"features":["core-v1"]}}`)}},
+		{"peer connected, fowl peer", []session.Event{session.PeerConnected{Verifier: verifier, PeerVersions: json.RawMessage(`{"fowl":{"features":["core-v1"]}}`)}},
 			`{"verifier": "` + strings.Repeat("ab", 32) + `", "versions": {"fowl": {"features": ["core-v1"]}}, "kind": "peer-connected"}` + "\n"},
-		{"peer connected, no versions", []Event{PeerConnected{Verifier: []byte{1}}},
+		{"peer connected, no versions", []session.Event{session.PeerConnected{Verifier: []byte{1}}},
 			`{"verifier": "01", "versions": {}, "kind": "peer-connected"}` + "\n"},
-		{"file transfers", []Event{
-			TransferOffered{ID: 1, Name: "a.txt", Size: 5, Files: 1, SaveDir: "/d"},
-			TransferProgress{ID: 1, Name: "a.txt", Done: 2, Size: 5},
-			TransferFinished{ID: 1, Name: "a.txt", SavedAs: "/d/a.txt"},
-			TransferFinished{ID: 2, Name: "b", Outgoing: true, Err: errors.New("refused")},
+		{"file transfers", []session.Event{
+			session.TransferOffered{ID: 1, Name: "a.txt", Size: 5, Files: 1, SaveDir: "/d"},
+			session.TransferProgress{ID: 1, Name: "a.txt", Done: 2, Size: 5},
+			session.TransferFinished{ID: 1, Name: "a.txt", SavedAs: "/d/a.txt"},
+			session.TransferFinished{ID: 2, Name: "b", Outgoing: true, Err: errors.New("refused")},
 		}, `{"id": 1, "name": "a.txt", "directory": false, "size": 5, "files": 1, "save_dir": "/d", "kind": "transfer-offered"}` + "\n" +
 			`{"id": 1, "name": "a.txt", "outgoing": false, "bytes": 2, "size": 5, "kind": "transfer-progress"}` + "\n" +
 			`{"id": 1, "name": "a.txt", "outgoing": false, "saved_as": "/d/a.txt", "kind": "transfer-finished"}` + "\n" +
 			`{"id": 2, "name": "b", "outgoing": true, "error": "refused", "kind": "transfer-finished"}` + "\n"},
-		{"listening and awaiting", []Event{
-			ServiceListening{Service: "echo", Addr: "127.0.0.1:44807"},
-			AwaitingConnect{Service: "echo", Addr: "127.0.0.1:54839"},
+		{"listening and awaiting", []session.Event{
+			session.ServiceListening{Service: "echo", Addr: "127.0.0.1:44807"},
+			session.AwaitingConnect{Service: "echo", Addr: "127.0.0.1:54839"},
 		}, `{"name": "echo", "listening_port": 44807, "kind": "listening"}` + "\n" +
 			`{"name": "echo", "local_port": 54839, "kind": "awaiting-connect"}` + "\n"},
-		{"an outgoing connection", []Event{
-			ConnectionOpened{ID: 1, Service: "echo"},
-			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6}}},
-			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}},
-			Traffic{Connections: []forwards.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}}, // nothing new
-			ConnectionClosed{ID: 1, Service: "echo", BytesOut: 200006, BytesIn: 6},
+		{"an outgoing connection", []session.Event{
+			session.ConnectionOpened{ID: 1, Service: "echo"},
+			session.Traffic{Connections: []session.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6}}},
+			session.Traffic{Connections: []session.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}},
+			session.Traffic{Connections: []session.ConnectionStats{{ID: 1, Service: "echo", BytesOut: 6, BytesIn: 6}}}, // nothing new
+			session.ConnectionClosed{ID: 1, Service: "echo", BytesOut: 200006, BytesIn: 6},
 		}, `{"service_name": "echo", "id": 1, "kind": "outgoing-connection"}` + "\n" +
 			`{"id": 1, "bytes": 6, "kind": "bytes-in"}` + "\n" +
 			`{"id": 1, "bytes": 6, "kind": "bytes-out"}` + "\n" +
 			`{"id": 1, "bytes": 200000, "kind": "bytes-in"}` + "\n" +
 			`{"service_name": "echo", "id": 1, "kind": "outgoing-done"}` + "\n"},
-		{"an outgoing connection the peer refused", []Event{
-			ConnectionOpened{ID: 1, Service: "dead"},
-			ConnectionClosed{ID: 1, Service: "dead", Err: &forwards.DeniedError{Service: "dead", Reason: "Connection was refused"}},
+		{"an outgoing connection the peer refused", []session.Event{
+			session.ConnectionOpened{ID: 1, Service: "dead"},
+			session.ConnectionClosed{ID: 1, Service: "dead", Err: &session.DeniedError{Service: "dead", Reason: "Connection was refused"}},
 		}, `{"service_name": "dead", "id": 1, "kind": "outgoing-connection"}` + "\n" +
 			`{"service_name": 1, "reason": "Connection was refused", "kind": "outgoing-lost"}` + "\n" +
 			`{"service_name": "dead", "id": 1, "kind": "outgoing-done"}` + "\n"},
-		{"incoming connections", []Event{
-			ConnectionOpened{ID: 2, Service: "echo", Incoming: true},
-			ConnectionClosed{ID: 2, Service: "echo", Incoming: true},
-			ConnectionOpened{ID: 3, Service: "echo", Incoming: true},
-			ConnectionClosed{ID: 3, Service: "echo", Incoming: true, Err: errors.New("dial tcp4 127.0.0.1:1: connection refused")},
+		{"incoming connections", []session.Event{
+			session.ConnectionOpened{ID: 2, Service: "echo", Incoming: true},
+			session.ConnectionClosed{ID: 2, Service: "echo", Incoming: true},
+			session.ConnectionOpened{ID: 3, Service: "echo", Incoming: true},
+			session.ConnectionClosed{ID: 3, Service: "echo", Incoming: true, Err: errors.New("dial tcp4 127.0.0.1:1: connection refused")},
 		}, `{"service_name": "echo", "id": 2, "kind": "incoming-connection"}` + "\n" +
 			`{"id": 2, "kind": "incoming-done"}` + "\n" +
 			`{"service_name": "echo", "id": 3, "kind": "incoming-connection"}` + "\n" +
 			`{"id": 3, "reason": "dial tcp4 127.0.0.1:1: connection refused", "kind": "incoming-lost"}` + "\n"},
-		{"an incoming connection our policy refused", []Event{
-			ForwardRefused{Service: "nope", Reason: "Against local policy"},
-			ConnectionClosed{ID: 4, Service: "nope", Incoming: true, Err: &forwards.DeniedError{Service: "nope", Reason: "Against local policy"}},
+		{"an incoming connection our policy refused", []session.Event{
+			session.ForwardRefused{Service: "nope", Reason: "Against local policy"},
+			session.ConnectionClosed{ID: 4, Service: "nope", Incoming: true, Err: &session.DeniedError{Service: "nope", Reason: "Against local policy"}},
 		}, `{"service_name": "nope", "id": 4, "kind": "incoming-connection"}` + "\n" +
 			`{"id": 4, "reason": "Incoming connection against local policy: {'unique-name': 'nope'}", "kind": "incoming-lost"}` + "\n"},
-		{"refusals and failures", []Event{
-			ForwardRefused{Service: "nope", Reason: "No service permitted for name: nope"},
-			ForwardRefused{Service: "x", Reason: "No service permitted for name: x", ByPeer: true},
-			OfferFailed{Service: "x", Err: &forwards.DeniedError{Service: "x", Reason: "No service permitted for name: x"}},
-			OfferFailed{Service: "y", Err: errors.New("the peer wants y's daemon on port 2, not 1")},
-			ForwardProblem{Err: errors.New(`ignoring unknown command "x" from the peer`)},
-			CommandFailed{Err: ErrPingNotInDilation},
+		{"refusals and failures", []session.Event{
+			session.ForwardRefused{Service: "nope", Reason: "No service permitted for name: nope"},
+			session.ForwardRefused{Service: "x", Reason: "No service permitted for name: x", ByPeer: true},
+			session.OfferFailed{Service: "x", Err: &session.DeniedError{Service: "x", Reason: "No service permitted for name: x"}},
+			session.OfferFailed{Service: "y", Err: errors.New("the peer wants y's daemon on port 2, not 1")},
+			session.ForwardProblem{Err: errors.New(`ignoring unknown command "x" from the peer`)},
+			session.CommandFailed{Err: session.ErrPingNotInDilation},
 		}, `{"message": "Failed to listen on \"nope\": No service permitted for name: nope", "kind": "error"}` + "\n" +
 			`{"message": "Service \"x\" failed: No service permitted for name: x", "kind": "error"}` + "\n" +
 			`{"message": "Service \"y\" failed: the peer wants y's daemon on port 2, not 1", "kind": "error"}` + "\n" +
 			`{"message": "ignoring unknown command \"x\" from the peer", "kind": "error"}` + "\n" +
 			`{"message": "Cannot send ping: not in Dilation", "kind": "error"}` + "\n"},
-		{"silent events", []Event{PeerClosing{}, LinkStatus{State: LinkConnected}, Traffic{Services: []forwards.ServiceStats{{Service: "gone", BytesIn: 5}}}}, ""},
-		{"closed", []Event{Closed{}, Closed{Err: ErrLonely}},
+		{"silent events", []session.Event{session.PeerClosing{}, session.LinkStatus{State: session.LinkConnected}, session.Traffic{Services: []session.ServiceStats{{Service: "gone", BytesIn: 5}}}}, ""},
+		{"closed", []session.Event{session.Closed{}, session.Closed{Err: session.ErrLonely}},
 			`{"result": "happy", "kind": "closed"}` + "\n" + `{"result": "lonely", "kind": "closed"}` + "\n"},
 	}
 	for _, tt := range tests {
@@ -219,23 +219,23 @@ func TestEncodeEvents(t *testing.T) {
 // counted twice, whatever the order in which snapshots arrive.
 func TestEncodeTrafficAttribution(t *testing.T) {
 	e := newFowldEncoder("")
-	snap := func(conns ...forwards.ConnectionStats) Traffic { return Traffic{Connections: conns} }
-	one := func(in, out int64) forwards.ConnectionStats {
-		return forwards.ConnectionStats{ID: 1, Service: "s", BytesIn: in, BytesOut: out}
+	snap := func(conns ...session.ConnectionStats) session.Traffic { return session.Traffic{Connections: conns} }
+	one := func(in, out int64) session.ConnectionStats {
+		return session.ConnectionStats{ID: 1, Service: "s", BytesIn: in, BytesOut: out}
 	}
-	two := func(in, out int64) forwards.ConnectionStats {
-		return forwards.ConnectionStats{ID: 2, Service: "s", Incoming: true, BytesIn: in, BytesOut: out}
+	two := func(in, out int64) session.ConnectionStats {
+		return session.ConnectionStats{ID: 2, Service: "s", Incoming: true, BytesIn: in, BytesOut: out}
 	}
 	var out []byte
-	for _, ev := range []Event{
-		ConnectionOpened{ID: 1, Service: "s"},
-		ConnectionOpened{ID: 2, Service: "s", Incoming: true},
+	for _, ev := range []session.Event{
+		session.ConnectionOpened{ID: 1, Service: "s"},
+		session.ConnectionOpened{ID: 2, Service: "s", Incoming: true},
 		snap(one(10, 20), two(0, 3)),
 		snap(one(5, 5), two(0, 1)), // older snapshots, late
-		snap(one(10, 20), two(5, 3), forwards.ConnectionStats{ID: 9, Service: "t", BytesOut: 1}),
-		ConnectionClosed{ID: 2, Service: "s", Incoming: true, BytesIn: 6, BytesOut: 3},
+		snap(one(10, 20), two(5, 3), session.ConnectionStats{ID: 9, Service: "t", BytesOut: 1}),
+		session.ConnectionClosed{ID: 2, Service: "s", Incoming: true, BytesIn: 6, BytesOut: 3},
 		snap(one(10, 27)),
-		ConnectionClosed{ID: 1, Service: "s", BytesIn: 12, BytesOut: 27},
+		session.ConnectionClosed{ID: 1, Service: "s", BytesIn: 12, BytesOut: 27},
 	} {
 		out = append(out, e.encode(ev)...)
 	}
@@ -293,14 +293,14 @@ func TestReadCommands(t *testing.T) {
 		`{"kind": "allocate-code", "length": 3}` + "\n" +
 		`{"kind": "session-close", "timeout": 1}`
 	var out bytes.Buffer
-	commands := make(chan Command, 10)
-	readCommands(strings.NewReader(input), newFowldWriter(&out, "", nil), func(c Command) error { commands <- c; return nil })
+	commands := make(chan session.Command, 10)
+	readCommands(strings.NewReader(input), newFowldWriter(&out, "", nil), func(c session.Command) error { commands <- c; return nil })
 	close(commands)
-	var got []Command
+	var got []session.Command
 	for c := range commands {
 		got = append(got, c)
 	}
-	want := []Command{Ping{}, AllocateCode{Length: 3}, Close{Timeout: time.Second}}
+	want := []session.Command{session.Ping{}, session.AllocateCode{Length: 3}, session.Close{Timeout: time.Second}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("commands = %#v, want %#v", got, want)
 	}
@@ -348,27 +348,27 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		ipv4 := func(s string) bool { ip := net.ParseIP(s); return ip != nil && ip.To4() != nil }
 		switch c := cmd.(type) {
-		case AllocateCode:
+		case session.AllocateCode:
 			if c.Length < 0 || c.Length > maxCodeLength {
 				t.Fatalf("length %d", c.Length)
 			}
-		case SetCode:
+		case session.SetCode:
 			if c.Code == "" {
 				t.Fatal("empty code")
 			}
-		case AddLocal:
+		case session.AddLocal:
 			if !name(c.Local.Name) || !port(c.Local.ListenPort) || !port(c.Local.RemoteConnectPort) || !ipv4(c.Local.BindAddr) {
 				t.Fatalf("bad local %#v", c.Local)
 			}
-		case AddRemote:
+		case session.AddRemote:
 			if !name(c.Remote.Name) || !port(c.Remote.ListenPort) || !port(c.Remote.ConnectPort) || !ipv4(c.Remote.Address) {
 				t.Fatalf("bad remote %#v", c.Remote)
 			}
-		case Close:
+		case session.Close:
 			if c.Timeout < 0 {
 				t.Fatalf("timeout %v", c.Timeout)
 			}
-		case Ping:
+		case session.Ping:
 		default:
 			t.Fatalf("unexpected command %#v", cmd)
 		}
@@ -378,7 +378,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	})
 }
 
-// jsonSide is one RunJSON session driven through pipes, as a controller
+// jsonSide is one Run session driven through pipes, as a controller
 // drives fowld.
 type jsonSide struct {
 	name   string
@@ -390,7 +390,7 @@ type jsonSide struct {
 	signal chan struct{}
 }
 
-func startJSONSide(t *testing.T, name string, cfg Config) *jsonSide {
+func startJSONSide(t *testing.T, name string, cfg session.Config) *jsonSide {
 	t.Helper()
 	s := &jsonSide{name: name, done: make(chan error, 1), signal: make(chan struct{}, 1)}
 	inR, inW := io.Pipe()
@@ -415,7 +415,7 @@ func startJSONSide(t *testing.T, name string, cfg Config) *jsonSide {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		err := RunJSON(ctx, cfg, inR, outW)
+		err := Run(ctx, cfg, inR, outW)
 		outW.Close()
 		s.done <- err
 	}()
@@ -505,8 +505,8 @@ func withName(name string) func(map[string]any) bool {
 // that changes nothing, refusals, and a session-close that ends both.
 func TestRunJSONTwoSessions(t *testing.T) {
 	server := mailboxtest.New(t)
-	a := startJSONSide(t, "A", Config{MailboxURL: server.URL(), CodeLength: 2})
-	b := startJSONSide(t, "B", Config{MailboxURL: server.URL()})
+	a := startJSONSide(t, "A", session.Config{MailboxURL: server.URL(), CodeLength: 2})
+	b := startJSONSide(t, "B", session.Config{MailboxURL: server.URL()})
 
 	if w := a.wait(t, "welcome", nil); w["url"] != server.URL() || len(w["welcome"].(map[string]any)) != 0 {
 		t.Errorf("welcome = %v", w)
@@ -519,11 +519,11 @@ func TestRunJSONTwoSessions(t *testing.T) {
 		t.Errorf("code %q has not 3 words", code)
 	}
 	a.send(t, `{"kind": "allocate-code"}`)
-	a.wait(t, "error", func(m map[string]any) bool { return m["message"] == ErrCodeAlreadySet.Error() })
+	a.wait(t, "error", func(m map[string]any) bool { return m["message"] == session.ErrCodeAlreadySet.Error() })
 	b.wait(t, "welcome", nil)
 	b.send(t, fmt.Sprintf(`{"kind": "set-code", "code": %q}`, code))
 	a.send(t, `{"kind": "local", "name": "echo"}`)
-	b.send(t, fmt.Sprintf(`{"kind": "remote", "name": "echo", "local_connect_port": %d}`, echoDaemon(t)))
+	b.send(t, fmt.Sprintf(`{"kind": "remote", "name": "echo", "local_connect_port": %d}`, testkit.EchoServer(t)))
 	b.send(t, `{"kind": "remote", "name": "secret"}`)
 
 	va, vb := a.wait(t, "peer-connected", nil), b.wait(t, "peer-connected", nil)
@@ -605,7 +605,7 @@ func TestRunJSONTwoSessions(t *testing.T) {
 
 func TestRunJSONCloseBeforeThePeerCame(t *testing.T) {
 	server := mailboxtest.New(t, mailboxtest.WithMOTD("maintenance at noon"))
-	s := startJSONSide(t, "A", Config{MailboxURL: server.URL(), CodeLength: 2})
+	s := startJSONSide(t, "A", session.Config{MailboxURL: server.URL(), CodeLength: 2})
 	if w := s.wait(t, "welcome", nil); w["welcome"].(map[string]any)["motd"] != "maintenance at noon" {
 		t.Errorf("welcome = %v", w)
 	}
@@ -622,13 +622,13 @@ func TestRunJSONCloseBeforeThePeerCame(t *testing.T) {
 
 func TestRunJSONWrongCode(t *testing.T) {
 	server := mailboxtest.New(t)
-	a := startJSONSide(t, "A", Config{MailboxURL: server.URL(), CodeLength: 2})
+	a := startJSONSide(t, "A", session.Config{MailboxURL: server.URL(), CodeLength: 2})
 	a.send(t, `{"kind": "allocate-code"}`)
 	code := a.wait(t, "code-allocated", nil)["code"].(string)
 	nameplate, _, _ := strings.Cut(code, "-")
-	b := startJSONSide(t, "B", Config{MailboxURL: server.URL(), Code: nameplate + "-wrong-words"})
+	b := startJSONSide(t, "B", session.Config{MailboxURL: server.URL(), Code: nameplate + "-wrong-words"})
 	for _, s := range []*jsonSide{a, b} {
-		if err := s.end(t); !errors.Is(err, wormhole.ErrWrongCode) {
+		if err := s.end(t); !errors.Is(err, session.ErrWrongCode) {
 			t.Errorf("%s ended with %v", s.name, err)
 		}
 		s.wait(t, "closed", nil)
@@ -658,7 +658,7 @@ func (w *failingWriter) Write(b []byte) (int, error) {
 // A write error on the output (EPIPE, a full disk) ends the session with
 // that error, promptly, and nothing more is written (issue 11, finding 10).
 func TestRunJSONStopsWhenOutputFails(t *testing.T) {
-	checkNoLeaks(t)
+	testkit.CheckNoLeaks(t)
 	for _, ok := range []int{0, 1} { // the welcome fails; the code line fails
 		server := mailboxtest.New(t)
 		out := &failingWriter{ok: ok}
@@ -666,16 +666,16 @@ func TestRunJSONStopsWhenOutputFails(t *testing.T) {
 		defer feed.Close()
 		done := make(chan error, 1)
 		go func() {
-			done <- RunJSON(context.Background(), Config{MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second}, in, out)
+			done <- Run(context.Background(), session.Config{MailboxURL: server.URL(), CodeLength: 2, CloseTimeout: time.Second}, in, out)
 		}()
 		go feed.Write([]byte(`{"kind": "allocate-code"}` + "\n"))
 		select {
 		case err := <-done:
 			if !errors.Is(err, ErrOutputFailed) || !errors.Is(err, errBrokenPipe) {
-				t.Fatalf("RunJSON: %v, want the write error", err)
+				t.Fatalf("Run: %v, want the write error", err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatal("RunJSON still runs after its output failed")
+			t.Fatal("Run still runs after its output failed")
 		}
 		out.mu.Lock()
 		if out.writes != ok+1 {
