@@ -26,7 +26,9 @@ var layers = []struct {
 	{"command", []string{""}},
 	{"frontends", []string{"frontend/..."}},
 	{"session", []string{"session"}},
-	{"subprotocols", []string{"forwards", "files", "session/transfer", "terminal"}},
+	// The subprotocols run on Dilation subchannels; classic (file
+	// transfer with every wormhole client) sits beside them, on Transit.
+	{"subprotocols", []string{"forwards", "files", "session/transfer", "terminal", "classic/..."}},
 	{"dilation", []string{"dilation"}},
 	{"transit", []string{"transit"}},
 	{"wormhole", []string{"wormhole", "wormhole/..."}},
