@@ -23,9 +23,11 @@ import (
 // Limits bound what one zip may make Extract spend. A zero field takes
 // its default; a negative one means no limit.
 type Limits struct {
-	// MaxFiles bounds the entries (files and folders) of the zip.
-	// Default 100,000: the zip's central directory is held in memory
-	// (about 300 B per entry plus its name) while it is unpacked.
+	// MaxFiles bounds the regular files of the zip (the offer's
+	// "numfiles" counts those). Folder entries are bounded apart, by
+	// max(MaxFiles, DefaultMaxFiles). Default 100,000: the zip's central
+	// directory is held in memory (some 300 B per entry plus its name)
+	// while it is unpacked.
 	MaxFiles int
 	// MaxBytes bounds the decompressed bytes of all files, counted as
 	// they are written, not as the headers claim. Default 10 GiB (the
@@ -172,10 +174,13 @@ type plan struct{ entries []entry }
 // sizes the headers claim (the real sizes are checked while writing).
 func readPlan(f io.ReaderAt, size int64, lim Limits) (*plan, error) {
 	g := &guardReader{r: f}
+	maxDirs := -1
 	if lim.MaxFiles > 0 {
+		maxDirs = max(lim.MaxFiles, DefaultMaxFiles)
+		entries := int64(lim.MaxFiles + maxDirs)
 		// Slack for the directory-end search, which reads the tail twice.
-		g.maxSigs = int64(lim.MaxFiles) + 70_000/4
-		g.maxBytes = int64(lim.MaxFiles)*centralBytesPerEntry + 1<<20
+		g.maxSigs = entries + 70_000/4
+		g.maxBytes = entries*centralBytesPerEntry + 1<<20
 	}
 	zr, err := zip.NewReader(g, size)
 	g.maxSigs = 0 // from here on it reads file data, which the limits count as written
@@ -185,9 +190,10 @@ func readPlan(f io.ReaderAt, size int64, lim Limits) (*plan, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if lim.MaxFiles > 0 && len(zr.File) > lim.MaxFiles {
-		return nil, &LimitError{Err: ErrTooManyFiles, Detail: fmt.Sprintf("%d entries, the limit is %d", len(zr.File), lim.MaxFiles)}
+	if maxDirs >= 0 && len(zr.File) > lim.MaxFiles+maxDirs {
+		return nil, &LimitError{Err: ErrTooManyFiles, Detail: fmt.Sprintf("%d entries, the limit is %d", len(zr.File), lim.MaxFiles+maxDirs)}
 	}
+	files, dirs := 0, 0
 	// kinds maps every name the tree will have to whether it is a folder
 	// and whether an entry of the zip named it (rather than implied it).
 	type kind struct{ dir, named bool }
@@ -231,7 +237,14 @@ func readPlan(f io.ReaderAt, size int64, lim Limits) (*plan, error) {
 			}
 			kinds[parent] = kind{dir: true}
 		}
-		if !dir {
+		if dir {
+			if dirs++; maxDirs >= 0 && dirs > maxDirs {
+				return nil, &LimitError{Err: ErrTooManyFiles, Detail: fmt.Sprintf("more than %d folders", maxDirs)}
+			}
+		} else {
+			if files++; lim.MaxFiles > 0 && files > lim.MaxFiles {
+				return nil, &LimitError{Err: ErrTooManyFiles, Detail: fmt.Sprintf("more than %d files, the limit", lim.MaxFiles)}
+			}
 			claimed += zf.UncompressedSize64
 			if lim.MaxBytes > 0 && claimed > uint64(lim.MaxBytes) {
 				return nil, &LimitError{Err: ErrTooLarge, Detail: fmt.Sprintf("the zip says it holds more than %d bytes, the limit", lim.MaxBytes)}

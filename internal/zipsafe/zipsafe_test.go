@@ -154,7 +154,14 @@ func TestExtractRefuses(t *testing.T) {
 		{"duplicate", []zent{{name: "a", body: []byte("1")}, {name: "a", body: []byte("2")}}, Limits{}, ErrDuplicate, "another entry"},
 		{"file and folder", []zent{{name: "a", body: []byte("1")}, {name: "a/b", body: []byte("2")}}, Limits{}, ErrDuplicate, "is a file"},
 		{"folder then file", []zent{{name: "a/b", body: []byte("1")}, {name: "a", body: []byte("2")}}, Limits{}, ErrDuplicate, "another entry"},
-		{"too many", []zent{{name: "a"}, {name: "b"}, {name: "c"}, {name: "d"}}, Limits{MaxFiles: 3}, ErrTooManyFiles, "limit is 3"},
+		{"too many", []zent{{name: "a"}, {name: "b"}, {name: "c"}, {name: "d"}}, Limits{MaxFiles: 3}, ErrTooManyFiles, "more than 3 files"},
+		{"too many folders", func() []zent {
+			var e []zent
+			for i := range DefaultMaxFiles + 1 {
+				e = append(e, zent{name: "d" + itoa(i) + "/"})
+			}
+			return e
+		}(), Limits{MaxFiles: 3}, ErrTooManyFiles, "folders"},
 		{"claims too many bytes", []zent{{name: "a", body: make([]byte, 2000)}}, Limits{MaxBytes: 1000}, ErrTooLarge, "limit"},
 		{"more bytes than claimed (stored)", []zent{{name: "a", body: make([]byte, 1000), raw: true, claimSize: 10}}, Limits{}, ErrCorrupt, "more data than the 10 bytes"},
 		{"more bytes than claimed (deflated)", []zent{{name: "a", body: zeros, method: zip.Deflate, raw: true, claimSize: 100}}, Limits{}, ErrCorrupt, "more data than the 100 bytes"},
@@ -265,7 +272,8 @@ func TestZipRoundTrip(t *testing.T) {
 		t.Errorf("Stats.Files = %d, want 7 (the link to a file counts)", st.Files)
 	}
 	zipPath, _, target := place(t, b.Bytes())
-	got, err := Extract(zipPath, target, Limits{})
+	// The limits a receiver takes from the offer: numfiles, numbytes.
+	got, err := Extract(zipPath, target, Limits{MaxFiles: st.Files, MaxBytes: st.Bytes})
 	if err != nil {
 		t.Fatal(err)
 	}
