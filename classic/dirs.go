@@ -1,29 +1,20 @@
 package classic
 
 import (
-	"errors"
 	"io"
+
+	"github.com/gander-pair/gander/internal/zipsafe"
 )
 
 // Directories travel as zips; making and unpacking them is
-// internal/zipsafe's (confined extraction, bounds). Until it is merged,
-// these stand in with its API.
+// internal/zipsafe's (confined extraction, bounds, nothing left on error).
 
-type zipLimits struct {
-	MaxFiles int
-	MaxBytes int64
-	MaxRatio float64
-}
+func zipSize(dir string) (int64, zipsafe.Stats, error)      { return zipsafe.ZipSize(dir) }
+func zipDir(w io.Writer, dir string) (zipsafe.Stats, error) { return zipsafe.Zip(w, dir) }
 
-type zipStats struct {
-	Files int
-	Bytes int64
-}
-
-var errNoZipsafe = errors.New("directories need internal/zipsafe, not merged yet")
-
-func zipSize(dir string) (int64, zipStats, error)      { return 0, zipStats{}, errNoZipsafe }
-func zipDir(w io.Writer, dir string) (zipStats, error) { return zipStats{}, errNoZipsafe }
-func extractZip(zipPath, target string, lim zipLimits) (zipStats, error) {
-	return zipStats{}, errNoZipsafe
+// extractLimits are the offer's own counts: a zip holding more files or
+// bytes than offered is refused. (zipsafe reads 0 as its default, so an
+// offer of none allows one.)
+func extractLimits(o *directoryOffer) zipsafe.Limits {
+	return zipsafe.Limits{MaxFiles: max(o.Numfiles, 1), MaxBytes: max(o.Numbytes, 1)}
 }

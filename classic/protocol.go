@@ -26,9 +26,6 @@ const (
 	MaxOfferSize = 1 << 50
 	// MaxDirectoryFiles bounds the files an offered directory may hold.
 	MaxDirectoryFiles = 1_000_000
-	// MaxZipRatio bounds how much a zip may expand (uncompressed bytes
-	// per compressed byte), against zip bombs.
-	MaxZipRatio = 1000
 )
 
 // RemoteError is the peer ending the exchange with {"error": ...}.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/gander-pair/gander/internal/sanitize"
+	"github.com/gander-pair/gander/internal/zipsafe"
 	"github.com/gander-pair/gander/wormhole/codes"
 )
 
@@ -326,8 +327,7 @@ func (r *receiver) directory(ctx context.Context, o *directoryOffer) error {
 		return err
 	}
 	fmt.Fprintln(r.stderr, "Unpacking zipfile..")
-	lim := zipLimits{MaxFiles: o.Numfiles, MaxBytes: o.Numbytes, MaxRatio: MaxZipRatio}
-	if _, err := extractZip(tmp.Name(), dest, lim); err != nil {
+	if _, err := zipsafe.Extract(tmp.Name(), dest, extractLimits(o)); err != nil {
 		sendAck(rc, "the receiver could not unpack the directory: "+err.Error(), nil)
 		return fmt.Errorf("unpacking %s: %w", quoted(o.Dirname), err)
 	}
