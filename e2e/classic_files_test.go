@@ -410,3 +410,32 @@ func sha256File(t *testing.T, path string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// `gander send --text -` sends what stdin holds, as `wormhole send --text -`
+// does; `gander receive` still takes text from the reference.
+func TestClassicTextFromStdin(t *testing.T) {
+	mailbox := startMailbox(t)
+	const text = "from stdin ✓\nsecond line"
+	sendProc := startProcess(t, scratch, ganderBin(t), "send", "--relay-url", mailbox.URL, "--text", "-")
+	sendProc.writeStdin(t, text)
+	sendProc.closeStdin(t)
+	code := sendProc.waitFor(t, codeLine, classicTimeout)[1]
+	recvProc := pythonReceive(t, mailbox.URL, code)
+	if err := recvProc.wait(t, classicTimeout); err != nil {
+		t.Fatalf("receive: %v\n%s", err, recvProc.output())
+	}
+	if got := strings.TrimRight(recvProc.stdoutText(), "\n"); got != strings.ReplaceAll(text, "\n", `\n`) && got != text {
+		t.Fatalf("python printed %q, want %q", got, text)
+	}
+	if err := sendProc.wait(t, classicTimeout); err != nil {
+		t.Fatalf("send: %v\n%s", err, sendProc.output())
+	}
+	pySend, code := pythonSend(t, mailbox.URL, "to gander", "")
+	recv := ganderReceive(t, mailbox.URL, code)
+	if err := recv.wait(t, classicTimeout); err != nil || strings.TrimSpace(recv.stdoutText()) != "to gander" {
+		t.Fatalf("gander receive: %v\n%s", err, recv.output())
+	}
+	if err := pySend.wait(t, classicTimeout); err != nil {
+		t.Fatalf("python send: %v", err)
+	}
+}
