@@ -18,12 +18,12 @@ import (
 
 // what is the thing being sent: a file, or a directory as a zip.
 type what struct {
-	path    string
 	name    string
-	isDir   bool
 	size    int64 // the file's, or the zip's
 	offer   offerMessage
 	summary string
+	// write streams the content (the file, or the directory's zip).
+	write func(io.Writer) error
 }
 
 func prepare(path string) (what, error) {
@@ -38,20 +38,34 @@ func prepare(path string) (what, error) {
 	if err != nil {
 		return what{}, fmt.Errorf("cannot send: %w", err)
 	}
-	w := what{path: abs, name: name}
+	w := what{name: name}
 	switch {
 	case st.Mode().IsRegular():
 		w.size = st.Size()
 		w.offer.File = &fileOffer{Filename: name, Filesize: w.size}
 		w.summary = fmt.Sprintf("Sending %s file named %s", size(w.size), quoted(name))
+		w.write = func(out io.Writer) error {
+			f, err := os.Open(abs)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			buf := make([]byte, sendRecordSize)
+			_, err = io.CopyBuffer(out, io.LimitReader(f, w.size), buf)
+			return err
+		}
 	case st.IsDir():
 		zs, stats, err := zipSize(abs)
 		if err != nil {
 			return what{}, fmt.Errorf("cannot send %s: %w", quoted(name), err)
 		}
-		w.isDir, w.size = true, zs
+		w.size = zs
 		w.offer.Directory = &directoryOffer{Mode: "zipfile/deflated", Dirname: name, Zipsize: zs, Numbytes: stats.Bytes, Numfiles: stats.Files}
 		w.summary = fmt.Sprintf("Sending directory (%s compressed) named %s", size(zs), quoted(name))
+		w.write = func(out io.Writer) error {
+			_, err := zipDir(out, abs)
+			return err
+		}
 	default:
 		return what{}, fmt.Errorf("cannot send %s: neither a file nor a directory", quoted(name))
 	}
@@ -166,20 +180,8 @@ func ctxErr(ctx context.Context, err error) error {
 func sendData(rc *recordConn, item what, prog *progress) ([]byte, error) {
 	defer prog.finish()
 	out := &hashingWriter{w: rc, h: sha256.New(), prog: prog, rc: rc}
-	if item.isDir {
-		if _, err := zipDir(out, item.path); err != nil {
-			return nil, err
-		}
-	} else {
-		f, err := os.Open(item.path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		buf := make([]byte, sendRecordSize)
-		if _, err := io.CopyBuffer(out, io.LimitReader(f, item.size), buf); err != nil {
-			return nil, err
-		}
+	if err := item.write(out); err != nil {
+		return nil, err
 	}
 	if out.n != item.size {
 		return nil, fmt.Errorf("%s changed while being sent (%d bytes sent, %d offered)", quoted(item.name), out.n, item.size)
