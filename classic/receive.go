@@ -89,7 +89,9 @@ func receiveOn(ctx context.Context, cfg Config, m Mailbox, in *bufio.Reader, std
 			if conn, err = startConnector(cfg, deriveKeys(transitKey, false)); err != nil {
 				return err
 			}
-			conn.addHints(msg.Transit.Hints)
+			// Dialled once the offer is accepted, as the reference does:
+			// nothing connects to a sender nobody has said yes to.
+			conn.peerHints = msg.Transit.Hints
 			if err := m.Send(ctx, transitJSON(conn.hints)); err != nil {
 				return err
 			}
@@ -225,6 +227,7 @@ func (r *receiver) accept(ctx context.Context) (*recordConn, error) {
 		return nil, err
 	}
 	r.answered = true
+	r.conn.addHints(r.conn.peerHints)
 	rc, err := r.conn.await(ctx)
 	if err != nil {
 		return nil, err
@@ -343,18 +346,26 @@ func (r *receiver) directory(ctx context.Context, o *directoryOffer) error {
 func receiveData(rc *recordConn, f io.Writer, size int64, prog *progress) ([]byte, error) {
 	defer prog.finish()
 	h := sha256.New()
+	in := startReceivePipeline(rc, size)
+	complete := false
+	defer func() {
+		if !complete {
+			rc.conn.Close() // unblocks the reader, stopped early
+		}
+		in.close()
+	}()
 	var got int64
-	for got < size {
-		rc.setDeadline(IdleTimeout)
-		rec, err := rc.readRecord()
+	for {
+		rec, err := in.next()
+		if err == io.EOF {
+			complete = true
+			return h.Sum(nil), nil
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("%w (%d of %d bytes)", ErrTruncated, got, size)
 			}
 			return nil, err
-		}
-		if int64(len(rec)) > size-got {
-			return nil, ErrTooManyBytes
 		}
 		if _, err := f.Write(rec); err != nil {
 			return nil, err
@@ -362,15 +373,26 @@ func receiveData(rc *recordConn, f io.Writer, size int64, prog *progress) ([]byt
 		h.Write(rec)
 		got += int64(len(rec))
 		prog.add(len(rec))
+		in.release(rec)
 	}
-	return h.Sum(nil), nil
 }
 
+// sendAck sends the last record and, once it is "ok", waits (up to
+// AckLinger) for the sender to hang up: leaving at once would close the
+// mailbox under a sender that has not read the ack yet, and
+// wormhole-william then abandons the connection with the ack unread.
 func sendAck(rc *recordConn, ack string, sum []byte) error {
 	rc.setDeadline(IdleTimeout)
 	a := ackRecord{Ack: ack}
 	if sum != nil {
 		a.SHA256 = hex.EncodeToString(sum)
 	}
-	return rc.writeRecord(encode(a))
+	if err := rc.writeRecord(encode(a)); err != nil {
+		return err
+	}
+	if ack == "ok" {
+		rc.setDeadline(AckLinger)
+		io.Copy(io.Discard, io.LimitReader(rc.r, MaxAckSize)) // until EOF, the deadline or the limit
+	}
+	return nil
 }

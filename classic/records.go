@@ -71,6 +71,16 @@ type opener struct {
 // open reads the next record from r and returns its plaintext, valid
 // until the next call; io.EOF only at a record boundary.
 func (o *opener) open(r io.Reader) ([]byte, error) {
+	plain, err := o.openInto(r, o.out)
+	if err == nil {
+		o.out = plain[:0]
+	}
+	return plain, err
+}
+
+// openInto is open with the plaintext appended to dst[:0], which the
+// caller owns.
+func (o *opener) openInto(r io.Reader, dst []byte) ([]byte, error) {
 	var lenBuf [4]byte
 	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 		return nil, err
@@ -94,11 +104,10 @@ func (o *opener) open(r io.Reader) ([]byte, error) {
 	if [nonceSize]byte(rec[:nonceSize]) != want {
 		return nil, ErrBadRecord
 	}
-	plain, ok := secretbox.Open(o.out[:0], rec[nonceSize:], &want, &o.key)
+	plain, ok := secretbox.Open(dst[:0], rec[nonceSize:], &want, &o.key)
 	if !ok {
 		return nil, ErrBadRecord
 	}
-	o.out = plain[:0]
 	o.nonce++
 	return plain, nil
 }

@@ -3,12 +3,10 @@ package classic
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -179,31 +177,18 @@ func ctxErr(ctx context.Context, err error) error {
 // returns the sha256 of what it sent.
 func sendData(rc *recordConn, item what, prog *progress) ([]byte, error) {
 	defer prog.finish()
-	out := &hashingWriter{w: rc, h: sha256.New(), prog: prog, rc: rc}
-	if err := item.write(out); err != nil {
+	out := startSendPipeline(rc, prog)
+	err := item.write(out)
+	if ferr := out.finish(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return nil, err
 	}
 	if out.n != item.size {
 		return nil, fmt.Errorf("%s changed while being sent (%d bytes sent, %d offered)", quoted(item.name), out.n, item.size)
 	}
 	return out.h.Sum(nil), nil
-}
-
-type hashingWriter struct {
-	w    io.Writer
-	h    hash.Hash
-	n    int64
-	prog *progress
-	rc   *recordConn
-}
-
-func (w *hashingWriter) Write(p []byte) (int, error) {
-	w.rc.setDeadline(IdleTimeout)
-	n, err := w.w.Write(p)
-	w.h.Write(p[:n])
-	w.n += int64(n)
-	w.prog.add(n)
-	return n, err
 }
 
 // awaitAck reads the receiver's ack and compares its sha256 with ours.

@@ -51,8 +51,12 @@ const (
 	// AckTimeout bounds the sender's wait for the receiver's ack after the
 	// last byte: it may be unpacking a large directory.
 	AckTimeout = 10 * time.Minute
-	// MaxAckSize bounds the ack record.
+	// MaxAckSize bounds the ack record (and what the receiver reads after
+	// sending it).
 	MaxAckSize = 4 << 10
+	// AckLinger bounds the receiver's wait, after its ack, for the sender
+	// to hang up.
+	AckLinger = 5 * time.Second
 )
 
 var (
@@ -89,12 +93,14 @@ func (c Config) wormhole() wormhole.Config {
 
 // connector owns one Transit race and the goroutine reading its events.
 type connector struct {
-	race     *transit.Race[*recordConn]
-	hints    []transit.Hint // ours, to send
-	ours     map[string]bool
-	selected chan *recordConn // the winner, once
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	race  *transit.Race[*recordConn]
+	hints []transit.Hint // ours, to send
+	// peerHints wait (the receiver's) until the offer is accepted.
+	peerHints []json.RawMessage
+	ours      map[string]bool
+	selected  chan *recordConn // the winner, once
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 func startConnector(cfg Config, k keys) (*connector, error) {

@@ -47,7 +47,7 @@ func TestClassicGiB(t *testing.T) {
 		t.Run(pair.name, func(t *testing.T) {
 			e := env
 			if pair.from.name == "wormhole-william" {
-				e.relay = "tcp:127.0.0.1:4001"
+				e.publicRelayHere = true
 			}
 			sendProc, code := pair.from.send(t, e, src)
 			dir := t.TempDir()
