@@ -1,0 +1,406 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkWAN measures forwarding as a person pairing over a real network
+// sees it: both peers reach each other through a delay line (toxiproxy on
+// loopback) at 0, 4 and 50 ms of extra round-trip time, over the relay
+// path (gander --no-direct through the e2e transit relay, the delay line
+// in front of the relay), against `ssh -L` through the same delay line.
+// Per route it measures the setup latency of a new forwarded connection,
+// the throughput of one stream, and a 1-byte echo every 20 ms through one
+// forward: idle, beside a bulk stream on the same forward, beside one on
+// another forward, and beside a local client on another forward that has
+// stopped reading. It prints one table, the ratios and the goals of
+// issue 13, from one run:
+//
+//	./e2e/test.sh -run '^$' -bench WAN -benchtime 1x
+//
+// fowl is not a route: 26.8 can neither be told a transit relay nor be
+// kept off its direct (loopback) hints, so it cannot be put behind the
+// delay line.
+func BenchmarkWAN(b *testing.B) {
+	mailbox := startMailbox(b) // skips outside ./e2e/test.sh
+	relay := startRelay(b)
+	delay := startToxiproxy(b)
+	daemon := startWANDaemon(b)
+
+	type route struct {
+		name  string
+		setup func(b *testing.B, rtt time.Duration) (echo, other string)
+	}
+	routes := []route{
+		{"gander↔gander", func(b *testing.B, rtt time.Duration) (string, string) {
+			// Only what comes back from the relay is delayed: peer to
+			// peer, each way crosses the delay line once (one peer's
+			// upload, the other's download), so each way takes rtt/2.
+			hint := "tcp:" + delay.delayLine(b, uniqueName("relay", rtt), relay.Addr, 0, rtt/2)
+			return ganderWANForwards(b, mailbox.URL, hint, daemon)
+		}},
+		{"ssh -L", func(b *testing.B, rtt time.Duration) (string, string) {
+			addrs := sshForwards(b, daemon, 2, func(sshd string) string {
+				return delay.delayLine(b, uniqueName("sshd", rtt), sshd, rtt/2, rtt/2)
+			})
+			return addrs[0], addrs[1]
+		}},
+	}
+	rtts := []time.Duration{0, 4 * time.Millisecond, 50 * time.Millisecond}
+
+	results := map[string]map[time.Duration]*wanResult{}
+	for _, r := range routes {
+		results[r.name] = map[time.Duration]*wanResult{}
+		for _, rtt := range rtts {
+			b.Run(fmt.Sprintf("%s/%v", r.name, rtt), func(b *testing.B) {
+				if r.name == "ssh -L" && sshdPath() == "" {
+					b.Skip("sshd not installed")
+				}
+				echo, other := r.setup(b, rtt)
+				results[r.name][rtt] = measureWAN(b, echo, other)
+			})
+		}
+	}
+	printWAN(rtts, results["gander↔gander"], results["ssh -L"])
+}
+
+// Sizes and durations of the measurements, chosen to keep the whole
+// benchmark within a few minutes on a 2-core machine.
+const (
+	wanSetupConnections = 100
+	wanStreamSize       = 64 << 20
+	wanEchoInterval     = 20 * time.Millisecond
+	wanEchoFor          = 3 * time.Second
+	wanEchoTimeout      = 2 * time.Second        // an echo later than this is a stall
+	wanLoadHeadStart    = 500 * time.Millisecond // for the load to fill the queues on the path
+	wanSettle           = time.Second            // for the queues to drain after a load
+)
+
+// wanResult is one route at one extra RTT.
+type wanResult struct {
+	setupP50, setupP99 time.Duration
+	mbps               float64
+	idle               echoStats // no other traffic
+	sameForward        echoStats // bulk on another connection of the same forward
+	otherForward       echoStats // bulk on another forward
+	stoppedReader      echoStats // a stopped reader on another forward
+}
+
+// echoStats is a run of 1-byte echoes.
+type echoStats struct {
+	p50, p99 time.Duration
+	n        int
+	stall    error // why the echoes stopped before the end, if they did
+}
+
+func (e echoStats) String() string {
+	if e.stall != nil {
+		return fmt.Sprintf("stalled after %d", e.n)
+	}
+	return fmt.Sprintf("%s / %s", ms(e.p50), ms(e.p99))
+}
+
+// p99OrInf is the p99, or +Inf for a run that stalled.
+func (e echoStats) p99OrInf() float64 {
+	if e.stall != nil {
+		return math.Inf(1)
+	}
+	return float64(e.p99)
+}
+
+func measureWAN(b *testing.B, echo, other string) *wanResult {
+	r := &wanResult{}
+	r.setupP50, r.setupP99 = setupLatency(b, echo, wanSetupConnections)
+	r.mbps = streamThroughput(b, echo, wanStreamSize)
+	r.idle = echoUnder(b, echo, nil)
+	r.sameForward = echoUnder(b, echo, func() io.Closer { return startBulkWAN(b, echo) })
+	r.otherForward = echoUnder(b, echo, func() io.Closer { return startBulkWAN(b, other) })
+	// Last: today a stopped reader can stall the whole link for good.
+	r.stoppedReader = echoUnder(b, echo, func() io.Closer { return startStoppedReader(b, other) })
+	b.Logf("setup %s / %s, %.0f MB/s, echo idle %v, same forward %v, other forward %v, stopped reader %v",
+		ms(r.setupP50), ms(r.setupP99), r.mbps, r.idle, r.sameForward, r.otherForward, r.stoppedReader)
+	return r
+}
+
+// echoUnder opens a connection through addr, echoes one byte on it to be
+// sure it is through, starts the load (if any), and then echoes one byte
+// every wanEchoInterval for wanEchoFor, each waited for before the next.
+func echoUnder(b *testing.B, addr string, load func() io.Closer) echoStats {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	one := []byte{'e'}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(one); err == nil {
+		_, err = io.ReadFull(c, one)
+	}
+	if err != nil {
+		b.Fatalf("first echo through %s: %v", addr, err)
+	}
+	if load != nil {
+		l := load()
+		defer func() {
+			l.Close()
+			time.Sleep(wanSettle)
+		}()
+		time.Sleep(wanLoadHeadStart)
+	}
+	var latencies []time.Duration
+	tick := time.NewTicker(wanEchoInterval)
+	defer tick.Stop()
+	var stall error
+	for end := time.Now().Add(wanEchoFor); time.Now().Before(end); <-tick.C {
+		start := time.Now()
+		c.SetDeadline(start.Add(wanEchoTimeout))
+		if _, err := c.Write(one); err == nil {
+			_, err = io.ReadFull(c, one)
+		}
+		if err != nil {
+			stall = err
+			break
+		}
+		latencies = append(latencies, time.Since(start))
+	}
+	s := echoStats{n: len(latencies), stall: stall}
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		s.p50 = latencies[len(latencies)/2]
+		s.p99 = latencies[(len(latencies)*99+99)/100-1]
+	}
+	return s
+}
+
+// closerFunc is a load's way to stop.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// startBulkWAN pushes data to the daemon's sink through addr as fast as the
+// route takes it, until closed.
+func startBulkWAN(b *testing.B, addr string) io.Closer {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 256<<10)
+		copy(buf, binary.BigEndian.AppendUint64([]byte{'S'}, math.MaxInt64))
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return closerFunc(func() error {
+		c.Close() // ends the writer's Write
+		<-done
+		return nil
+	})
+}
+
+// startStoppedReader asks the daemon's source, through addr, for more than
+// the route can hold, and reads none of it: a local client that stopped
+// reading (a paused download, a suspended program).
+func startStoppedReader(b *testing.B, addr string) io.Closer {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Write(binary.BigEndian.AppendUint64([]byte{'R'}, 1<<40)); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// startWANDaemon is the service behind every forward: a connection that
+// starts with "S" and an 8-byte length is a sink that reads that much and
+// answers "ok"; one that starts with "R" and a length is a source that
+// writes that much; anything else is echoed, first byte included.
+func startWANDaemon(b *testing.B) string {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go serveWAN(c)
+		}
+	}()
+	return l.Addr().String()
+}
+
+func serveWAN(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReaderSize(c, 256<<10)
+	first, err := r.ReadByte()
+	if err != nil {
+		return
+	}
+	if first != 'S' && first != 'R' {
+		c.Write([]byte{first})
+		io.Copy(c, r)
+		return
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return
+	}
+	size := int64(binary.BigEndian.Uint64(n[:]))
+	if first == 'S' {
+		if _, err := io.CopyN(io.Discard, r, size); err == nil {
+			io.WriteString(c, "ok")
+		}
+		return
+	}
+	// The source ends when the client goes: the benchmark closes it.
+	io.CopyN(c, zeros{}, size)
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// ganderWANForwards runs two gander peers over the relay only, through
+// relayHint, with two forwards to daemon, and returns where they listen.
+func ganderWANForwards(b *testing.B, mailboxURL, relayHint, daemon string) (echo, other string) {
+	_, port := splitPort(b, daemon)
+	gander := func(args ...string) *process {
+		common := []string{"--no-tui", "--mailbox", mailboxURL, "--no-direct", "--relay", relayHint}
+		return startProcess(b, scratch, ganderBin(b), append(common, args...)...)
+	}
+	offer := gander("--remote", "echo:"+port, "--remote", "other:"+port)
+	code := offer.waitFor(b, ganderCode, 30*time.Second)[1]
+	accept := gander("--local", "echo", "--local", "other", code)
+	listening := map[string]string{}
+	re := regexp.MustCompile(`Listening for (echo|other) on (\S+)`)
+	deadline := time.Now().Add(60 * time.Second)
+	for len(listening) < 2 {
+		for _, m := range re.FindAllStringSubmatch(accept.stdoutText(), -1) {
+			listening[m[1]] = m[2]
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("gander listens for %v only after 60 s", listening)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitForwarding(b, listening["echo"])
+	waitForwarding(b, listening["other"])
+	return listening["echo"], listening["other"]
+}
+
+func splitPort(b *testing.B, addr string) (host, port string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return host, port
+}
+
+// uniqueName names a delay line (toxiproxy's names must be unique).
+func uniqueName(what string, rtt time.Duration) string {
+	return what + "-" + strconv.FormatInt(rtt.Milliseconds(), 10) + "ms-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// ms writes a duration in milliseconds, to one decimal place.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+// printWAN prints the table (markdown, for the README), the ratios and the
+// goals of issue 13 next to what was measured.
+func printWAN(rtts []time.Duration, gander, ssh map[time.Duration]*wanResult) {
+	var out strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
+	p("\nforwarding through a delay line on loopback (toxiproxy), gander over the relay only; one run.\n")
+	p("echo: 1 byte every %v, p50 / p99 in ms; setup: connect to the first echoed byte, %d connections; bulk: one %d MiB stream, best of 3\n\n",
+		wanEchoInterval, wanSetupConnections, wanStreamSize>>20)
+	p("| extra RTT | route | setup p50 / p99 | bulk MB/s | echo idle | echo, bulk on same forward | echo, bulk on other forward | echo, stopped reader on other forward |\n")
+	p("|---|---|---|---|---|---|---|---|\n")
+	for _, rtt := range rtts {
+		for _, row := range []struct {
+			name string
+			r    *wanResult
+		}{{"gander↔gander", gander[rtt]}, {"ssh -L", ssh[rtt]}} {
+			if row.r == nil {
+				p("| %v | %s | not run | | | | | |\n", rtt, row.name)
+				continue
+			}
+			r := row.r
+			p("| %v | %s | %s / %s | %.0f | %v | %v | %v | %v |\n", rtt, row.name, ms(r.setupP50), ms(r.setupP99),
+				r.mbps, r.idle, r.sameForward, r.otherForward, r.stoppedReader)
+		}
+	}
+	p("\ngoals (issue 13, stated for 50 ms; shown at every RTT):\n")
+	for _, rtt := range rtts {
+		g, s := gander[rtt], ssh[rtt]
+		if g == nil {
+			continue
+		}
+		p("  %v extra RTT:\n", rtt)
+		limit := 1.5*float64(rtt) + float64(10*time.Millisecond)
+		for _, load := range []struct {
+			name   string
+			g      echoStats
+			theirs func(*wanResult) echoStats
+		}{
+			{"bulk on same forward", g.sameForward, func(r *wanResult) echoStats { return r.sameForward }},
+			{"bulk on other forward", g.otherForward, func(r *wanResult) echoStats { return r.otherForward }},
+		} {
+			p("    echo p99, %-21s %8s ms ≤ 1.5×RTT+10 = %s ms  %s", load.name, p99Text(load.g), ms(time.Duration(limit)), verdict(load.g.p99OrInf() <= limit))
+			if s != nil {
+				sp := load.theirs(s)
+				p(";  ≤ ssh's %s ms  %s", p99Text(sp), verdict(load.g.p99OrInf() <= sp.p99OrInf()))
+			}
+			p("\n")
+		}
+		if s != nil {
+			p("    bulk %.0f MB/s = %.2f × ssh's %.0f  (goal ≥ 5×)  %s\n", g.mbps, g.mbps/s.mbps, s.mbps, verdict(g.mbps >= 5*s.mbps))
+			p("    setup p50 %s ms = %.2f × ssh's %s ms  (goal ≤ 0.6×)  %s\n", ms(g.setupP50), float64(g.setupP50)/float64(s.setupP50), ms(s.setupP50),
+				verdict(float64(g.setupP50) <= 0.6*float64(s.setupP50)))
+		}
+		p("    stopped reader on other forward: echo p99 %s ms ≤ 2 × idle p99 %s = %s ms  %s\n", p99Text(g.stoppedReader), ms(g.idle.p99),
+			ms(2*g.idle.p99), verdict(g.stoppedReader.p99OrInf() <= 2*float64(g.idle.p99)))
+	}
+	fmt.Print(out.String())
+}
+
+func p99Text(e echoStats) string {
+	if e.stall != nil {
+		var timeout net.Error
+		if errors.As(e.stall, &timeout) && timeout.Timeout() {
+			return fmt.Sprintf("stalled (no echo in %v, after %d)", wanEchoTimeout, e.n)
+		}
+		return fmt.Sprintf("stalled (%v, after %d)", e.stall, e.n)
+	}
+	return ms(e.p99)
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "NOT MET"
+}
