@@ -129,8 +129,13 @@ func measureWAN(b *testing.B, echo, other string) *wanResult {
 	r.otherForward = echoUnder(b, echo, func() io.Closer { return startBulkWAN(b, other) })
 	// Last: today a stopped reader can stall the whole link for good.
 	r.stoppedReader = echoUnder(b, echo, func() io.Closer { return startStoppedReader(b, other) })
-	b.Logf("setup %s / %s, %.0f MB/s, echo idle %v, same forward %v, other forward %v, stopped reader %v",
-		ms(r.setupP50), ms(r.setupP99), r.mbps, r.idle, r.sameForward, r.otherForward, r.stoppedReader)
+	b.Logf("setup %s / %s ms, %.0f MB/s", ms(r.setupP50), ms(r.setupP99), r.mbps)
+	for _, e := range []struct {
+		name string
+		echoStats
+	}{{"idle", r.idle}, {"bulk on same forward", r.sameForward}, {"bulk on other forward", r.otherForward}, {"stopped reader", r.stoppedReader}} {
+		b.Logf("echo, %s: %v ms, %d echoes (%v)", e.name, e.echoStats, e.n, e.stall)
+	}
 	return r
 }
 
@@ -145,10 +150,7 @@ func echoUnder(b *testing.B, addr string, load func() io.Closer) echoStats {
 	defer c.Close()
 	one := []byte{'e'}
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write(one); err == nil {
-		_, err = io.ReadFull(c, one)
-	}
-	if err != nil {
+	if err := echoByte(c, one); err != nil {
 		b.Fatalf("first echo through %s: %v", addr, err)
 	}
 	if load != nil {
@@ -166,10 +168,7 @@ func echoUnder(b *testing.B, addr string, load func() io.Closer) echoStats {
 	for end := time.Now().Add(wanEchoFor); time.Now().Before(end); <-tick.C {
 		start := time.Now()
 		c.SetDeadline(start.Add(wanEchoTimeout))
-		if _, err := c.Write(one); err == nil {
-			_, err = io.ReadFull(c, one)
-		}
-		if err != nil {
+		if err := echoByte(c, one); err != nil {
 			stall = err
 			break
 		}
@@ -182,6 +181,15 @@ func echoUnder(b *testing.B, addr string, load func() io.Closer) echoStats {
 		s.p99 = latencies[(len(latencies)*99+99)/100-1]
 	}
 	return s
+}
+
+// echoByte writes one byte to c and reads one back.
+func echoByte(c net.Conn, one []byte) error {
+	if _, err := c.Write(one); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, one)
+	return err
 }
 
 // closerFunc is a load's way to stop.
