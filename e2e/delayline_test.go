@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -93,4 +95,40 @@ func (t *toxiproxy) delayLine(b *testing.B, name, upstream string, up, down time
 		b.Fatalf("toxiproxy made %s without saying where it listens", name)
 	}
 	return proxy.Listen
+}
+
+// relayNoDelayScript runs `twist` with the transit relay's connections set
+// to TCP_NODELAY, which the relay (magic-wormhole-transit-relay 0.3, as
+// deployed) does not do: without it the relay's kernel holds a small write
+// back while an earlier one is unacknowledged (Nagle), up to the peer's
+// delayed ACK (40 ms on Linux). The WAN benchmark runs gander through both
+// relays, to tell that wait apart from gander's own.
+const relayNoDelayScript = `import sys
+from twisted.application.twist._twist import Twist
+from wormhole_transit_relay import transit_server
+
+made = transit_server.TransitConnection.connectionMade
+def connection_made(self):
+    made(self)
+    self.transport.setTcpNoDelay(True)
+transit_server.TransitConnection.connectionMade = connection_made
+sys.argv[0] = "twist"
+sys.exit(Twist.main())
+`
+
+// startRelayNoDelay is startRelay with TCP_NODELAY on the relay's
+// connections.
+func startRelayNoDelay(b *testing.B) *transitRelay {
+	b.Helper()
+	dir := b.TempDir()
+	script := filepath.Join(dir, "twist_nodelay.py")
+	if err := os.WriteFile(script, []byte(relayNoDelayScript), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	port := strconv.Itoa(freePort(b))
+	p := startProcess(b, dir, venvBin(b, "python"), script, "--log-format=text",
+		"transitrelay", "--port=tcp:"+port+":interface=127.0.0.1")
+	p.waitFor(b, regexp.MustCompile(`(?m) starting on `+port+`$`), serverStartTimeout)
+	addr := "127.0.0.1:" + port
+	return &transitRelay{Addr: addr, Hint: "tcp:" + addr}
 }

@@ -25,8 +25,10 @@ import (
 // the throughput of one stream, and a 1-byte echo every 20 ms through one
 // forward: idle, beside a bulk stream on the same forward, beside one on
 // another forward, and beside a local client on another forward that has
-// stopped reading. It prints one table, the ratios and the goals of
-// issue 13, from one run:
+// stopped reading. gander also runs through a relay patched to set
+// TCP_NODELAY (see startRelayNoDelay), which tells the relay's Nagle
+// waits apart from gander's own. It prints one table and the goals of
+// issue 13 next to the measured values, from one run:
 //
 //	./e2e/test.sh -run '^$' -bench WAN -benchtime 1x
 //
@@ -36,6 +38,7 @@ import (
 func BenchmarkWAN(b *testing.B) {
 	mailbox := startMailbox(b) // skips outside ./e2e/test.sh
 	relay := startRelay(b)
+	relayNoDelay := startRelayNoDelay(b)
 	delay := startToxiproxy(b)
 	daemon := startWANDaemon(b)
 
@@ -49,6 +52,10 @@ func BenchmarkWAN(b *testing.B) {
 			// peer, each way crosses the delay line once (one peer's
 			// upload, the other's download), so each way takes rtt/2.
 			hint := "tcp:" + delay.delayLine(b, uniqueName("relay", rtt), relay.Addr, 0, rtt/2)
+			return ganderWANForwards(b, mailbox.URL, hint, daemon)
+		}},
+		{"gander↔gander, relay with TCP_NODELAY", func(b *testing.B, rtt time.Duration) (string, string) {
+			hint := "tcp:" + delay.delayLine(b, uniqueName("relay-nodelay", rtt), relayNoDelay.Addr, 0, rtt/2)
 			return ganderWANForwards(b, mailbox.URL, hint, daemon)
 		}},
 		{"ssh -L", func(b *testing.B, rtt time.Duration) (string, string) {
@@ -73,7 +80,11 @@ func BenchmarkWAN(b *testing.B) {
 			})
 		}
 	}
-	printWAN(rtts, results["gander↔gander"], results["ssh -L"])
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.name)
+	}
+	printWAN(rtts, names, results)
 }
 
 // Sizes and durations of the measurements, chosen to keep the whole
@@ -337,73 +348,74 @@ func uniqueName(what string, rtt time.Duration) string {
 // ms writes a duration in milliseconds, to one decimal place.
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
 
-// printWAN prints the table (markdown, for the README), the ratios and the
-// goals of issue 13 next to what was measured.
-func printWAN(rtts []time.Duration, gander, ssh map[time.Duration]*wanResult) {
+// printWAN prints the table (markdown, for the README), then the goals of
+// issue 13 next to what each route but the baseline (ssh -L, the last)
+// measured.
+func printWAN(rtts []time.Duration, names []string, results map[string]map[time.Duration]*wanResult) {
 	var out strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
 	p("\nforwarding through a delay line on loopback (toxiproxy), gander over the relay only; one run.\n")
-	p("echo: 1 byte every %v, p50 / p99 in ms; setup: connect to the first echoed byte, %d connections; bulk: one %d MiB stream, best of 3\n\n",
+	p("echo: 1 byte every %v, p50 / p99 in ms; setup: connect to the first echoed byte, %d connections, ms; bulk: one %d MiB stream, best of 3\n\n",
 		wanEchoInterval, wanSetupConnections, wanStreamSize>>20)
 	p("| extra RTT | route | setup p50 / p99 | bulk MB/s | echo idle | echo, bulk on same forward | echo, bulk on other forward | echo, stopped reader on other forward |\n")
 	p("|---|---|---|---|---|---|---|---|\n")
 	for _, rtt := range rtts {
-		for _, row := range []struct {
-			name string
-			r    *wanResult
-		}{{"gander↔gander", gander[rtt]}, {"ssh -L", ssh[rtt]}} {
-			if row.r == nil {
-				p("| %v | %s | not run | | | | | |\n", rtt, row.name)
+		for _, name := range names {
+			r := results[name][rtt]
+			if r == nil {
+				p("| %v | %s | not run | | | | | |\n", rtt, name)
 				continue
 			}
-			r := row.r
-			p("| %v | %s | %s / %s | %.0f | %v | %v | %v | %v |\n", rtt, row.name, ms(r.setupP50), ms(r.setupP99),
+			p("| %v | %s | %s / %s | %.0f | %v | %v | %v | %v |\n", rtt, name, ms(r.setupP50), ms(r.setupP99),
 				r.mbps, r.idle, r.sameForward, r.otherForward, r.stoppedReader)
 		}
 	}
-	p("\ngoals (issue 13, stated for 50 ms; shown at every RTT):\n")
-	for _, rtt := range rtts {
-		g, s := gander[rtt], ssh[rtt]
-		if g == nil {
-			continue
-		}
-		p("  %v extra RTT:\n", rtt)
-		limit := 1.5*float64(rtt) + float64(10*time.Millisecond)
-		for _, load := range []struct {
-			name   string
-			g      echoStats
-			theirs func(*wanResult) echoStats
-		}{
-			{"bulk on same forward", g.sameForward, func(r *wanResult) echoStats { return r.sameForward }},
-			{"bulk on other forward", g.otherForward, func(r *wanResult) echoStats { return r.otherForward }},
-		} {
-			p("    echo p99, %-21s %8s ms ≤ 1.5×RTT+10 = %s ms  %s", load.name, p99Text(load.g), ms(time.Duration(limit)), verdict(load.g.p99OrInf() <= limit))
-			if s != nil {
-				sp := load.theirs(s)
-				p(";  ≤ ssh's %s ms  %s", p99Text(sp), verdict(load.g.p99OrInf() <= sp.p99OrInf()))
+	baseline := names[len(names)-1]
+	p("\ngoals (issue 13, stated for 50 ms; shown at every RTT), against %s:\n", baseline)
+	for _, name := range names[:len(names)-1] {
+		for _, rtt := range rtts {
+			g, s := results[name][rtt], results[baseline][rtt]
+			if g == nil {
+				continue
 			}
-			p("\n")
+			p("  %s, %v extra RTT:\n", name, rtt)
+			limit := 1.5*float64(rtt) + float64(10*time.Millisecond)
+			for _, load := range []struct {
+				name string
+				of   func(*wanResult) echoStats
+			}{
+				{"bulk on same forward", func(r *wanResult) echoStats { return r.sameForward }},
+				{"bulk on other forward", func(r *wanResult) echoStats { return r.otherForward }},
+			} {
+				e := load.of(g)
+				p("    echo p99, %-21s %s ≤ 1.5×RTT+10 = %s ms  %s", load.name, p99Text(e), ms(time.Duration(limit)), verdict(e.p99OrInf() <= limit))
+				if s != nil {
+					p(";  ≤ ssh's %s  %s", p99Text(load.of(s)), verdict(e.p99OrInf() <= load.of(s).p99OrInf()))
+				}
+				p("\n")
+			}
+			if s != nil {
+				p("    bulk %.0f MB/s = %.2f × ssh's %.0f  (goal ≥ 5×)  %s\n", g.mbps, g.mbps/s.mbps, s.mbps, verdict(g.mbps >= 5*s.mbps))
+				p("    setup p50 %s ms = %.2f × ssh's %s ms  (goal ≤ 0.6×)  %s\n", ms(g.setupP50), float64(g.setupP50)/float64(s.setupP50), ms(s.setupP50),
+					verdict(float64(g.setupP50) <= 0.6*float64(s.setupP50)))
+			}
+			p("    stopped reader on other forward: echo p99 %s ≤ 2 × idle p99 %s = %s ms  %s\n", p99Text(g.stoppedReader), ms(g.idle.p99),
+				ms(2*g.idle.p99), verdict(g.stoppedReader.p99OrInf() <= 2*float64(g.idle.p99)))
 		}
-		if s != nil {
-			p("    bulk %.0f MB/s = %.2f × ssh's %.0f  (goal ≥ 5×)  %s\n", g.mbps, g.mbps/s.mbps, s.mbps, verdict(g.mbps >= 5*s.mbps))
-			p("    setup p50 %s ms = %.2f × ssh's %s ms  (goal ≤ 0.6×)  %s\n", ms(g.setupP50), float64(g.setupP50)/float64(s.setupP50), ms(s.setupP50),
-				verdict(float64(g.setupP50) <= 0.6*float64(s.setupP50)))
-		}
-		p("    stopped reader on other forward: echo p99 %s ms ≤ 2 × idle p99 %s = %s ms  %s\n", p99Text(g.stoppedReader), ms(g.idle.p99),
-			ms(2*g.idle.p99), verdict(g.stoppedReader.p99OrInf() <= 2*float64(g.idle.p99)))
 	}
 	fmt.Print(out.String())
 }
 
+// p99Text is an echo run's p99 in ms, or why it stalled.
 func p99Text(e echoStats) string {
 	if e.stall != nil {
 		var timeout net.Error
 		if errors.As(e.stall, &timeout) && timeout.Timeout() {
-			return fmt.Sprintf("stalled (no echo in %v, after %d)", wanEchoTimeout, e.n)
+			return fmt.Sprintf("stalled (no echo within %v, after %d)", wanEchoTimeout, e.n)
 		}
 		return fmt.Sprintf("stalled (%v, after %d)", e.stall, e.n)
 	}
-	return ms(e.p99)
+	return ms(e.p99) + " ms"
 }
 
 func verdict(met bool) string {
