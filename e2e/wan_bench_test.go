@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -354,7 +355,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(
 func printWAN(rtts []time.Duration, names []string, results map[string]map[time.Duration]*wanResult) {
 	var out strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
-	p("\nforwarding through a delay line on loopback (toxiproxy), gander over the relay only; one run.\n")
+	p("\nforwarding through a delay line on loopback (toxiproxy), gander over the relay only; one run (load average %s).\n", loadAverage())
 	p("echo: 1 byte every %v, p50 / p99 in ms; setup: connect to the first echoed byte, %d connections, ms; bulk: one %d MiB stream, best of 3\n\n",
 		wanEchoInterval, wanSetupConnections, wanStreamSize>>20)
 	p("| extra RTT | route | setup p50 / p99 | bulk MB/s | echo idle | echo, bulk on same forward | echo, bulk on other forward | echo, stopped reader on other forward |\n")
@@ -390,7 +391,8 @@ func printWAN(rtts []time.Duration, names []string, results map[string]map[time.
 				e := load.of(g)
 				p("    echo p99, %-21s %s ≤ 1.5×RTT+10 = %s ms  %s", load.name, p99Text(e), ms(time.Duration(limit)), verdict(e.p99OrInf() <= limit))
 				if s != nil {
-					p(";  ≤ ssh's %s  %s", p99Text(load.of(s)), verdict(e.p99OrInf() <= load.of(s).p99OrInf()))
+					theirs := load.of(s)
+					p(";  %.2f × ssh's %s (goal ≤ 1×)  %s", e.p99OrInf()/theirs.p99OrInf(), p99Text(theirs), verdict(e.p99OrInf() <= theirs.p99OrInf()))
 				}
 				p("\n")
 			}
@@ -404,6 +406,16 @@ func printWAN(rtts []time.Duration, names []string, results map[string]map[time.
 		}
 	}
 	fmt.Print(out.String())
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages: other
+// work on the machine shows in every latency here.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if fields := strings.Fields(string(data)); err == nil && len(fields) >= 3 {
+		return strings.Join(fields[:3], " ")
+	}
+	return "unknown"
 }
 
 // p99Text is an echo run's p99 in ms, or why it stalled.
