@@ -1,29 +1,20 @@
 package classic
 
 import (
-	"errors"
 	"io"
+
+	"github.com/gander-pair/gander/internal/zipsafe"
 )
 
 // Directories travel as zips; making and unpacking them is
-// internal/zipsafe's (confined extraction, bounds). Until it is merged,
-// these stand in with its API.
+// internal/zipsafe's (confined extraction, bounds).
 
-type zipLimits struct {
-	MaxFiles int
-	MaxBytes int64
-	MaxRatio float64
-}
+type zipLimits = zipsafe.Limits
 
-type zipStats struct {
-	Files int
-	Bytes int64
-}
+type zipStats = zipsafe.Stats
 
-var errNoZipsafe = errors.New("directories need internal/zipsafe, not merged yet")
-
-func zipSize(dir string) (int64, zipStats, error)      { return 0, zipStats{}, errNoZipsafe }
-func zipDir(w io.Writer, dir string) (zipStats, error) { return zipStats{}, errNoZipsafe }
+func zipSize(dir string) (int64, zipStats, error)      { return zipsafe.ZipSize(dir) }
+func zipDir(w io.Writer, dir string) (zipStats, error) { return zipsafe.Zip(w, dir) }
 func extractZip(zipPath, target string, lim zipLimits) (zipStats, error) {
-	return zipStats{}, errNoZipsafe
+	return zipsafe.Extract(zipPath, target, lim)
 }
