@@ -22,12 +22,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gander-pair/gander/classic"
 	"github.com/gander-pair/gander/frontend/fowld"
 	"github.com/gander-pair/gander/frontend/plain"
 	"github.com/gander-pair/gander/frontend/tui"
 	"github.com/gander-pair/gander/internal/logcap"
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
+	"github.com/gander-pair/gander/transit"
 	"github.com/gander-pair/gander/wormhole"
 	"github.com/gander-pair/gander/wormhole/classic/textcmd"
 	"github.com/gander-pair/gander/wormhole/codes"
@@ -43,8 +45,10 @@ Usage:
                                                  code, then forward ports
   gander [CODE] --no-tui --local SPEC ...        the same, one line per event
   gander --json [options]                        the same, driven like fowld
-  gander send --text MESSAGE [options]           send a text message
-  gander receive [CODE] [options]                receive it
+  gander send PATH [options]                     send a file or directory to
+                                                 any wormhole client
+  gander send --text MESSAGE|- [options]         send a text message (-: stdin)
+  gander receive [CODE] [options]                receive either
   gander --version | --help
 
 Without CODE the app lets you type one (Tab completes) or allocate one.
@@ -85,12 +89,27 @@ Files (between gander peers; in the app, drop files onto the terminal):
                           stdin (allocate-code, set-code, local, remote,
                           session-close), events on stdout
 
-send and receive interoperate with "wormhole send --text" and "wormhole receive".
+send and receive interoperate with "wormhole send"/"wormhole receive"
+(magic-wormhole, wormhole-william, wormhole-rs):
+  --relay-url URL       mailbox server (also --mailbox; WORMHOLE_RELAY_URL)
+  --transit-helper tcp:HOST:PORT
+                        transit relay ("" for none; default
+                        %[4]s)
+  --no-listen           make no direct connections of our own (relay, or
+                        the peer's direct hints, only)
+  --hide-progress       no progress bar on stderr
+  --verify              show the verifier (send: and ask to confirm it)
+  --accept-file         receive: accept a file or directory without asking
+  -o, --output-file PATH
+                        receive: write here (an existing directory: into it)
+  A received file never overwrites anything: it is written under a
+  temporary name and renamed only once complete; an offer larger than the
+  free disk space is refused, and the sender told why.
 
 Options:
-  --mailbox URL       mailbox server (default %s)
+  --mailbox URL       mailbox server (default %[2]s)
   --code CODE         send: use this code instead of allocating one
-  --code-length N     words in an allocated code (default %d)
+  --code-length N     words in an allocated code (default %[3]d)
   --log FILE          write a debug log to FILE (the app logs to
                       $XDG_STATE_HOME/gander/gander.log by default)
 
@@ -135,7 +154,7 @@ func first(args []string) string {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, usage, session.DefaultTransitRelay, wormhole.DefaultMailboxURL, codes.DefaultLength)
+	fmt.Fprintf(w, usage, session.DefaultTransitRelay, wormhole.DefaultMailboxURL, codes.DefaultLength, transit.DefaultRelay)
 }
 
 // repeated is a flag that may be given several times.
@@ -144,39 +163,77 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ", ") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-// textCommand is `gander send --text` or `gander receive`, from the
-// command line.
+// textCommand is `gander send` (--text MESSAGE, or a PATH) or `gander
+// receive`, from the command line.
 type textCommand struct {
 	name    string // "send" or "receive"
 	cfg     textcmd.Config
-	text    string // what send sends
+	text    string // what send --text sends
+	isText  bool   // send --text (else send a path)
+	path    string // what send sends otherwise
+	files   classic.Config
 	logFile string
 }
 
-// parseText reads a text command's flags; false means bad usage (said on
-// stderr).
+// parseText reads a send or receive command's flags; false means bad usage
+// (said on stderr). The flags are the wormhole clients': --relay-url (or
+// WORMHOLE_RELAY_URL) for the mailbox, --transit-helper for the relay.
 func parseText(name string, args []string, stderr io.Writer) (textCommand, bool) {
 	fs := flag.NewFlagSet("gander "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printUsage(stderr) }
-	mailboxURL := fs.String("mailbox", wormhole.DefaultMailboxURL, "")
+	defaultMailbox := wormhole.DefaultMailboxURL
+	if env := os.Getenv("WORMHOLE_RELAY_URL"); env != "" {
+		defaultMailbox = env
+	}
+	mailboxURL := fs.String("mailbox", defaultMailbox, "")
+	fs.StringVar(mailboxURL, "relay-url", defaultMailbox, "")
+	transitHelper := fs.String("transit-helper", transit.DefaultRelay, "")
+	noListen := fs.Bool("no-listen", false, "")
+	hideProgress := fs.Bool("hide-progress", false, "")
+	verify := fs.Bool("verify", false, "")
 	logFile := fs.String("log", "", "")
 	text := fs.String("text", "", "")
 	fixedCode := fs.String("code", "", "")
 	codeLength := fs.Int("code-length", codes.DefaultLength, "")
+	var acceptFile *bool
+	var outputFile *string
+	if name == "receive" {
+		acceptFile = fs.Bool("accept-file", false, "")
+		outputFile = fs.String("output-file", "", "")
+		fs.StringVar(outputFile, "o", "", "")
+	}
 	if err := fs.Parse(reorderFlags(fs, args)); err != nil {
 		return textCommand{}, false
 	}
 	t := textCommand{
-		name: name, text: *text, logFile: *logFile,
+		name: name, text: *text, isText: isFlagSet(fs, "text"), logFile: *logFile,
 		cfg: textcmd.Config{MailboxURL: *mailboxURL, ClientVersion: version, Code: *fixedCode, CodeLength: *codeLength},
+		files: classic.Config{
+			MailboxURL: *mailboxURL, ClientVersion: version, Code: *fixedCode, CodeLength: *codeLength,
+			TransitRelay: *transitHelper, NoListen: *noListen, HideProgress: *hideProgress, Verify: *verify,
+		},
+	}
+	if *transitHelper != "" {
+		if _, err := transit.ParseRelayLocation(*transitHelper); err != nil {
+			fmt.Fprintf(stderr, "gander %s: --transit-helper: %v\n", name, err)
+			return textCommand{}, false
+		}
 	}
 	switch name {
 	case "send":
-		if fs.NArg() > 0 || !isFlagSet(fs, "text") {
-			fmt.Fprintln(stderr, "gander send: give the message with --text MESSAGE (files are not supported yet)")
+		switch {
+		case t.isText && fs.NArg() > 0:
+			fmt.Fprintln(stderr, "gander send: give either --text MESSAGE or a file or directory, not both")
+			return textCommand{}, false
+		case !t.isText && fs.NArg() == 0:
+			fmt.Fprintln(stderr, "gander send: give a file or directory to send, or --text MESSAGE (- reads it from stdin)")
+			return textCommand{}, false
+		case fs.NArg() > 1:
+			fmt.Fprintln(stderr, "gander send: one file or directory per code (send a directory to send several)")
 			return textCommand{}, false
 		}
+		t.path = fs.Arg(0)
 		if *codeLength < 1 {
 			fmt.Fprintln(stderr, "gander send: --code-length must be at least 1")
 			return textCommand{}, false
@@ -187,6 +244,8 @@ func parseText(name string, args []string, stderr io.Writer) (textCommand, bool)
 			return textCommand{}, false
 		}
 		t.cfg.Code = fs.Arg(0) // empty: asked for
+		t.files.Code = fs.Arg(0)
+		t.files.AcceptFile, t.files.OutputFile = *acceptFile, *outputFile
 	}
 	return t, true
 }
@@ -198,20 +257,45 @@ func runText(ctx context.Context, t textCommand, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	defer closeLog()
-	t.cfg.Logger = logger
-	if t.name == "send" {
-		err = textcmd.Send(ctx, t.cfg, t.text, stderr)
-	} else {
-		err = textcmd.Receive(ctx, t.cfg, stdin, stdout, stderr)
+	t.cfg.Logger, t.files.Logger = logger, logger
+	switch {
+	case t.name == "send" && t.isText:
+		text := t.text
+		if text == "-" {
+			if text, err = readMessage(stdin, stderr); err != nil {
+				break
+			}
+		}
+		err = textcmd.Send(ctx, t.cfg, text, stderr)
+	case t.name == "send":
+		err = classic.Send(ctx, t.files, t.path, stdin, stderr)
+	default:
+		err = classic.Receive(ctx, t.files, stdin, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gander %s: %s\n", t.name, describe(err))
-		if errors.Is(err, textcmd.ErrNoCode) {
+		if errors.Is(err, textcmd.ErrNoCode) || errors.Is(err, classic.ErrNoCode) {
 			return 2 // as bad usage: no code was given
 		}
 		return 1
 	}
 	return 0
+}
+
+// readMessage is `--text -`: the message is stdin, up to what the mailbox
+// carries.
+func readMessage(stdin io.Reader, stderr io.Writer) (string, error) {
+	fmt.Fprintln(stderr, "Reading text message from stdin..")
+	// The offer's JSON adds quotes and escapes: leave it room.
+	limit := int64(wormhole.MaxMessageSize - 1024)
+	b, err := io.ReadAll(io.LimitReader(stdin, limit+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(b)) > limit {
+		return "", fmt.Errorf("the message on stdin is larger than %d bytes, more than the mailbox carries; send it as a file", limit)
+	}
+	return string(b), nil
 }
 
 // frontend is what shows a pairing session and drives it.
