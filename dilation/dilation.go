@@ -74,8 +74,12 @@ type Config struct {
 	ExpectedSubprotocols []string
 	// Side is this side's Dilation id, 16 hex digits; empty picks a random
 	// one. The larger side leads, so tests set it to choose the roles.
-	Side   string
-	Logger *slog.Logger
+	Side string
+	// NoFlowControl keeps to the reference's flow control even toward
+	// another gander (which otherwise gets per-subchannel windows, see
+	// flow.go); for comparisons and tests.
+	NoFlowControl bool
+	Logger        *slog.Logger
 }
 
 // State is the connection's condition, for display.
@@ -141,6 +145,7 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 		side:         cfg.Side,
 		highestSeen:  -1,
 		subchannels:  map[uint32]*Subchannel{},
+		draining:     map[uint32]*Subchannel{},
 		listeners:    map[string]*Listener{},
 		pendingOpens: map[string][]*Subchannel{},
 	}
@@ -211,7 +216,7 @@ func (c *Conn) Open(ctx context.Context, subprotocol string) (*Subchannel, error
 	sc := newSubchannel(m, m.nextSCID, subprotocol)
 	m.nextSCID += 2
 	m.subchannels[sc.scid] = sc
-	m.sendSequencedLocked(openRecord{scid: sc.scid, subprotocol: subprotocol})
+	m.sched.enqueue(&sc.out, openRecord{scid: sc.scid, subprotocol: subprotocol})
 	// The OPEN rides with the first Write, or goes before the first Read
 	// waits, or after flushDelay.
 	sc.openPending.Store(true)

@@ -80,3 +80,44 @@ func BenchmarkEchoUnderBulk(b *testing.B) {
 	bulk.Close()
 	sc.Close()
 }
+
+// BenchmarkSubchannelThroughputNoFlow is BenchmarkSubchannelThroughput
+// with the reference's flow control (Config.NoFlowControl), to tell the
+// windows' cost from the rest.
+func BenchmarkSubchannelThroughputNoFlow(b *testing.B) {
+	a, peer := pair(b, Config{NoFlowControl: true}, Config{NoFlowControl: true})
+	benchThroughput(b, a, peer)
+}
+
+func benchThroughput(b *testing.B, a, peer *Conn) {
+	l, err := peer.Listen("sink")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for {
+			sc, err := l.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, sc)
+				sc.Close()
+			}()
+		}
+	}()
+	sc, err := a.Open(context.Background(), "sink")
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := sc.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sc.CloseWrite()
+	io.Copy(io.Discard, sc)
+}

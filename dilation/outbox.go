@@ -36,8 +36,12 @@ const inlineWrite = 16 << 10
 type sendQueue struct {
 	link      *link
 	onDrained func() // runs after a flush took the backlog under maxBacklog
-	signal    chan struct{}
-	timer     *time.Timer // the writer goroutine flushes when it fires
+	// refill, called without q.mu before each batch, has the scheduler
+	// number and push up to budget more bytes of records (sched.go) and
+	// reports whether more wait.
+	refill func(q *sendQueue, budget int) (more bool)
+	signal chan struct{}
+	timer  *time.Timer // the writer goroutine flushes when it fires
 
 	mu     sync.Mutex
 	idle   sync.Cond // broadcast when a flush ends
@@ -53,8 +57,12 @@ type sendQueue struct {
 	// PONG per flush, not one per PING), and keepalive traffic must not
 	// wait behind bulk data.
 	ping, pong *[4]byte
-	flushing   bool
-	closed     bool
+	// windows are the WINDOW limits to announce, by subchannel; like
+	// PONGs they go ahead of data, and only the latest of each counts.
+	windows  map[uint32]uint64
+	flushing bool
+	again    bool // kicked during a flush: look for records once more
+	closed   bool
 }
 
 func newSendQueue(l *link, onDrained func()) *sendQueue {
@@ -99,6 +107,20 @@ func (q *sendQueue) pushControl(r record) {
 	default:
 		panic(fmt.Sprintf("dilation: pushControl(%T)", r))
 	}
+	q.mu.Unlock()
+	q.kick()
+}
+
+// pushWindow queues a WINDOW for scid and wakes the writer.
+func (q *sendQueue) pushWindow(scid uint32, limit int64) {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.windows == nil {
+		q.windows = map[uint32]uint64{}
+	}
+	q.windows[scid] = max(q.windows[scid], uint64(limit))
 	q.mu.Unlock()
 	q.kick()
 }
@@ -162,6 +184,9 @@ func (q *sendQueue) kick() {
 	}
 	q.mu.Lock()
 	busy := q.flushing
+	if busy {
+		q.again = true
+	}
 	q.mu.Unlock()
 	if busy {
 		return
@@ -199,6 +224,7 @@ func (q *sendQueue) flush(own bool) {
 	}
 	q.mu.Lock()
 	if q.flushing {
+		q.again = true
 		q.mu.Unlock()
 		return
 	}
@@ -210,7 +236,29 @@ func (q *sendQueue) flush(own bool) {
 // q.mu while writing.
 func (q *sendQueue) flushLocked(own bool) {
 	q.flushing = true
-	for !q.closed && (len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil) {
+	for !q.closed {
+		q.again = false
+		more := false
+		if q.refill != nil && q.bytes < maxBatch {
+			budget := maxBatch - q.bytes
+			if own {
+				// A small write's own goroutine takes little besides
+				// its record: bulk is the writer goroutine's to encrypt.
+				budget = min(budget, inlineWrite)
+			}
+			q.mu.Unlock()
+			more = q.refill(q, budget)
+			q.mu.Lock()
+			if q.closed {
+				break
+			}
+		}
+		if !q.pendingLocked() {
+			if more || q.again {
+				continue
+			}
+			break
+		}
 		batch, last, drained := q.takeLocked()
 		q.mu.Unlock()
 		err := q.link.writeBatch(batch, func() {
@@ -232,7 +280,7 @@ func (q *sendQueue) flushLocked(own bool) {
 		if err != nil {
 			q.closed = true
 		}
-		if own && len(q.items) > 0 {
+		if own && (len(q.items) > 0 || more || q.again) {
 			// Others keep pushing: their records are the writer
 			// goroutine's to send, not this subchannel's.
 			select {
@@ -242,13 +290,18 @@ func (q *sendQueue) flushLocked(own bool) {
 			break
 		}
 	}
-	if q.armed && len(q.items) == 0 && q.acks == 0 && q.ping == nil && q.pong == nil {
+	if q.armed && !q.pendingLocked() {
 		// What the timer was for has gone: no need to wake the writer.
 		q.timer.Stop()
 		q.armed = false
 	}
 	q.flushing = false
 	q.idle.Broadcast()
+}
+
+// pendingLocked says whether anything waits to be sent.
+func (q *sendQueue) pendingLocked() bool {
+	return len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil || len(q.windows) > 0
 }
 
 // takeLocked removes up to about maxBatch bytes of records, with the
@@ -260,7 +313,7 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 		size += recordSize(q.items[n])
 		n++
 	}
-	control := q.ping != nil || q.pong != nil
+	control := q.ping != nil || q.pong != nil || len(q.windows) > 0
 	switch {
 	case n == len(q.items) && !control:
 		// Everything: the two slices swap, so neither grows again.
@@ -275,6 +328,10 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 			batch = append(batch, pongRecord{*q.pong})
 			q.pong = nil
 		}
+		for scid, limit := range q.windows {
+			batch = append(batch, windowRecord{scid, limit})
+		}
+		clear(q.windows)
 		batch = append(batch, q.items[:n]...)
 		clear(q.items[:n])
 		if n == len(q.items) {
