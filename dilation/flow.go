@@ -15,13 +15,18 @@ import (
 // DATA beyond it (sched.go), and the receiver refuses a peer that sends
 // beyond it. Toward any other peer nothing of this is sent.
 //
-// The window is auto-tuned: each time the reader has consumed more than
-// half of it (an epoch), the time the epoch took is compared with the
-// round trip. Consumed faster than 2 RTT per window means the window,
-// not the reader, limits the rate: it doubles (quic-go's rule). Consumed
-// slower than 16 RTT per window means it is far larger than the path
-// needs: it halves. So it settles between about 1 and 8 times the
-// bandwidth-delay product.
+// The window is auto-tuned per epoch, an epoch ending each time the
+// reader has consumed more than half of the window (as in quic-go). If,
+// during the epoch, the sender ran out of credit (said BLOCKED) while our
+// reader kept up (little buffered), the window is what limits the rate:
+// it doubles, up to maxFlowWindow and within maxFlowWindowsTotal. If the
+// epoch took more than 16 round trips per window, the window is far
+// larger than what the reader and the path use: it halves, down to
+// minFlowWindow. A window that limits the rate over a path of a given
+// bandwidth-delay product keeps the sender short of credit until it
+// exceeds that product, so it settles a little above it (see
+// TestFlowWindowTunesToTheBDP). The round trip is the smallest one seen
+// (rttEstimator), not one inflated by the data queued ahead of a PONG.
 
 // flowAbility is gander-flow-v1's name in the version message (see
 // GanderVersionFields).
@@ -48,6 +53,18 @@ type recvWindow struct {
 
 	epochStart time.Time
 	epochRead  int64 // read at epochStart
+	exhausted  bool  // the sender said BLOCKED this epoch
+	// sizeLimit is the first limit announced with the current size.
+	sizeLimit int64
+}
+
+// blocked is the peer's BLOCKED at limit. One at a limit announced before
+// the window took its current size is stale: it says the smaller window
+// was too small, and counting it would make the window overshoot.
+func (w *recvWindow) blocked(limit uint64) {
+	if int64(min(limit, 1<<62)) >= w.sizeLimit {
+		w.exhausted = true
+	}
 }
 
 func newRecvWindow(now time.Time) recvWindow {
@@ -88,22 +105,29 @@ func (w *recvWindow) tune(now time.Time, rtt time.Duration, grow func(delta int6
 		return
 	}
 	elapsed := now.Sub(w.epochStart)
-	w.epochStart, w.epochRead = now, w.read
-	if rtt <= 0 {
-		return
-	}
-	// The time one window took to read, in round trips.
-	perWindow := float64(elapsed) * float64(w.size) / float64(inEpoch) / float64(rtt)
+	exhausted := w.exhausted
+	w.epochStart, w.epochRead, w.exhausted = now, w.read, false
+	size := w.size
+	defer func() {
+		if w.size != size {
+			w.sizeLimit = max(w.limit, w.read+w.size)
+		}
+	}()
+	keptUp := w.received-w.read <= w.size/4
 	switch {
-	case perWindow < 2 && w.size < maxFlowWindow:
+	case exhausted && keptUp && w.size < maxFlowWindow:
 		next := min(2*w.size, maxFlowWindow)
 		if grow(next - w.size) {
 			w.size = next
 		}
-	case perWindow > 16 && w.size > minFlowWindow:
-		next := max(w.size/2, minFlowWindow)
-		grow(next - w.size)
-		w.size = next
+	case rtt > 0 && w.size > minFlowWindow:
+		// The time one window took to read, in round trips.
+		perWindow := float64(elapsed) * float64(w.size) / float64(inEpoch) / float64(rtt)
+		if perWindow > 16 {
+			next := max(w.size/2, minFlowWindow)
+			grow(next - w.size)
+			w.size = next
+		}
 	}
 }
 

@@ -8,44 +8,116 @@ import (
 	"time"
 )
 
-// The window grows toward the bandwidth-delay product while the reader
-// keeps up with the path, and shrinks back once the reader is slow.
-func TestFlowWindowTunesToTheBDP(t *testing.T) {
+// flowSim is a sender and a receiver joined by a path of a given rate and
+// round trip, stepped in fixed ticks of a fake clock: the sender sends
+// what its credit allows at the path's rate, the receiver reads what
+// arrives at readRate (0: at once), and WINDOWs take half a round trip
+// back.
+type flowSim struct {
+	t        *testing.T
+	now      time.Time
+	w        recvWindow
+	rate     float64 // bytes per second
+	rtt      time.Duration
+	readRate float64
+	total    int64 // growth accounted by grow
+
+	credit, sent int64
+	tokens       float64
+	inFlight     []flowSimEvent // data (n > 0) and BLOCKED at -n toward the receiver
+	saidBlocked  int64          // the credit of the last BLOCKED
+	updates      []flowSimEvent // limits toward the sender
+	buffered     int64          // arrived, not read
+	delivered    int64          // read by the receiver's reader
+}
+
+type flowSimEvent struct {
+	at time.Time
+	n  int64
+}
+
+const simTick = 100 * time.Microsecond
+
+func newFlowSim(t *testing.T, rate float64, rtt time.Duration) *flowSim {
 	now := time.Unix(1000, 0)
-	w := newRecvWindow(now)
-	var total int64
-	grow := func(delta int64) bool { total += delta; return true }
-	// consumeAt reads n bytes in 64 KiB reads at rate bytes per second.
-	consumeAt := func(n int64, rate float64) {
-		for n > 0 {
-			chunk := min(n, 64<<10)
-			now = now.Add(time.Duration(float64(chunk) / rate * float64(time.Second)))
-			w.received += chunk // the peer keeps within the window
-			if w.received > w.limit {
-				t.Fatalf("the peer would have had to exceed the window: received %d, limit %d", w.received, w.limit)
+	return &flowSim{t: t, now: now, w: newRecvWindow(now), rate: rate, rtt: rtt, credit: initialFlowWindow}
+}
+
+func (s *flowSim) run(d time.Duration) {
+	grow := func(delta int64) bool { s.total += delta; return true }
+	for end := s.now.Add(d); s.now.Before(end); s.now = s.now.Add(simTick) {
+		for len(s.updates) > 0 && !s.updates[0].at.After(s.now) {
+			s.credit = max(s.credit, s.updates[0].n)
+			s.updates = s.updates[1:]
+		}
+		// Whole records, as the scheduler sends them.
+		// The path's rate, as a token bucket of a record or two.
+		s.tokens = min(s.tokens+s.rate*simTick.Seconds(), 2*maxDataPayload)
+		for s.tokens >= maxDataPayload && s.sent+maxDataPayload <= s.credit {
+			s.sent += maxDataPayload
+			s.tokens -= maxDataPayload
+			s.inFlight = append(s.inFlight, flowSimEvent{s.now.Add(s.rtt / 2), maxDataPayload})
+		}
+		if s.tokens >= maxDataPayload && s.saidBlocked != s.credit {
+			s.saidBlocked = s.credit
+			s.inFlight = append(s.inFlight, flowSimEvent{s.now.Add(s.rtt / 2), -s.credit})
+		}
+		for len(s.inFlight) > 0 && !s.inFlight[0].at.After(s.now) {
+			if s.inFlight[0].n < 0 {
+				s.w.blocked(uint64(-s.inFlight[0].n)) // as senderBlocked
+				s.inFlight = s.inFlight[1:]
+				continue
 			}
-			w.consume(int(chunk), now, 10*time.Millisecond, grow)
-			n -= chunk
+			if !s.w.receive(int(s.inFlight[0].n)) {
+				s.t.Fatalf("the sender exceeded its credit: received %d, limit %d", s.w.received, s.w.limit)
+			}
+			s.buffered += s.inFlight[0].n
+			s.inFlight = s.inFlight[1:]
+		}
+		n := s.buffered
+		if s.readRate > 0 {
+			n = min(n, int64(s.readRate*simTick.Seconds()))
+		}
+		if n > 0 {
+			s.buffered -= n
+			s.delivered += n
+			if limit, ok := s.w.consume(int(n), s.now, s.rtt, grow); ok {
+				s.updates = append(s.updates, flowSimEvent{s.now.Add(s.rtt / 2), limit})
+			}
 		}
 	}
-	const fast = 100e6 // 100 MB/s over 10 ms: a BDP of 1 MB
-	const bdp = fast * 0.010
-	consumeAt(64<<20, fast)
-	if w.size < bdp || w.size > 8*bdp {
-		t.Fatalf("window %d after a fast transfer, want between %v and %v (the BDP and 8 times it)", w.size, bdp, 8*bdp)
+}
+
+// The window grows to about the bandwidth-delay product while the reader
+// keeps up with the path, reaching the path's rate, and shrinks back
+// once the reader is slow.
+func TestFlowWindowTunesToTheBDP(t *testing.T) {
+	const rate = 100e6 // 100 MB/s over 20 ms: a BDP of 2 MB
+	const bdp = rate * 0.020
+	s := newFlowSim(t, rate, 20*time.Millisecond)
+	s.run(3 * time.Second)
+	before := s.delivered
+	s.run(time.Second)
+	got := float64(s.delivered - before)
+	if s.w.size < bdp || s.w.size > 4*bdp {
+		t.Fatalf("window %d after a fast transfer, want between the BDP (%v) and 4 times it", s.w.size, bdp)
 	}
-	if total != w.size-initialFlowWindow {
-		t.Fatalf("growth accounted %d, window grew by %d", total, w.size-initialFlowWindow)
+	if got < 0.9*rate {
+		t.Fatalf("%.0f MB/s with a window of %d KiB, want the path's %.0f", got/1e6, s.w.size>>10, rate/1e6)
 	}
-	grown := w.size
-	consumeAt(8<<20, 1e6) // the reader now takes 1 MB/s
-	if w.size != minFlowWindow {
-		t.Fatalf("window %d after a slow reader (was %d), want it back at %d", w.size, grown, minFlowWindow)
+	if s.total != s.w.size-initialFlowWindow {
+		t.Fatalf("growth accounted %d, window grew by %d", s.total, s.w.size-initialFlowWindow)
 	}
-	if total != 0 {
-		t.Fatalf("growth accounted %d after shrinking back, want 0", total)
+	grown := s.w.size
+	s.readRate = 1e6 // the reader now takes 1 MB/s
+	s.run(20 * time.Second)
+	if s.w.size != minFlowWindow {
+		t.Fatalf("window %d after a slow reader (was %d), want it back at %d", s.w.size, grown, minFlowWindow)
 	}
-	t.Logf("grew to %d KiB for a BDP of %.0f KiB, shrank back to %d KiB", grown>>10, bdp/1024, w.size>>10)
+	if s.total != 0 {
+		t.Fatalf("growth accounted %d after shrinking back, want 0", s.total)
+	}
+	t.Logf("grew to %d KiB for a BDP of %.0f KiB (%.0f MB/s), shrank back to %d KiB", grown>>10, bdp/1024, got/1e6, s.w.size>>10)
 }
 
 // The windows together grow no further than maxFlowWindowsTotal; the
@@ -86,18 +158,18 @@ func TestSchedulerFairness(t *testing.T) {
 	}
 	var order []uint32
 	emit := func(r record) { order = append(order, r.(dataRecord).scid) }
-	s.take(1, emit) // a is busy now
+	s.take(1, emit, nil) // a is busy now
 	big.scid = 3
 	for range 8 {
 		s.enqueue(b, big)
 	}
-	s.take(1, emit)
+	s.take(1, emit, nil)
 	s.enqueue(c, dataRecord{scid: 5, payload: []byte("k")}) // a keystroke
-	s.take(1, emit)
+	s.take(1, emit, nil)
 	if order[len(order)-1] != 5 {
 		t.Fatalf("the keystroke went out after %v, not next", order)
 	}
-	s.take(1<<30, emit)
+	s.take(1<<30, emit, nil)
 	if len(order) != 17 || s.bytes != 0 {
 		t.Fatalf("sent %v, %d bytes left", order, s.bytes)
 	}
@@ -118,13 +190,13 @@ func TestSchedulerCredit(t *testing.T) {
 	s.enqueue(a, dataRecord{scid: 1, payload: make([]byte, 8)})
 	s.enqueue(b, dataRecord{scid: 3, payload: make([]byte, 8)})
 	var got []uint32
-	s.take(1<<20, func(r record) { got = append(got, r.(dataRecord).scid) })
+	s.take(1<<20, func(r record) { got = append(got, r.(dataRecord).scid) }, nil)
 	if len(got) != 2 || !a.blocked {
 		t.Fatalf("sent %v (blocked %v); want one of each, the second of 1 waiting for credit", got, a.blocked)
 	}
 	a.credit = 16
 	s.unblock(a)
-	s.take(1<<20, func(r record) { got = append(got, r.(dataRecord).scid) })
+	s.take(1<<20, func(r record) { got = append(got, r.(dataRecord).scid) }, nil)
 	if len(got) != 3 || s.bytes != 0 {
 		t.Fatalf("after credit: sent %v, %d bytes queued", got, s.bytes)
 	}
@@ -241,23 +313,25 @@ func TestPeerIgnoringItsWindowIsRefused(t *testing.T) {
 	t.Logf("refused: %v", p.gander.Status().Err)
 }
 
-// A WINDOW from a peer that did not announce
-// gander-flow-v1 is refused like any unknown record (the connection stops).
+// A WINDOW or BLOCKED from a peer that did not announce gander-flow-v1 is
+// refused like any unknown record (the connection stops).
 func TestWindowRecordsNeedTheAbility(t *testing.T) {
-	p := dialHostile(t, Config{})
-	if p.gander.m.flow {
-		t.Fatal("gander-flow-v1 negotiated with a peer that did not announce it")
-	}
-	go io.Copy(io.Discard, p.conn)
-	p.send(windowRecord{scid: 1, limit: 1 << 40})
-	select {
-	case <-p.gander.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("a WINDOW from a reference-like peer was accepted")
-	}
-	var pe *ProtocolError
-	if err := p.gander.Status().Err; !errors.As(err, &pe) {
-		t.Fatalf("stopped with %v, want a ProtocolError", err)
+	for _, rec := range []record{windowRecord{scid: 1, limit: 1 << 40}, blockedRecord{scid: 1, limit: 5}} {
+		p := dialHostile(t, Config{})
+		if p.gander.m.flow {
+			t.Fatal("gander-flow-v1 negotiated with a peer that did not announce it")
+		}
+		go io.Copy(io.Discard, p.conn)
+		p.send(rec)
+		select {
+		case <-p.gander.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%T from a reference-like peer was accepted", rec)
+		}
+		var pe *ProtocolError
+		if err := p.gander.Status().Err; !errors.As(err, &pe) {
+			t.Fatalf("%T: stopped with %v, want a ProtocolError", rec, err)
+		}
 	}
 }
 

@@ -80,6 +80,13 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool, e
 			return false, &ProtocolError{Layer: "record", Reason: "WINDOW from a peer that did not announce " + flowAbility}
 		}
 		m.gotWindowLocked(r)
+	case blockedRecord:
+		if !m.flow {
+			return false, &ProtocolError{Layer: "record", Reason: "BLOCKED from a peer that did not announce " + flowAbility}
+		}
+		if sc := m.subchannels[r.scid]; sc != nil {
+			sc.senderBlocked(r.limit)
+		}
 	case kcmRecord:
 		m.log.Debug("unexpected KCM on a selected connection")
 	}
@@ -124,7 +131,9 @@ func (m *manager) refill(q *sendQueue, budget int) (more bool) {
 		return false
 	}
 	before := m.sched.bytes
-	m.sched.take(budget, m.emitLocked)
+	m.sched.take(budget, m.emitLocked, func(st *stream) {
+		q.pushBlocked(st.scid, st.credit)
+	})
 	if m.sched.bytes < before && len(m.parked) > 0 {
 		m.admitParkedLocked()
 	}

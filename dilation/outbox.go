@@ -60,6 +60,7 @@ type sendQueue struct {
 	// windows are the WINDOW limits to announce, by subchannel; like
 	// PONGs they go ahead of data, and only the latest of each counts.
 	windows  map[uint32]uint64
+	blocked  map[uint32]uint64 // BLOCKEDs to send, the same way
 	flushing bool
 	again    bool // kicked during a flush: look for records once more
 	closed   bool
@@ -123,6 +124,16 @@ func (q *sendQueue) pushWindow(scid uint32, limit int64) {
 	q.windows[scid] = max(q.windows[scid], uint64(limit))
 	q.mu.Unlock()
 	q.kick()
+}
+
+// pushBlocked queues a BLOCKED for scid; the flush under way sends it.
+func (q *sendQueue) pushBlocked(scid uint32, limit int64) {
+	q.mu.Lock()
+	if q.blocked == nil {
+		q.blocked = map[uint32]uint64{}
+	}
+	q.blocked[scid] = uint64(limit)
+	q.mu.Unlock()
 }
 
 // ack queues an acknowledgement of seq, which stands in for every earlier
@@ -301,7 +312,7 @@ func (q *sendQueue) flushLocked(own bool) {
 
 // pendingLocked says whether anything waits to be sent.
 func (q *sendQueue) pendingLocked() bool {
-	return len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil || len(q.windows) > 0
+	return len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil || len(q.windows) > 0 || len(q.blocked) > 0
 }
 
 // takeLocked removes up to about maxBatch bytes of records, with the
@@ -313,7 +324,7 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 		size += recordSize(q.items[n])
 		n++
 	}
-	control := q.ping != nil || q.pong != nil || len(q.windows) > 0
+	control := q.ping != nil || q.pong != nil || len(q.windows) > 0 || len(q.blocked) > 0
 	switch {
 	case n == len(q.items) && !control:
 		// Everything: the two slices swap, so neither grows again.
@@ -332,6 +343,10 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 			batch = append(batch, windowRecord{scid, limit})
 		}
 		clear(q.windows)
+		for scid, limit := range q.blocked {
+			batch = append(batch, blockedRecord{scid, limit})
+		}
+		clear(q.blocked)
 		batch = append(batch, q.items[:n]...)
 		clear(q.items[:n])
 		if n == len(q.items) {

@@ -17,10 +17,11 @@ import (
 //	0x04 DATA   scid u32 BE, seqnum u32 BE, payload (rest)
 //	0x05 CLOSE  scid u32 BE, seqnum u32 BE
 //	0x06 ACK    seqnum u32 BE                  acknowledges one OPEN/DATA/CLOSE
-//	0x07 WINDOW scid u32 BE, limit u64 BE      gander-flow-v1 only (see flow.go)
+//	0x07 WINDOW  scid u32 BE, limit u64 BE     gander-flow-v1 only (see flow.go)
+//	0x08 BLOCKED scid u32 BE, limit u64 BE     gander-flow-v1 only: waiting at limit
 //
-// Any other type byte is a protocol error, as in the reference, and so is
-// WINDOW unless both peers announced gander-flow-v1.
+// Any other type byte is a protocol error, as in the reference, and so are
+// WINDOW and BLOCKED unless both peers announced gander-flow-v1.
 
 const (
 	typeKCM   byte = 0x00
@@ -33,6 +34,10 @@ const (
 	// typeWindow is gander's own: a receiver's credit for one subchannel,
 	// sent only to a peer that announced flowAbility.
 	typeWindow byte = 0x07
+	// typeBlocked, gander's own as well, says a sender has data for a
+	// subchannel but no credit left (QUIC's STREAM_DATA_BLOCKED): the
+	// window is too small for the path, which the receiver tunes by.
+	typeBlocked byte = 0x08
 )
 
 // record is one decoded L3 record.
@@ -66,16 +71,22 @@ type (
 		scid  uint32
 		limit uint64
 	}
+	// blockedRecord says the sender waits for credit beyond limit.
+	blockedRecord struct {
+		scid  uint32
+		limit uint64
+	}
 )
 
-func (kcmRecord) isRecord()    {}
-func (pingRecord) isRecord()   {}
-func (pongRecord) isRecord()   {}
-func (openRecord) isRecord()   {}
-func (dataRecord) isRecord()   {}
-func (closeRecord) isRecord()  {}
-func (ackRecord) isRecord()    {}
-func (windowRecord) isRecord() {}
+func (kcmRecord) isRecord()     {}
+func (pingRecord) isRecord()    {}
+func (pongRecord) isRecord()    {}
+func (openRecord) isRecord()    {}
+func (dataRecord) isRecord()    {}
+func (closeRecord) isRecord()   {}
+func (ackRecord) isRecord()     {}
+func (windowRecord) isRecord()  {}
+func (blockedRecord) isRecord() {}
 
 // errBadRecord wraps every record decoding failure.
 var errBadRecord = errors.New("malformed record")
@@ -137,6 +148,11 @@ func parseRecord(b []byte) (record, error) {
 			return nil, err
 		}
 		return windowRecord{be32(body), binary.BigEndian.Uint64(body[4:])}, nil
+	case typeBlocked:
+		if err := need(12, true); err != nil {
+			return nil, err
+		}
+		return blockedRecord{be32(body), binary.BigEndian.Uint64(body[4:])}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown type %#02x", errBadRecord, b[0])
 	}
@@ -166,6 +182,8 @@ func appendRecord(dst []byte, r record) []byte {
 		return be.AppendUint32(append(dst, typeAck), r.seq)
 	case windowRecord:
 		return be.AppendUint64(be.AppendUint32(append(dst, typeWindow), r.scid), r.limit)
+	case blockedRecord:
+		return be.AppendUint64(be.AppendUint32(append(dst, typeBlocked), r.scid), r.limit)
 	}
 	panic(fmt.Sprintf("dilation: appendRecord(%T)", r))
 }
@@ -212,7 +230,7 @@ func recordSize(r record) int {
 		return 9 + len(r.payload)
 	case closeRecord:
 		return 9
-	case windowRecord:
+	case windowRecord, blockedRecord:
 		return 13
 	}
 	panic(fmt.Sprintf("dilation: recordSize(%T)", r))

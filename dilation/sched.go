@@ -74,8 +74,9 @@ func (st *stream) sendable(rec record) bool {
 }
 
 // take removes records worth up to budget bytes (at least one if any is
-// eligible) in scheduling order and hands each to emit.
-func (s *scheduler) take(budget int, emit func(record)) {
+// eligible) in scheduling order and hands each to emit; a stream found
+// short of credit is handed to blocked.
+func (s *scheduler) take(budget int, emit func(record), blocked func(*stream)) {
 	emitted := false
 	for budget > 0 {
 		list := &s.newFlows
@@ -97,6 +98,9 @@ func (s *scheduler) take(budget int, emit func(record)) {
 		if !st.sendable(rec) {
 			*list = (*list)[1:]
 			st.active, st.blocked = false, true
+			if blocked != nil {
+				blocked(st)
+			}
 			continue
 		}
 		n := recordSize(rec)

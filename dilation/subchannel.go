@@ -251,6 +251,15 @@ func (s *Subchannel) discardLocked() {
 	s.consumedLocked(s.buffered, s.held)
 }
 
+// senderBlocked is the peer's BLOCKED: it ran out of credit.
+func (s *Subchannel) senderBlocked(limit uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flow {
+		s.win.blocked(limit)
+	}
+}
+
 // receiveLimit is the credit granted to the peer so far (gander-flow-v1).
 func (s *Subchannel) receiveLimit() int64 {
 	s.mu.Lock()
