@@ -10,7 +10,9 @@
 //	L2 l2.go          one TCP connection (direct or relay), Noise NNpsk0
 //	L3 record.go      KCM, PING, PONG, OPEN, DATA, CLOSE, ACK
 //	L4 l4.go          sequence numbers, acks, resending after reconnection, keepalive
+//	   sched.go       the send scheduler: fair interleaving, numbering as records go out
 //	   outbox.go      a connection's send queue, flushed by the writers
+//	   flow.go        per-subchannel windows between gander peers (gander-flow-v1)
 //	L5 l5.go          the subchannel table, OPEN and CLOSE, unclaimed opens
 //	   subchannel.go  subchannels per named subprotocol, listeners
 //

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// L4 of the manager: every OPEN, DATA and CLOSE gets a sequence number and
-// is kept until the peer acknowledges it, so that it can be sent again on
+// L4 of the manager: every OPEN, DATA and CLOSE gets a sequence number (as
+// the scheduler sends it, see sched.go) and is kept until the peer
+// acknowledges it, so that it can be sent again on
 // the next connection after a loss; records from the peer are acknowledged
 // and delivered once each. Writers wait for room (flow control), and
 // keepalive drops a connection on which the peer went quiet. All of it is

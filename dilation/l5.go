@@ -142,6 +142,11 @@ func (m *manager) refuseLocked(scid uint32, subprotocol, reason string) {
 	m.logRefusalLocked("refusing subchannel", scid, subprotocol, reason)
 	m.refusals = append(m.refusals, m.nextSeq)
 	m.sendSequencedLocked(closeRecord{scid: scid})
+	if m.flow {
+		// What the peer queued for it is dropped on arrival; credit
+		// without end lets it through to its CLOSE.
+		m.outbox.pushWindow(scid, 1<<62)
+	}
 	m.outbox.kick()
 }
 
