@@ -291,7 +291,9 @@ func (s *Subchannel) signalLocked() {
 }
 
 // Write sends p as DATA records. It blocks while the connection's window
-// of unacknowledged data is full, including while reconnecting.
+// of unacknowledged data is full, including while reconnecting, and while
+// this subchannel's own queue is full (between gander peers, because the
+// peer's reader has not made room in its window).
 func (s *Subchannel) Write(p []byte) (int, error) {
 	inline := len(p) < inlineWrite
 	written := 0
