@@ -2,8 +2,10 @@ package dilation
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"time"
 )
@@ -371,6 +373,30 @@ func TestPeerWithinItsWindowIsServed(t *testing.T) {
 			t.Fatal("no WINDOW after the reader consumed the window")
 		case <-p.gander.Done():
 			t.Fatalf("stopped: %v", p.gander.Status().Err)
+		}
+	}
+}
+
+// WINDOW and BLOCKED are 13 bytes exactly; anything else is malformed.
+func TestFlowRecordEncoding(t *testing.T) {
+	for _, tt := range []struct {
+		rec  record
+		want string
+	}{
+		{windowRecord{scid: 3, limit: 1 << 40}, "07000000030000010000000000"},
+		{blockedRecord{scid: 0x01020304, limit: 5}, "08010203040000000000000005"},
+	} {
+		b := appendRecord(nil, tt.rec)
+		if got := hex.EncodeToString(b); got != tt.want || recordSize(tt.rec) != len(b) {
+			t.Errorf("%#v encodes as %s (size %d), want %s", tt.rec, got, recordSize(tt.rec), tt.want)
+		}
+		if got, err := parseRecord(b); err != nil || got != tt.rec {
+			t.Errorf("%s parses as %#v, %v", tt.want, got, err)
+		}
+		for _, bad := range [][]byte{b[:len(b)-1], append(slices.Clone(b), 0), b[:1]} {
+			if _, err := parseRecord(bad); !errors.Is(err, errBadRecord) {
+				t.Errorf("%x: %v, want errBadRecord", bad, err)
+			}
 		}
 	}
 }
