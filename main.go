@@ -454,13 +454,10 @@ func runPairing(ctx context.Context, p pairing, stdin io.Reader, stdout, stderr 
 
 	switch p.frontend {
 	case frontendTUI:
-		err = runTUI(ctx, cfg, p.sends, logger)
-		// A spoiled code ends the wormhole; the user may ask for a new
-		// one, which is a new session (the files to send come along).
-		for errors.Is(err, tui.ErrNewCode) && ctx.Err() == nil {
-			cfg.Code = ""
-			err = runTUI(ctx, cfg, p.sends, logger)
-		}
+		err = tui.RunPairing(ctx, cfg, p.sends, tui.Options{
+			Code: cfg.Code, CodeLength: cfg.CodeLength, Version: version,
+			Logger: logger, NoColor: os.Getenv("NO_COLOR") != "",
+		})
 	case frontendFowld:
 		// A closed stdout must be an error fowld.Run sees (it ends the
 		// session cleanly), not a SIGPIPE that kills gander mid-session.
@@ -474,44 +471,6 @@ func runPairing(ctx context.Context, p pairing, stdin io.Reader, stdout, stderr 
 		return 1
 	}
 	return 0
-}
-
-// sessionResult is the error a session's end makes gander exit with:
-// none for a session that closed before the peer came (the user stopped
-// waiting).
-func sessionResult(err error) error {
-	if errors.Is(err, session.ErrLonely) {
-		return nil
-	}
-	return err
-}
-
-// runTUI runs the session and the app on the terminal; the app quits once
-// the session has said goodbye. Errors are printed by the caller, after
-// the terminal is restored.
-func runTUI(ctx context.Context, cfg session.Config, sends []string, logger *slog.Logger) error {
-	cfg.AskPeer = true
-	sessionCtx, stopSession := context.WithCancel(ctx)
-	defer stopSession()
-	s, err := session.Start(sessionCtx, cfg)
-	if err != nil {
-		return err
-	}
-	if len(sends) > 0 {
-		s.Do(session.SendFiles{Paths: sends})
-	}
-	uiErr := tui.Run(ctx, s, tui.Options{
-		Code: cfg.Code, CodeLength: cfg.CodeLength, Version: version,
-		Logger: logger, NoColor: os.Getenv("NO_COLOR") != "",
-	})
-	stopSession()
-	for range s.Events() {
-		// The app has gone: what the session still says is not shown.
-	}
-	if err := sessionResult(s.Wait()); err != nil && !errors.Is(uiErr, tui.ErrNewCode) {
-		return err
-	}
-	return uiErr
 }
 
 // defaultSaveDir is ~/Downloads if there is one, else the current

@@ -10,7 +10,9 @@
 //	L2 l2.go          one TCP connection (direct or relay), Noise NNpsk0
 //	L3 record.go      KCM, PING, PONG, OPEN, DATA, CLOSE, ACK
 //	L4 l4.go          sequence numbers, acks, resending after reconnection, keepalive
+//	   sched.go       the send scheduler: fair interleaving, numbering as records go out
 //	   outbox.go      a connection's send queue, flushed by the writers
+//	   flow.go        per-subchannel windows between gander peers (gander-flow-v1)
 //	L5 l5.go          the subchannel table, OPEN and CLOSE, unclaimed opens
 //	   subchannel.go  subchannels per named subprotocol, listeners
 //
@@ -74,8 +76,12 @@ type Config struct {
 	ExpectedSubprotocols []string
 	// Side is this side's Dilation id, 16 hex digits; empty picks a random
 	// one. The larger side leads, so tests set it to choose the roles.
-	Side   string
-	Logger *slog.Logger
+	Side string
+	// NoFlowControl keeps to the reference's flow control even toward
+	// another gander (which otherwise gets per-subchannel windows, see
+	// flow.go); for comparisons and tests.
+	NoFlowControl bool
+	Logger        *slog.Logger
 }
 
 // State is the connection's condition, for display.
@@ -141,6 +147,7 @@ func Start(mb Mailbox, cfg Config) (*Conn, error) {
 		side:         cfg.Side,
 		highestSeen:  -1,
 		subchannels:  map[uint32]*Subchannel{},
+		draining:     map[uint32]*Subchannel{},
 		listeners:    map[string]*Listener{},
 		pendingOpens: map[string][]*Subchannel{},
 	}
@@ -211,7 +218,7 @@ func (c *Conn) Open(ctx context.Context, subprotocol string) (*Subchannel, error
 	sc := newSubchannel(m, m.nextSCID, subprotocol)
 	m.nextSCID += 2
 	m.subchannels[sc.scid] = sc
-	m.sendSequencedLocked(openRecord{scid: sc.scid, subprotocol: subprotocol})
+	m.sched.enqueue(&sc.out, openRecord{scid: sc.scid, subprotocol: subprotocol})
 	// The OPEN rides with the first Write, or goes before the first Read
 	// waits, or after flushDelay.
 	sc.openPending.Store(true)

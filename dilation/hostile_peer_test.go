@@ -34,6 +34,7 @@ var hostileKey = []byte("hostile peer test dilation key!!")
 type fakeMailbox struct {
 	toGander   chan []byte
 	fromGander chan []byte
+	flow       bool // the peer announces gander-flow-v1, as a gander peer does
 }
 
 func newFakeMailbox() *fakeMailbox {
@@ -41,7 +42,11 @@ func newFakeMailbox() *fakeMailbox {
 }
 
 func (f *fakeMailbox) PeerVersion(ctx context.Context) (map[string]json.RawMessage, error) {
-	return map[string]json.RawMessage{"can-dilate": json.RawMessage(`["ged"]`)}, nil
+	v := map[string]json.RawMessage{"can-dilate": json.RawMessage(`["ged"]`)}
+	if f.flow {
+		v[flowAbilitiesKey] = json.RawMessage(`["` + flowAbility + `"]`)
+	}
+	return v, nil
 }
 
 func (f *fakeMailbox) DeriveKey(purpose string, length int) ([]byte, error) { return hostileKey, nil }
@@ -111,6 +116,13 @@ func dialHostile(t testing.TB, cfg Config) *hostilePeer {
 // nothing then holds little, and gander's writes back stall early.
 func dialHostileWith(t testing.TB, cfg Config, rcvbuf int) *hostilePeer {
 	t.Helper()
+	return dialHostileMailbox(t, cfg, rcvbuf, newFakeMailbox())
+}
+
+// dialHostileMailbox is dialHostileWith over mb, which says what the
+// peer's version message announces.
+func dialHostileMailbox(t testing.TB, cfg Config, rcvbuf int, mb *fakeMailbox) *hostilePeer {
+	t.Helper()
 	if cfg.Side == "" {
 		cfg.Side = sideHigh
 	}
@@ -118,7 +130,6 @@ func dialHostileWith(t testing.TB, cfg Config, rcvbuf int) *hostilePeer {
 	if cfg.Side == sideLow {
 		peerSide = sideHigh
 	}
-	mb := newFakeMailbox()
 	c, err := Start(mb, cfg)
 	if err != nil {
 		t.Fatal(err)

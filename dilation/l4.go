@@ -2,13 +2,15 @@ package dilation
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 )
 
-// L4 of the manager: every OPEN, DATA and CLOSE gets a sequence number and
-// is kept until the peer acknowledges it, so that it can be sent again on
+// L4 of the manager: every OPEN, DATA and CLOSE gets a sequence number (as
+// the scheduler sends it, see sched.go) and is kept until the peer
+// acknowledges it, so that it can be sent again on
 // the next connection after a loss; records from the peer are acknowledged
 // and delivered once each. Writers wait for room (flow control), and
 // keepalive drops a connection on which the peer went quiet. All of it is
@@ -32,14 +34,18 @@ type parkedWrite struct {
 	reply chan error
 }
 
+// errOverWindow is a subchannel's peer sending beyond its credit.
+var errOverWindow = errors.New("data beyond the flow-control window")
+
 // gotRecord handles a record read from q's link, unless another link has
 // replaced it since, and reports whether it kept buf (a DATA payload
-// handed to its subchannel).
-func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
+// handed to its subchannel). An error is a ProtocolError that stops the
+// connection.
+func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.outbox != q {
-		return false
+		return false, nil
 	}
 	if _, pong := rec.(pongRecord); !pong {
 		m.lastHeard = time.Now()
@@ -65,13 +71,115 @@ func (m *manager) gotRecord(q *sendQueue, rec record, buf *[]byte) (kept bool) {
 		// Only an answer to one of our PINGs says the peer reads what
 		// we send.
 		if i := slices.Index(m.pings, r.id); i >= 0 {
-			m.pings = m.pings[i+1:]
 			m.lastHeard = time.Now()
+			m.rtt.sample(m.lastHeard.Sub(m.pingSent[i]), m.lastHeard)
+			m.rttNanos.Store(int64(m.rtt.min))
+			m.pings, m.pingSent = m.pings[i+1:], m.pingSent[i+1:]
+		}
+	case windowRecord:
+		if !m.flow {
+			return false, &ProtocolError{Layer: "record", Reason: "WINDOW from a peer that did not announce " + flowAbility}
+		}
+		m.gotWindowLocked(r)
+	case blockedRecord:
+		if !m.flow {
+			return false, &ProtocolError{Layer: "record", Reason: "BLOCKED from a peer that did not announce " + flowAbility}
+		}
+		if sc := m.subchannels[r.scid]; sc != nil {
+			sc.senderBlocked(r.limit)
 		}
 	case kcmRecord:
 		m.log.Debug("unexpected KCM on a selected connection")
 	}
-	return false
+	return false, nil
+}
+
+// gotWindowLocked raises a subchannel's sending credit. Limits only grow:
+// a stale or duplicate WINDOW changes nothing.
+func (m *manager) gotWindowLocked(r windowRecord) {
+	sc := m.subchannels[r.scid]
+	if sc == nil {
+		sc = m.draining[r.scid]
+	}
+	if sc == nil || !sc.out.limited {
+		return
+	}
+	limit := int64(min(r.limit, 1<<62))
+	if limit <= sc.out.credit {
+		return
+	}
+	sc.out.credit = limit
+	if sc.out.blocked && sc.out.sendable(sc.out.queue[0]) {
+		m.sched.unblock(&sc.out)
+		m.outbox.kick()
+	}
+}
+
+// refill is the outbox's: the scheduler numbers up to budget bytes of
+// queued records for q's link (if q is still the link in use), and
+// writers waiting for room are let in.
+func (m *manager) refill(q *sendQueue, budget int) (more bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.outbox != q {
+		return false
+	}
+	// What is numbered is kept until acknowledged: numbering stops at
+	// the cap on unacknowledged data (see canWriteLocked), and goes on
+	// when acknowledgements retire some.
+	budget = min(budget, m.unackedCapLocked()-m.unackedBytes)
+	if budget <= 0 {
+		return false
+	}
+	before := m.sched.bytes
+	m.sched.take(budget, m.emitLocked, func(st *stream) {
+		q.pushBlocked(st.scid, st.credit)
+	})
+	if m.sched.bytes < before && len(m.parked) > 0 {
+		m.admitParkedLocked()
+	}
+	return len(m.sched.newFlows)+len(m.sched.oldFlows) > 0
+}
+
+// emitLocked numbers a record the scheduler chose. A CLOSE is the last
+// of its stream: a subchannel forgotten meanwhile is gone for good.
+func (m *manager) emitLocked(rec record) {
+	if c, ok := rec.(closeRecord); ok {
+		delete(m.draining, c.scid)
+	}
+	m.sendSequencedLocked(rec)
+}
+
+// announceWindow sends the peer a subchannel's new receive limit (none if
+// limit is 0), and, as the receiver tunes windows by the round trip,
+// measures it now and then with a PING.
+func (m *manager) announceWindow(sc *Subchannel, limit int64) {
+	if limit <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.outbox == nil || m.subchannels[sc.scid] != sc {
+		return
+	}
+	if now := time.Now(); now.Sub(m.lastProbe) >= rttProbeInterval {
+		m.lastProbe = now
+		m.sendPingLocked()
+	}
+	m.outbox.pushWindow(sc.scid, limit)
+}
+
+// smoothedRTT is the latest round-trip estimate, 0 before the first.
+func (m *manager) smoothedRTT() time.Duration { return time.Duration(m.rttNanos.Load()) }
+
+// growWindows accounts for the receive windows growing by delta (or,
+// negative, shrinking), and refuses growth beyond maxFlowWindowsTotal.
+func (m *manager) growWindows(delta int64) bool {
+	if m.windowsTotal.Add(delta) > maxFlowWindowsTotal && delta > 0 {
+		m.windowsTotal.Add(-delta)
+		return false
+	}
+	return true
 }
 
 // acceptLocked acknowledges a sequenced record (always, duplicates
@@ -146,10 +254,33 @@ func (m *manager) retireLocked(seq uint32) {
 	}
 	m.refusals = m.refusals[n:]
 	m.admitParkedLocked()
+	m.kickSchedLocked()
 }
 
-// canWriteLocked says whether a new DATA record may be queued now.
-func (m *manager) canWriteLocked() bool {
+// unackedCapLocked is how much unacknowledged data may be held now.
+func (m *manager) unackedCapLocked() int {
+	if shut, _ := m.gate.shut(); shut {
+		return maxUnackedWhilePaused
+	}
+	return maxUnackedBytes
+}
+
+// kickSchedLocked wakes the writer if the scheduler holds records that a
+// change (room for unacknowledged data, credit) may now let out.
+func (m *manager) kickSchedLocked() {
+	if len(m.sched.newFlows)+len(m.sched.oldFlows) > 0 {
+		m.outbox.kick()
+	}
+}
+
+// canWriteLocked says whether a new DATA record of sc may be queued now:
+// its stream and the scheduler as a whole have room (a subchannel waiting
+// for the peer's credit fills only its own stream), and so does the
+// connection.
+func (m *manager) canWriteLocked(sc *Subchannel) bool {
+	if sc.out.bytes >= maxStreamQueue || m.sched.bytes >= maxQueuedTotal {
+		return false
+	}
 	if m.outbox != nil {
 		if m.outbox.size() >= maxBacklog {
 			return false
@@ -165,7 +296,7 @@ func (m *manager) canWriteLocked() bool {
 		shut, _ := m.gate.shut()
 		return shut && m.unackedBytes < maxUnackedWhilePaused
 	}
-	return m.unackedBytes < window
+	return m.unackedBytes+m.sched.bytes < window
 }
 
 func (m *manager) admitParked() {
@@ -174,25 +305,42 @@ func (m *manager) admitParked() {
 	m.admitParkedLocked()
 }
 
+// admitParkedLocked lets in the parked writes that now have room, in
+// order for each subchannel.
 func (m *manager) admitParkedLocked() {
-	admitted := false
-	for len(m.parked) > 0 && m.canWriteLocked() {
-		p := m.parked[0]
-		m.parked = m.parked[1:]
-		p.reply <- m.admitWriteLocked(p.sc, p.rec)
-		admitted = true
+	if len(m.parked) == 0 {
+		return
 	}
+	admitted := false
+	var skipped []*Subchannel
+	kept := m.parked[:0]
+	for _, p := range m.parked {
+		if !slices.Contains(skipped, p.sc) && m.canWriteLocked(p.sc) {
+			p.sc.parked--
+			p.reply <- m.admitWriteLocked(p.sc, p.rec)
+			admitted = true
+			continue
+		}
+		if !slices.Contains(skipped, p.sc) {
+			skipped = append(skipped, p.sc)
+		}
+		kept = append(kept, p)
+	}
+	clear(m.parked[len(kept):])
+	m.parked = kept
 	if admitted {
 		m.outbox.kick()
 	}
 }
 
+// admitWriteLocked queues a DATA record in sc's stream; it is numbered
+// when the scheduler sends it.
 func (m *manager) admitWriteLocked(sc *Subchannel, rec dataRecord) error {
 	if sc.writeClosed {
 		putBuffer(rec.buf)
 		return ErrClosedWrite
 	}
-	m.sendSequencedLocked(rec)
+	m.sched.enqueue(&sc.out, rec)
 	return nil
 }
 
@@ -201,8 +349,10 @@ func (m *manager) sendPingLocked() {
 	rand.Read(id[:])
 	if len(m.pings) >= maxOutstandingPings {
 		m.pings = slices.Delete(m.pings, 0, 1)
+		m.pingSent = slices.Delete(m.pingSent, 0, 1)
 	}
 	m.pings = append(m.pings, id)
+	m.pingSent = append(m.pingSent, time.Now())
 	m.outbox.pushControl(pingRecord{id})
 }
 
@@ -275,13 +425,14 @@ func (m *manager) write(sc *Subchannel, rec dataRecord) (*sendQueue, error) {
 	}
 	// The OPEN, queued before, goes with this record.
 	sc.openPending.Store(false)
-	if len(m.parked) == 0 && m.canWriteLocked() {
+	if sc.parked == 0 && m.canWriteLocked(sc) {
 		err := m.admitWriteLocked(sc, rec)
 		q := m.outbox
 		m.mu.Unlock()
 		return q, err
 	}
 	reply := make(chan error, 1)
+	sc.parked++
 	m.parked = append(m.parked, parkedWrite{sc, rec, reply})
 	m.outbox.kick()
 	m.mu.Unlock()

@@ -70,25 +70,33 @@ func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
 }
 
 // gotDataLocked delivers a DATA payload, held in buf, to its subchannel
-// and reports whether the subchannel kept buf.
-func (m *manager) gotDataLocked(r dataRecord, buf *[]byte) (kept bool) {
+// and reports whether the subchannel kept buf. A peer that sent beyond
+// the subchannel's window (gander-flow-v1) gets a ProtocolError.
+func (m *manager) gotDataLocked(r dataRecord, buf *[]byte) (kept bool, err error) {
 	sc := m.subchannels[r.scid]
 	if sc == nil {
 		m.log.Debug("dropping DATA for a subchannel that is not open", "scid", r.scid)
-		return false
+		return false, nil
 	}
-	kept = sc.deliver(r.payload, buf)
+	kept, announce, err := sc.deliver(r.payload, buf)
+	if err != nil {
+		return false, &ProtocolError{Layer: "L4", Reason: fmt.Sprintf("the peer sent beyond subchannel %d's flow-control window", r.scid)}
+	}
+	if announce > 0 {
+		m.outbox.pushWindow(sc.scid, announce)
+	}
 	if sc.unclaimed && sc.heldBytes() > maxUnclaimedBuffer {
 		// Dropping it recycles buf if it was kept.
 		m.dropUnclaimedLocked(sc, fmt.Sprintf("data holding more than %d bytes arrived before anyone listened", maxUnclaimedBuffer))
-		return kept
+		return kept, nil
 	}
 	if shut, _ := m.gate.shut(); shut {
 		// Our reader pauses, so the peer's ACKs go unread: writers
 		// waiting for them must not wait (see canWriteLocked).
 		m.admitParkedLocked()
+		m.kickSchedLocked()
 	}
-	return kept
+	return kept, nil
 }
 
 // claimLocked hands an unclaimed subchannel to its new listener.
@@ -134,6 +142,11 @@ func (m *manager) refuseLocked(scid uint32, subprotocol, reason string) {
 	m.logRefusalLocked("refusing subchannel", scid, subprotocol, reason)
 	m.refusals = append(m.refusals, m.nextSeq)
 	m.sendSequencedLocked(closeRecord{scid: scid})
+	if m.flow {
+		// What the peer queued for it is dropped on arrival; credit
+		// without end lets it through to its CLOSE.
+		m.outbox.pushWindow(scid, 1<<62)
+	}
 	m.outbox.kick()
 }
 
@@ -162,8 +175,21 @@ func (m *manager) forgetLocked(sc *Subchannel) {
 		return
 	}
 	delete(m.subchannels, sc.scid)
+	if len(sc.out.queue) > 0 {
+		// Its last records, the CLOSE among them, still wait for the
+		// scheduler (and maybe for the peer's WINDOW).
+		m.draining[sc.scid] = sc
+	}
 	if sc.peerOpened {
 		m.peerSubchannels--
+	}
+	if sc.flow {
+		// Its window no longer counts against maxFlowWindowsTotal.
+		sc.mu.Lock()
+		grown := sc.win.size - initialFlowWindow
+		sc.win.size = initialFlowWindow
+		sc.mu.Unlock()
+		m.windowsTotal.Add(-grown)
 	}
 }
 
@@ -221,7 +247,8 @@ func (m *manager) queueClose(sc *Subchannel) (*sendQueue, error) {
 		p.reply <- ErrClosedWrite
 		return true
 	})
-	m.sendSequencedLocked(closeRecord{scid: sc.scid})
+	sc.parked = 0
+	m.sched.enqueue(&sc.out, closeRecord{scid: sc.scid})
 	sc.mu.Lock()
 	remoteEOF := sc.remoteEOF
 	sc.mu.Unlock()

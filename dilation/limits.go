@@ -75,3 +75,36 @@ const (
 	refusalsLoggedInFull = 16
 	refusalLogEvery      = 1024
 )
+
+// Per-subchannel flow control (gander-flow-v1, between gander peers only;
+// see flow.go). Each subchannel's receive window starts at
+// initialFlowWindow (both peers assume it, so it needs no record) and is
+// tuned between minFlowWindow and maxFlowWindow toward the path's
+// bandwidth-delay product; the windows of all subchannels together grow
+// no further than maxFlowWindowsTotal, below maxBufferedTotal, so that
+// honest peers never shut the connection-wide gate. A peer sending beyond
+// the credit it was given is refused: the connection is dropped with a
+// ProtocolError.
+const (
+	initialFlowWindow   = 256 << 10
+	minFlowWindow       = initialFlowWindow
+	maxFlowWindow       = 16 << 20
+	maxFlowWindowsTotal = 24 << 20
+
+	// rttProbeInterval is how often, at most, a gander side with
+	// subchannels moving data PINGs to measure the round trip the
+	// windows are tuned by.
+	rttProbeInterval = 200 * time.Millisecond
+)
+
+// The send scheduler (sched.go) queues each subchannel's records,
+// unnumbered, up to maxStreamQueue bytes before its writers wait, and all
+// subchannels' together up to maxQueuedTotal.
+const (
+	maxStreamQueue = 2 << 20
+	maxQueuedTotal = 32 << 20
+)
+
+// notSentLowat is the TCP_NOTSENT_LOWAT of the selected connection: how
+// much written data may wait unsent in the kernel (see lowat_linux.go).
+const notSentLowat = 128 << 10

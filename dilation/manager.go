@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gander-pair/gander/transit"
@@ -64,9 +65,12 @@ func (s state) String() string {
 type managerEvent any
 
 type (
-	versionsKnown struct{ canDilate []string }
-	l1Received    struct{ data []byte }
-	linkLost      struct {
+	versionsKnown struct {
+		canDilate []string
+		flow      bool // the peer announced gander-flow-v1
+	}
+	l1Received struct{ data []byte }
+	linkLost   struct {
 		generation int
 		err        error
 	}
@@ -123,12 +127,20 @@ type manager struct {
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
-	mu           sync.Mutex
-	stopped      error      // set by shutdown: subchannels fail with it
-	outbox       *sendQueue // the connection in use's; nil while there is none
-	lastHeard    time.Time  // the last record that proves the peer alive (any but an unasked PONG)
-	pings        [][4]byte  // the Leader's: ids of the PINGs not answered, newest last
-	stuckSince   time.Time  // since when writers wait at maxUnackedWhilePaused, paused
+	mu        sync.Mutex
+	stopped   error      // set by shutdown: subchannels fail with it
+	outbox    *sendQueue // the connection in use's; nil while there is none
+	lastHeard time.Time  // the last record that proves the peer alive (any but an unasked PONG)
+	pings     [][4]byte  // ids of our PINGs not answered, newest last
+	pingSent  []time.Time
+	lastProbe time.Time // our last PING measuring the round trip (gander-flow-v1)
+	rtt       rttEstimator
+	flow      bool      // gander-flow-v1 was negotiated; set before any subchannel exists
+	sched     scheduler // every subchannel's records not numbered yet
+	// draining holds the subchannels forgotten while their streams still
+	// hold records, for the peer's WINDOWs to reach them.
+	draining     map[uint32]*Subchannel
+	stuckSince   time.Time // since when writers wait at maxUnackedWhilePaused, paused
 	nextSeq      uint32
 	unacked      []record
 	unackedBytes int
@@ -146,6 +158,12 @@ type manager struct {
 	highestPeerSCID uint32
 	refusals        []uint32
 	refused         int // OPENs refused or ignored, for the log
+
+	// rttNanos mirrors rtt.min and windowsTotal sums the receive
+	// windows of flow-controlled subchannels, for their readers, which
+	// do not take mu.
+	rttNanos     atomic.Int64
+	windowsTotal atomic.Int64
 }
 
 func newSide() string {
@@ -200,7 +218,7 @@ func (m *manager) pumpMailbox(ctx context.Context) {
 			m.log.Debug("peer's can-dilate is not a list of strings", "value", string(raw))
 		}
 	}
-	if !m.post(ctx, versionsKnown{canDilate}) {
+	if !m.post(ctx, versionsKnown{canDilate, peerHasFlow(version)}) {
 		return
 	}
 	for {
@@ -232,7 +250,7 @@ func (m *manager) handle(ev managerEvent) {
 	case failure:
 		m.fail(ev.err)
 	case versionsKnown:
-		m.gotVersions(ev.canDilate)
+		m.gotVersions(ev.canDilate, ev.flow)
 	case l1Received:
 		m.gotL1(ev.data)
 	case linkLost:
@@ -272,10 +290,13 @@ func (m *manager) handleRace(ev transit.Event) {
 	}
 }
 
-func (m *manager) gotVersions(canDilate []string) {
+func (m *manager) gotVersions(canDilate []string, flow bool) {
 	if m.state != stateWaiting {
 		return
 	}
+	m.mu.Lock()
+	m.flow = flow && !m.cfg.NoFlowControl
+	m.mu.Unlock()
 	key, err := m.mb.DeriveKey("dilation-v1", 32)
 	if err != nil {
 		m.fail(err)
@@ -393,6 +414,7 @@ func (m *manager) gotLink(generation int, l *link) {
 	m.connector = nil
 	m.link = l
 	m.link.writeTimeout = linkWriteTimeoutIntervals * m.cfg.PingInterval
+	keepSendQueueShort(m.link.conn)
 	m.state = stateConnected
 	m.outage = 0
 	if !m.lostAt.IsZero() {
@@ -404,15 +426,24 @@ func (m *manager) gotLink(generation int, l *link) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopLink = cancel
 	q := newSendQueue(m.link, m.admitParked)
+	q.refill = m.refill
 	m.mu.Lock()
 	m.outbox = q
 	m.lastHeard = time.Now()
-	m.stuckSince, m.pings = time.Time{}, nil
+	m.stuckSince, m.pings, m.pingSent = time.Time{}, nil, nil
 	// Everything not yet acknowledged goes first, in sequence order: the
 	// first new byte waits behind all of it (see maxUnackedBytes).
 	q.push(m.unacked...)
 	if len(m.unacked) > 0 {
 		m.log.Info("resending what the peer has not acknowledged", "records", len(m.unacked), "bytes", m.unackedBytes)
+	}
+	if m.flow {
+		// WINDOWs sent on the lost connection may not have arrived.
+		for _, sc := range m.subchannels {
+			if limit := sc.receiveLimit(); limit > initialFlowWindow {
+				q.pushWindow(sc.scid, limit)
+			}
+		}
 	}
 	if m.leader {
 		m.sendPingLocked()
@@ -447,8 +478,15 @@ func (m *manager) readLink(ctx context.Context, generation int, l *link, q *send
 			m.post(ctx, linkLost{generation, err})
 			return
 		}
-		if !m.gotRecord(q, rec, buf) {
+		kept, err := m.gotRecord(q, rec, buf)
+		if !kept {
 			putBuffer(buf)
+		}
+		if err != nil {
+			m.log.Info("refusing the peer", "err", err)
+			l.close()
+			m.post(ctx, failure{err})
+			return
 		}
 	}
 }
@@ -708,7 +746,25 @@ func (m *manager) shutdown() {
 		}
 	}
 	for _, p := range m.parked {
+		putBuffer(p.rec.buf)
 		p.reply <- err
+	}
+	drop := func(rec record) {
+		if d, ok := rec.(dataRecord); ok {
+			putBuffer(d.buf)
+		}
+	}
+	for _, sc := range m.subchannels {
+		m.sched.drain(&sc.out, drop)
+	}
+	for _, sc := range m.draining {
+		m.sched.drain(&sc.out, drop)
+	}
+	clear(m.draining)
+	for _, list := range [][]*stream{m.sched.newFlows, m.sched.oldFlows} {
+		for _, st := range slices.Clone(list) {
+			m.sched.drain(st, drop)
+		}
 	}
 	// Nothing of the peer's is needed any more: free it all now, as the
 	// Conn may be kept long after it stopped.

@@ -27,6 +27,20 @@ func VersionFields() map[string]any {
 	}
 }
 
+// flowAbilitiesKey is the version key under which gander lists its own
+// Dilation abilities; the reference ignores version keys it does not know.
+const flowAbilitiesKey = "gander-dilation-abilities"
+
+// GanderVersionFields are VersionFields plus gander's own abilities
+// (gander-flow-v1: per-subchannel flow control, see flow.go), which only
+// another gander acts on; gander passes these, so that two gander peers
+// find each other while a reference peer sees the usual Dilation.
+func GanderVersionFields() map[string]any {
+	f := VersionFields()
+	f[flowAbilitiesKey] = []string{flowAbility}
+	return f
+}
+
 type l1Message struct {
 	Type       string            `json:"type"`
 	Side       string            `json:"side,omitempty"`

@@ -6,8 +6,12 @@ import (
 	"time"
 )
 
-// maxBatch bounds how much one flush encrypts before one syscall.
-const maxBatch = 1 << 20
+// maxBatch bounds how much one flush encrypts before one syscall. The
+// scheduler chooses between batches, so a keystroke waits behind at most
+// one batch (and TCP_NOTSENT_LOWAT's worth in the kernel): 256 KiB keeps
+// that wait short and costs bulk nothing measurable (the encryption, not
+// the syscall, is the cost).
+const maxBatch = 256 << 10
 
 // Acknowledgements wait a little for a record to ride with: one goes out
 // with the next batch of records, or once ackEvery records await one, or
@@ -36,8 +40,12 @@ const inlineWrite = 16 << 10
 type sendQueue struct {
 	link      *link
 	onDrained func() // runs after a flush took the backlog under maxBacklog
-	signal    chan struct{}
-	timer     *time.Timer // the writer goroutine flushes when it fires
+	// refill, called without q.mu before each batch, has the scheduler
+	// number and push up to budget more bytes of records (sched.go) and
+	// reports whether more wait.
+	refill func(q *sendQueue, budget int) (more bool)
+	signal chan struct{}
+	timer  *time.Timer // the writer goroutine flushes when it fires
 
 	mu     sync.Mutex
 	idle   sync.Cond // broadcast when a flush ends
@@ -53,8 +61,13 @@ type sendQueue struct {
 	// PONG per flush, not one per PING), and keepalive traffic must not
 	// wait behind bulk data.
 	ping, pong *[4]byte
-	flushing   bool
-	closed     bool
+	// windows are the WINDOW limits to announce, by subchannel; like
+	// PONGs they go ahead of data, and only the latest of each counts.
+	windows  map[uint32]uint64
+	blocked  map[uint32]uint64 // BLOCKEDs to send, the same way
+	flushing bool
+	again    bool // kicked during a flush: look for records once more
+	closed   bool
 }
 
 func newSendQueue(l *link, onDrained func()) *sendQueue {
@@ -101,6 +114,30 @@ func (q *sendQueue) pushControl(r record) {
 	}
 	q.mu.Unlock()
 	q.kick()
+}
+
+// pushWindow queues a WINDOW for scid and wakes the writer.
+func (q *sendQueue) pushWindow(scid uint32, limit int64) {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.windows == nil {
+		q.windows = map[uint32]uint64{}
+	}
+	q.windows[scid] = max(q.windows[scid], uint64(limit))
+	q.mu.Unlock()
+	q.kick()
+}
+
+// pushBlocked queues a BLOCKED for scid; the flush under way sends it.
+func (q *sendQueue) pushBlocked(scid uint32, limit int64) {
+	q.mu.Lock()
+	if q.blocked == nil {
+		q.blocked = map[uint32]uint64{}
+	}
+	q.blocked[scid] = uint64(limit)
+	q.mu.Unlock()
 }
 
 // ack queues an acknowledgement of seq, which stands in for every earlier
@@ -162,6 +199,9 @@ func (q *sendQueue) kick() {
 	}
 	q.mu.Lock()
 	busy := q.flushing
+	if busy {
+		q.again = true
+	}
 	q.mu.Unlock()
 	if busy {
 		return
@@ -199,6 +239,7 @@ func (q *sendQueue) flush(own bool) {
 	}
 	q.mu.Lock()
 	if q.flushing {
+		q.again = true
 		q.mu.Unlock()
 		return
 	}
@@ -210,7 +251,29 @@ func (q *sendQueue) flush(own bool) {
 // q.mu while writing.
 func (q *sendQueue) flushLocked(own bool) {
 	q.flushing = true
-	for !q.closed && (len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil) {
+	for !q.closed {
+		q.again = false
+		more := false
+		if q.refill != nil && q.bytes < maxBatch {
+			budget := maxBatch - q.bytes
+			if own {
+				// A small write's own goroutine takes little besides
+				// its record: bulk is the writer goroutine's to encrypt.
+				budget = min(budget, inlineWrite)
+			}
+			q.mu.Unlock()
+			more = q.refill(q, budget)
+			q.mu.Lock()
+			if q.closed {
+				break
+			}
+		}
+		if !q.pendingLocked() {
+			if more || q.again {
+				continue
+			}
+			break
+		}
 		batch, last, drained := q.takeLocked()
 		q.mu.Unlock()
 		err := q.link.writeBatch(batch, func() {
@@ -232,7 +295,7 @@ func (q *sendQueue) flushLocked(own bool) {
 		if err != nil {
 			q.closed = true
 		}
-		if own && len(q.items) > 0 {
+		if own && (len(q.items) > 0 || more || q.again) {
 			// Others keep pushing: their records are the writer
 			// goroutine's to send, not this subchannel's.
 			select {
@@ -242,13 +305,18 @@ func (q *sendQueue) flushLocked(own bool) {
 			break
 		}
 	}
-	if q.armed && len(q.items) == 0 && q.acks == 0 && q.ping == nil && q.pong == nil {
+	if q.armed && !q.pendingLocked() {
 		// What the timer was for has gone: no need to wake the writer.
 		q.timer.Stop()
 		q.armed = false
 	}
 	q.flushing = false
 	q.idle.Broadcast()
+}
+
+// pendingLocked says whether anything waits to be sent.
+func (q *sendQueue) pendingLocked() bool {
+	return len(q.items) > 0 || q.acks > 0 || q.ping != nil || q.pong != nil || len(q.windows) > 0 || len(q.blocked) > 0
 }
 
 // takeLocked removes up to about maxBatch bytes of records, with the
@@ -260,7 +328,7 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 		size += recordSize(q.items[n])
 		n++
 	}
-	control := q.ping != nil || q.pong != nil
+	control := q.ping != nil || q.pong != nil || len(q.windows) > 0 || len(q.blocked) > 0
 	switch {
 	case n == len(q.items) && !control:
 		// Everything: the two slices swap, so neither grows again.
@@ -275,6 +343,14 @@ func (q *sendQueue) takeLocked() (batch []record, last int64, drained bool) {
 			batch = append(batch, pongRecord{*q.pong})
 			q.pong = nil
 		}
+		for scid, limit := range q.windows {
+			batch = append(batch, windowRecord{scid, limit})
+		}
+		clear(q.windows)
+		for scid, limit := range q.blocked {
+			batch = append(batch, blockedRecord{scid, limit})
+		}
+		clear(q.blocked)
 		batch = append(batch, q.items[:n]...)
 		clear(q.items[:n])
 		if n == len(q.items) {

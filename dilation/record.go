@@ -17,8 +17,11 @@ import (
 //	0x04 DATA   scid u32 BE, seqnum u32 BE, payload (rest)
 //	0x05 CLOSE  scid u32 BE, seqnum u32 BE
 //	0x06 ACK    seqnum u32 BE                  acknowledges one OPEN/DATA/CLOSE
+//	0x07 WINDOW  scid u32 BE, limit u64 BE     gander-flow-v1 only (see flow.go)
+//	0x08 BLOCKED scid u32 BE, limit u64 BE     gander-flow-v1 only: waiting at limit
 //
-// Any other type byte is a protocol error, as in the reference.
+// Any other type byte is a protocol error, as in the reference, and so are
+// WINDOW and BLOCKED unless both peers announced gander-flow-v1.
 
 const (
 	typeKCM   byte = 0x00
@@ -28,6 +31,13 @@ const (
 	typeData  byte = 0x04
 	typeClose byte = 0x05
 	typeAck   byte = 0x06
+	// typeWindow is gander's own: a receiver's credit for one subchannel,
+	// sent only to a peer that announced flowAbility.
+	typeWindow byte = 0x07
+	// typeBlocked, gander's own as well, says a sender has data for a
+	// subchannel but no credit left (QUIC's STREAM_DATA_BLOCKED): the
+	// window is too small for the path, which the receiver tunes by.
+	typeBlocked byte = 0x08
 )
 
 // record is one decoded L3 record.
@@ -54,15 +64,29 @@ type (
 	}
 	closeRecord struct{ scid, seq uint32 }
 	ackRecord   struct{ seq uint32 }
+	// windowRecord lets the peer send payload on scid up to limit bytes in
+	// all (an absolute offset, so that a duplicate or a stale one is
+	// harmless and a lost one is replaced by the next).
+	windowRecord struct {
+		scid  uint32
+		limit uint64
+	}
+	// blockedRecord says the sender waits for credit beyond limit.
+	blockedRecord struct {
+		scid  uint32
+		limit uint64
+	}
 )
 
-func (kcmRecord) isRecord()   {}
-func (pingRecord) isRecord()  {}
-func (pongRecord) isRecord()  {}
-func (openRecord) isRecord()  {}
-func (dataRecord) isRecord()  {}
-func (closeRecord) isRecord() {}
-func (ackRecord) isRecord()   {}
+func (kcmRecord) isRecord()     {}
+func (pingRecord) isRecord()    {}
+func (pongRecord) isRecord()    {}
+func (openRecord) isRecord()    {}
+func (dataRecord) isRecord()    {}
+func (closeRecord) isRecord()   {}
+func (ackRecord) isRecord()     {}
+func (windowRecord) isRecord()  {}
+func (blockedRecord) isRecord() {}
 
 // errBadRecord wraps every record decoding failure.
 var errBadRecord = errors.New("malformed record")
@@ -119,6 +143,16 @@ func parseRecord(b []byte) (record, error) {
 			return nil, err
 		}
 		return ackRecord{be32(body)}, nil
+	case typeWindow:
+		if err := need(12, true); err != nil {
+			return nil, err
+		}
+		return windowRecord{be32(body), binary.BigEndian.Uint64(body[4:])}, nil
+	case typeBlocked:
+		if err := need(12, true); err != nil {
+			return nil, err
+		}
+		return blockedRecord{be32(body), binary.BigEndian.Uint64(body[4:])}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown type %#02x", errBadRecord, b[0])
 	}
@@ -146,6 +180,10 @@ func appendRecord(dst []byte, r record) []byte {
 		return be.AppendUint32(be.AppendUint32(append(dst, typeClose), r.scid), r.seq)
 	case ackRecord:
 		return be.AppendUint32(append(dst, typeAck), r.seq)
+	case windowRecord:
+		return be.AppendUint64(be.AppendUint32(append(dst, typeWindow), r.scid), r.limit)
+	case blockedRecord:
+		return be.AppendUint64(be.AppendUint32(append(dst, typeBlocked), r.scid), r.limit)
 	}
 	panic(fmt.Sprintf("dilation: appendRecord(%T)", r))
 }
@@ -192,6 +230,8 @@ func recordSize(r record) int {
 		return 9 + len(r.payload)
 	case closeRecord:
 		return 9
+	case windowRecord, blockedRecord:
+		return 13
 	}
 	panic(fmt.Sprintf("dilation: recordSize(%T)", r))
 }

@@ -34,6 +34,7 @@ const subchannelBufferLimit = 1 << 20
 // buffer (its slice header and bookkeeping), counted with it.
 const (
 	compactBelow     = 2 << 10
+	flowCompactBelow = 16 << 10
 	compactChunkSize = 8 << 10
 	chunkOverhead    = 128
 )
@@ -61,6 +62,19 @@ type Subchannel struct {
 	// openPending: we opened the subchannel and its OPEN waits in the
 	// outbox for the first Write to take it along.
 	openPending atomic.Bool
+	// out is its queue in the send scheduler and its sending credit;
+	// parked counts its writes waiting for room. Guarded by the
+	// manager's mu.
+	out    stream
+	parked int
+
+	// flow: gander-flow-v1 governs it (fixed at creation): win is its
+	// receive window, and the per-subchannel pause of the connection's
+	// reader does not apply. announce is a new limit to send the peer,
+	// or 0. Guarded by mu.
+	flow     bool
+	win      recvWindow
+	announce int64
 
 	mu     sync.Mutex
 	chunks []chunk
@@ -83,8 +97,16 @@ type chunk struct {
 	held int
 }
 
+// newSubchannel is called with the manager's mu held.
 func newSubchannel(m *manager, scid uint32, subprotocol string) *Subchannel {
-	return &Subchannel{m: m, scid: scid, subprotocol: subprotocol, readable: make(chan struct{}, 1)}
+	s := &Subchannel{m: m, scid: scid, subprotocol: subprotocol, readable: make(chan struct{}, 1)}
+	s.out.scid = scid
+	if m.flow {
+		s.flow = true
+		s.win = newRecvWindow(time.Now())
+		s.out.limited, s.out.credit = true, initialFlowWindow
+	}
+	return s
 }
 
 // Subprotocol is the name the subchannel was opened for.
@@ -111,7 +133,9 @@ func (s *Subchannel) Read(p []byte) (int, error) {
 			}
 			s.consumedLocked(n, released)
 			s.signalLocked()
+			limit := s.takeAnnounceLocked()
 			s.mu.Unlock()
+			s.m.announceWindow(s, limit)
 			return n, nil
 		}
 		switch {
@@ -144,7 +168,9 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 			s.chunks = s.chunks[1:]
 			s.consumedLocked(len(c.data), c.held)
 			s.signalLocked()
+			limit := s.takeAnnounceLocked()
 			s.mu.Unlock()
+			s.m.announceWindow(s, limit)
 			n, err := w.Write(c.data)
 			putBuffer(c.buf)
 			total += int64(n)
@@ -176,6 +202,25 @@ func (s *Subchannel) WriteTo(w io.Writer) (int64, error) {
 func (s *Subchannel) consumedLocked(n, released int) {
 	s.buffered -= n
 	s.chargeLocked(-released)
+	s.creditLocked(n)
+}
+
+// creditLocked gives the peer credit for n more bytes consumed (read or
+// discarded), to be announced by whoever takes it (takeAnnounceLocked).
+func (s *Subchannel) creditLocked(n int) {
+	if !s.flow || n == 0 {
+		return
+	}
+	if limit, ok := s.win.consume(n, time.Now(), s.m.smoothedRTT(), s.m.growWindows); ok {
+		s.announce = limit
+	}
+}
+
+// takeAnnounceLocked returns the limit to announce, if any, and forgets it.
+func (s *Subchannel) takeAnnounceLocked() int64 {
+	limit := s.announce
+	s.announce = 0
+	return limit
 }
 
 // chargeLocked accounts for n more (or, negative, fewer) bytes of memory
@@ -187,6 +232,11 @@ func (s *Subchannel) chargeLocked(n int) {
 	wasOver := s.held >= subchannelBufferLimit
 	s.held += n
 	s.m.gate.add(n)
+	if s.flow {
+		// Its window bounds it instead: one stopped reader holds back
+		// its own subchannel only.
+		return
+	}
 	if over := s.held >= subchannelBufferLimit; over != wasOver {
 		s.m.gate.set(s, over)
 	}
@@ -199,6 +249,22 @@ func (s *Subchannel) discardLocked() {
 	}
 	s.chunks = nil
 	s.consumedLocked(s.buffered, s.held)
+}
+
+// senderBlocked is the peer's BLOCKED: it ran out of credit.
+func (s *Subchannel) senderBlocked(limit uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flow {
+		s.win.blocked(limit)
+	}
+}
+
+// receiveLimit is the credit granted to the peer so far (gander-flow-v1).
+func (s *Subchannel) receiveLimit() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.win.limit
 }
 
 // bufferedBytes is how much received data waits to be read.
@@ -225,7 +291,9 @@ func (s *Subchannel) signalLocked() {
 }
 
 // Write sends p as DATA records. It blocks while the connection's window
-// of unacknowledged data is full, including while reconnecting.
+// of unacknowledged data is full, including while reconnecting, and while
+// this subchannel's own queue is full (between gander peers, because the
+// peer's reader has not made room in its window).
 func (s *Subchannel) Write(p []byte) (int, error) {
 	inline := len(p) < inlineWrite
 	written := 0
@@ -280,7 +348,9 @@ func (s *Subchannel) Close() error {
 	s.closed = true
 	s.discardLocked()
 	s.signalLocked()
+	limit := s.takeAnnounceLocked()
 	s.mu.Unlock()
+	s.m.announceWindow(s, limit)
 	if errors.Is(err, ErrClosedWrite) {
 		return nil
 	}
@@ -290,23 +360,39 @@ func (s *Subchannel) Close() error {
 // deliver hands over a DATA payload and the buffer it lives in (nil if
 // not pooled), and reports whether it kept buf (else the caller recycles
 // it). See compactBelow for how payloads are kept.
-func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
+//
+// Under gander-flow-v1 it first counts the payload against the window
+// and returns errOverWindow, keeping nothing, if the peer exceeded its
+// credit; data it discards (after Close) is credited back at once, in
+// announce, for the caller (which holds the manager's mu) to send.
+func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool, announce int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.flow && !s.win.receive(len(data)) {
+		return false, 0, errOverWindow
+	}
 	if s.closed || s.remoteEOF || len(data) == 0 {
 		// After the peer's CLOSE nothing more is delivered.
-		return false
+		s.creditLocked(len(data))
+		return false, s.takeAnnounceLocked(), nil
 	}
 	defer s.signalLocked()
 	s.buffered += len(data)
 	if n := len(s.chunks); n > 0 && cap(s.chunks[n-1].data)-len(s.chunks[n-1].data) >= len(data) {
 		// The memory is held already.
 		s.chunks[n-1].data = append(s.chunks[n-1].data, data...)
-		return false
+		return false, 0, nil
 	}
 	c := chunk{data: data, buf: buf}
+	compact := compactBelow
+	if s.flow {
+		// The window counts payload, not the buffers it arrives in:
+		// copy mid-sized records so that a stopped reader's full window
+		// holds at most a few times its size.
+		compact = flowCompactBelow
+	}
 	switch {
-	case len(data) <= compactBelow:
+	case len(data) <= compact:
 		c.data = append(make([]byte, 0, compactChunkSize), data...)
 		c.buf = nil
 	case buf != nil:
@@ -318,7 +404,7 @@ func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool) {
 	}
 	s.chunks = append(s.chunks, c)
 	s.chargeLocked(c.held)
-	return kept
+	return kept, 0, nil
 }
 
 // remoteClose is the peer's CLOSE; it reports false for a second one.

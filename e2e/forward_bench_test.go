@@ -241,6 +241,13 @@ func sshdPath() string {
 // sshForward runs a private sshd on loopback (its own host key, one
 // authorised key, no other configuration) and `ssh -N -L` through it.
 func sshForward(b *testing.B, daemon string) string {
+	return sshForwards(b, daemon, 1, nil)[0]
+}
+
+// sshForwards is sshForward with n `-L` forwards to daemon on one ssh
+// connection, which goes to via(sshd's address) when via is not nil (a
+// delay line in front of sshd, say).
+func sshForwards(b *testing.B, daemon string, n int, via func(sshd string) string) []string {
 	dir := b.TempDir()
 	run := func(name string, args ...string) {
 		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
@@ -272,11 +279,21 @@ AllowTcpForwarding yes
 	os.MkdirAll("/run/sshd", 0o755)
 	sshd := startProcess(b, dir, sshdPath(), "-D", "-e", "-f", config)
 	waitListening(b, "127.0.0.1:"+sshPort, sshd)
-	listen := strconv.Itoa(freePort(b))
-	startProcess(b, dir, "ssh", "-N", "-p", sshPort, "-i", userKey,
-		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-		"-L", "127.0.0.1:"+listen+":"+daemon, "root@127.0.0.1")
-	addr := "127.0.0.1:" + listen
-	waitForwarding(b, addr)
-	return addr
+	sshHost, sshdAddr := "127.0.0.1", "127.0.0.1:"+sshPort
+	if via != nil {
+		sshHost, sshPort, _ = net.SplitHostPort(via(sshdAddr))
+	}
+	args := []string{"-N", "-p", sshPort, "-i", userKey,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"}
+	var addrs []string
+	for range n {
+		listen := "127.0.0.1:" + strconv.Itoa(freePort(b))
+		args = append(args, "-L", listen+":"+daemon)
+		addrs = append(addrs, listen)
+	}
+	startProcess(b, dir, "ssh", append(args, "root@"+sshHost)...)
+	for _, addr := range addrs {
+		waitForwarding(b, addr)
+	}
+	return addrs
 }

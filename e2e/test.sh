@@ -74,6 +74,20 @@ if ((${#missing[@]})); then
 	fi
 fi
 
+# toxiproxy, the delay line of the WAN benchmark (BenchmarkWAN), built from
+# the Go module proxy into a cache directory. Without it that benchmark is
+# skipped.
+toxiproxy_version=v2.12.0
+toxiproxy_dir="${GANDER_TOXIPROXY_DIR:-$HOME/.cache/gander/toxiproxy-$toxiproxy_version}"
+if [[ ! -x "$toxiproxy_dir/toxiproxy-server" ]]; then
+	step "installing toxiproxy $toxiproxy_version into $toxiproxy_dir"
+	if GOBIN="$toxiproxy_dir" GOFLAGS= go install "github.com/Shopify/toxiproxy/v2/cmd/server@$toxiproxy_version"; then
+		mv "$toxiproxy_dir/server" "$toxiproxy_dir/toxiproxy-server"
+	else
+		echo "e2e/test.sh: could not install toxiproxy; BenchmarkWAN will be skipped" >&2
+	fi
+fi
+
 step "go mod download"
 go mod download
 
@@ -91,7 +105,7 @@ go test -count=1 -run '^$' ./... > /dev/null
 step "go test (loopback-only network namespace)"
 # GOPROXY=off: a module missing from the cache is an error, not a download
 # attempt that would hang; -mod=readonly: the tests never rewrite go.mod.
-export GANDER_E2E_VENV="$venv" GOPROXY=off GOFLAGS=-mod=readonly
+export GANDER_E2E_VENV="$venv" GANDER_TOXIPROXY="$toxiproxy_dir/toxiproxy-server" GOPROXY=off GOFLAGS=-mod=readonly
 status=0
 "${netns[@]}" bash -c 'ip link set lo up && exec go test -count=1 -timeout 30m "$@" ./...' bash "$@" || status=$?
 step "done, exit status $status"

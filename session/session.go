@@ -411,7 +411,7 @@ func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole
 		MailboxURL:    cfg.MailboxURL,
 		AppID:         forwards.AppID,
 		AppVersions:   AppVersions(),
-		VersionExtra:  dilation.VersionFields(),
+		VersionExtra:  dilation.GanderVersionFields(),
 		ClientVersion: cfg.ClientVersion,
 		Logger:        cfg.Logger,
 	})

@@ -94,7 +94,7 @@ func Join(t testing.TB, code string, opts ...Option) (*wormhole.Wormhole, string
 	defer cancel()
 	w, err := wormhole.New(ctx, wormhole.Config{
 		MailboxURL: o.mailboxURL, AppID: o.appID, AppVersions: o.appVersions,
-		VersionExtra: dilation.VersionFields(),
+		VersionExtra: dilation.GanderVersionFields(),
 	})
 	if err != nil {
 		t.Fatal(err)
