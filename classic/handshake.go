@@ -32,14 +32,12 @@ var ErrNevermind = errors.New("transit: the sender chose another connection")
 
 // keys are what one side of a transfer derives from the transit key.
 type keys struct {
-	transit   []byte
-	ours      string // the handshake line we send
-	theirs    string // the one we expect
-	sealKey   [32]byte
-	openKey   [32]byte
-	we        string // "sender" or "receiver", for messages
-	isSender  bool
-	relayLine string
+	transit  []byte
+	ours     string // the handshake line we send
+	theirs   string // the one we expect
+	sealKey  [32]byte
+	openKey  [32]byte
+	isSender bool
 }
 
 func deriveKeys(transitKey []byte, isSender bool) keys {
@@ -50,9 +48,9 @@ func deriveKeys(transitKey []byte, isSender bool) keys {
 	receiverKey := [32]byte(wormhole.DeriveKey(transitKey, "transit_record_receiver_key", 32))
 	k := keys{transit: transitKey, isSender: isSender}
 	if isSender {
-		k.we, k.ours, k.theirs, k.sealKey, k.openKey = "sender", line("sender"), line("receiver"), senderKey, receiverKey
+		k.ours, k.theirs, k.sealKey, k.openKey = line("sender"), line("receiver"), senderKey, receiverKey
 	} else {
-		k.we, k.ours, k.theirs, k.sealKey, k.openKey = "receiver", line("receiver"), line("sender"), receiverKey, senderKey
+		k.ours, k.theirs, k.sealKey, k.openKey = line("receiver"), line("sender"), receiverKey, senderKey
 	}
 	return k
 }
