@@ -24,8 +24,11 @@
 //	protocol.go   the mailbox messages: encoding, parsing with bounds
 //	handshake.go  Transit's lines and keys, the race's Handshake and Select
 //	records.go    the secretbox record stream (framing and nonces apart from IO)
+//	pipeline.go   the two stages of each side (CPU work beside socket and disk)
+//	transfer.go   Config, bounds, the Mailbox interface, the Transit race's owner
 //	send.go       Send: one file or directory
 //	receive.go    Receive: the offer, the question, the file on disk
-//	progress.go   the progress line on stderr
-//	space.go      free disk space, behind an interface for tests
+//	dirs.go       directories as zips, through internal/zipsafe
+//	progress.go   the progress line on stderr (rate, ETA)
+//	space.go      free disk space (statfs), replaceable in tests
 package classic
