@@ -384,4 +384,3 @@ func waitListening(ctx context.Context, p *shwimPeer) (string, error) {
 		}
 	}
 }
-
