@@ -61,6 +61,7 @@ missing=()
 command -v tmux > /dev/null || missing+=(tmux)
 command -v curl > /dev/null || missing+=(curl)
 [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+command -v tty-share > /dev/null || missing+=(tty-share) # what shwim runs
 if ((${#missing[@]})); then
 	if [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
 		step "installing ${missing[*]}"
