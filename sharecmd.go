@@ -351,9 +351,9 @@ func joinShared(ctx context.Context, p *shwimPeer, stdin *os.File, stdout io.Wri
 	}
 	err = terminal.RunGuest(ctx, conn, terminal.GuestConfig{In: keys, Out: stdout, Size: size, Resized: resized})
 	if errors.Is(err, terminal.ErrDetached) {
-		fmt.Fprintln(stdout, "\r\ngander: detached.")
+		io.WriteString(stdout, "\r\ngander: detached.\r\n")
 	} else if err == nil {
-		fmt.Fprintln(stdout, "\r\ngander: the host's terminal has ended.")
+		io.WriteString(stdout, "\r\ngander: the host's terminal has ended.\r\n")
 	}
 	return err
 }

@@ -124,13 +124,20 @@ func TestShareShwimHostGanderGuest(t *testing.T) {
 			if readOnly {
 				flags = " --read-only"
 			}
-			host.run("export SHELL=/bin/bash") // what tty-share runs
+			// tty-share runs $SHELL: the test's plain bash, with its prompt.
+			shell := filepath.Join(t.TempDir(), "shell")
+			if err := os.WriteFile(shell, []byte("#!/bin/sh\nexec bash --norc --noprofile\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			host.run("export SHELL=" + shell)
 			host.run(fmt.Sprintf("%s%s --mailbox %s", shwim, flags, mailbox.URL))
 			code := host.waitScreen(shwimHostCode, 30*time.Second)[1]
 			guest.run(fmt.Sprintf("gander join --mailbox %s --relay tcp:127.0.0.1:1 %s", mailbox.URL, code))
 			guest.waitScreen(regexp.MustCompile(`gander: joined`), 60*time.Second)
+			host.waitScreen(regexp.MustCompile(`Press Enter to continue`), 30*time.Second)
+			host.keys("Enter")
 			host.waitScreen(atPrompt, 30*time.Second)
-			time.Sleep(time.Second) // the guest's first redraw
+			guest.waitScreen(atPrompt, 30*time.Second)
 			host.run("less " + file)
 			sameScreens(t, host, guest, lessTop)
 
