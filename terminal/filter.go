@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"bytes"
+	"time"
 	"unicode/utf8"
 )
 
@@ -38,6 +39,12 @@ const (
 func FilterInput(in []byte) (kept []byte, reasons []string) {
 	out := make([]byte, 0, len(in))
 	cut := func(reason string) {
+		// An ESC that ends out is the Escape key (no kept sequence ends
+		// with ESC). It would join what follows the cut into a new
+		// sequence ("ESC <cut> ]52;..."), so the cut takes it too.
+		for len(out) > 0 && out[len(out)-1] == esc {
+			out = out[:len(out)-1]
+		}
 		for _, r := range reasons {
 			if r == reason {
 				return
@@ -169,4 +176,78 @@ func stringLength(b []byte, belEnds bool) int {
 		}
 	}
 	return len(b)
+}
+
+// InputFilter is FilterInput across the messages of one guest: a message
+// that ends with the Escape key could join the next one into a sequence
+// (ESC, then "]52;c;..."), so Filter holds such an ESC back and filters
+// it with the next message. Flush types it alone (the caller calls it
+// when no message followed within EscapeHold); the next message is then
+// filtered as following that ESC, and dropped whole if, after it, it
+// would make a sequence that FilterInput cuts. Not safe for concurrent
+// use.
+type InputFilter struct {
+	held    int  // ESCs that wait: not yet written
+	sentEsc bool // the last byte written was a lone ESC
+}
+
+// maxHeldEscapes bounds the ESCs held back; a longer run is written, and
+// the next message filtered as following it.
+const maxHeldEscapes = 16
+
+// ReasonSplitSequence is why a message after a flushed Escape is dropped.
+const ReasonSplitSequence = "escape sequence split across messages"
+
+// EscapeHold is how long an Escape key at the end of a message waits for
+// the next message before it is typed alone.
+const EscapeHold = 50 * time.Millisecond
+
+// Filter filters one message; what it returns may be written at once.
+func (f *InputFilter) Filter(in []byte) (kept []byte, reasons []string) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	prefix := f.held
+	if f.sentEsc {
+		prefix++
+	}
+	if prefix > 0 {
+		in = append(bytes.Repeat([]byte{esc}, prefix), in...)
+	}
+	kept, reasons = FilterInput(in)
+	if f.sentEsc {
+		if len(kept) == 0 || kept[0] != esc {
+			if len(kept) > 0 {
+				reasons = append(reasons, ReasonSplitSequence)
+			}
+			f.held = 0
+			return nil, reasons // the ESC written stays last
+		}
+		kept = kept[1:] // that ESC is already written
+	}
+	f.held, f.sentEsc = 0, false
+	run := 0
+	for run < len(kept) && kept[len(kept)-1-run] == esc {
+		run++
+	}
+	if run > maxHeldEscapes {
+		f.sentEsc = true // written: the next message follows it
+	} else {
+		f.held = run
+		kept = kept[:len(kept)-run]
+	}
+	return kept, reasons
+}
+
+// Held reports whether Escape keys wait for Flush.
+func (f *InputFilter) Held() bool { return f.held > 0 }
+
+// Flush returns the held Escape keys, if any, to be written alone.
+func (f *InputFilter) Flush() []byte {
+	if f.held == 0 {
+		return nil
+	}
+	out := bytes.Repeat([]byte{esc}, f.held)
+	f.held, f.sentEsc = 0, true
+	return out
 }

@@ -367,6 +367,8 @@ func (h *Host) lastRefreshReset() {
 }
 
 func (h *Host) serveInput(ctx context.Context, id int, conn MessageConn) error {
+	in := &guestInput{h: h, id: id}
+	defer in.stop()
 	for {
 		m, err := conn.ReadMessage(ctx)
 		if err != nil {
@@ -374,28 +376,69 @@ func (h *Host) serveInput(ctx context.Context, id int, conn MessageConn) error {
 		}
 		switch m := m.(type) {
 		case Write:
-			h.guestTyped(id, m.Data)
+			in.typed(m.Data)
 		case WinSize:
 			h.refresh()
 		}
 	}
 }
 
-// guestTyped is where a guest's input is let through or dropped: here,
-// on the host, so that a modified guest cannot type either.
-func (h *Host) guestTyped(id int, data []byte) {
+// guestInput is one guest's way to the PTY: here, on the host, its input
+// is let through or dropped, so that a modified guest cannot type either.
+// An Escape key that ends a message waits EscapeHold for the next one
+// (InputFilter).
+type guestInput struct {
+	h  *Host
+	id int
+
+	mu     sync.Mutex
+	filter InputFilter
+	timer  *time.Timer
+	done   bool
+}
+
+func (g *guestInput) typed(data []byte) {
 	if len(data) == 0 {
 		return
 	}
-	if h.ReadOnly() {
-		h.emit(InputDropped{Guest: id, Bytes: len(data), Reason: ReasonReadOnly})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	if g.h.ReadOnly() {
+		g.filter = InputFilter{}
+		g.h.emit(InputDropped{Guest: g.id, Bytes: len(data), Reason: ReasonReadOnly})
 		return
 	}
-	kept, reasons := FilterInput(data)
+	kept, reasons := g.filter.Filter(data)
 	for _, r := range reasons {
-		h.emit(InputDropped{Guest: id, Bytes: len(data) - len(kept), Reason: r})
+		g.h.emit(InputDropped{Guest: g.id, Bytes: len(data) - len(kept), Reason: r})
 	}
 	if len(kept) > 0 {
-		h.WriteLocal(kept)
+		g.h.WriteLocal(kept)
+	}
+	if g.filter.Held() {
+		g.timer = time.AfterFunc(EscapeHold, g.flush)
+	}
+}
+
+func (g *guestInput) flush() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done || g.h.ReadOnly() {
+		return
+	}
+	if esc := g.filter.Flush(); esc != nil {
+		g.h.WriteLocal(esc)
+	}
+}
+
+func (g *guestInput) stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.done = true
+	if g.timer != nil {
+		g.timer.Stop()
 	}
 }
