@@ -116,7 +116,10 @@ func TestHostReadOnlyDropsInput(t *testing.T) {
 	}
 	defer c.Close()
 	c.WriteMessage(ctx, Write{Data: []byte("secret\r")})
-	evs.waitFor(t, func(ev Event) bool { d, ok := ev.(InputDropped); return ok && d.Reason == ReasonReadOnly && d.Bytes == 7 })
+	evs.waitFor(t, func(ev Event) bool {
+		d, ok := ev.(InputDropped)
+		return ok && d.Reason == ReasonReadOnly && d.Bytes == 7
+	})
 	// The host's own keys still reach the PTY, and nothing of the guest's.
 	h.WriteLocal([]byte("mine\r"))
 	readUntil(t, c, "mine")
