@@ -247,7 +247,9 @@ func hostShared(ctx context.Context, c shareCommand, p *shwimPeer, stdin *os.Fil
 	}
 	defer host.Close()
 	srv := &http.Server{Handler: terminal.Handler(host), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
+	// Only our own forwarder (and our user's processes) may reach the
+	// shared terminal on its loopback port.
+	go srv.Serve(terminal.SameUserListener(l, func(err error) { logger.Warn("shared terminal", "refused", err) }))
 	defer srv.Close()
 
 	keys, err := cancelreader.NewReader(stdin)
