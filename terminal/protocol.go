@@ -18,7 +18,11 @@
 //   - host.go: Host, the PTY and its guests, each a MessageConn;
 //   - guest.go: Guest, one guest's view on a local terminal;
 //   - websocket.go: MessageConn over tty-share's HTTP + websocket, both
-//     ends (Handler for a host, Dial for a guest).
+//     ends (Handler for a host, Dial for a guest);
+//   - stream.go: MessageConn over any byte stream (a Dilation subchannel
+//     between gander peers), length-prefixed;
+//   - owner_linux.go: SameUserListener, so that the loopback port the
+//     forwarder dials is not every local user's way into the shell.
 //
 // Every message a peer sends is bounded (MaxMessageBytes), and so is what
 // a host keeps for each guest (MaxQueuedOutput).
