@@ -238,6 +238,9 @@ func hostShared(ctx context.Context, c shareCommand, p *shwimPeer, stdin *os.Fil
 		return err
 	}
 	defer term.Restore(stdin.Fd(), state)
+	// Whatever the shared programs left on (the alternate screen, mouse
+	// reporting, a hidden cursor) is turned off when the share ends.
+	defer io.WriteString(stdout, terminal.RestoreSequence)
 	host, err := terminal.StartHost(terminal.HostConfig{
 		Command: argv, ReadOnly: c.readOnly, Size: terminal.WinSize{Cols: cols, Rows: rows}, Local: stdout,
 		OnEvent: func(ev terminal.Event) { logger.Info("shared terminal", "event", fmt.Sprintf("%T%+v", ev, ev)) },

@@ -69,3 +69,38 @@ func TestShareHostileGuestInput(t *testing.T) {
 	host.assertCleanAfterExit()
 	guest.waitScreen(atPrompt, 30*time.Second)
 }
+
+// A host's programs may leave the guest's terminal in any mode: the
+// alternate screen, the cursor hidden, mouse reporting, application
+// keys, insert mode, a scroll region. gander join gives it back clean
+// when the guest detaches, and gander share its own when the share ends.
+// Both sides are gander here (with shwim's app id), so this is also
+// gander share ↔ gander join.
+func TestShareGuestTerminalRestored(t *testing.T) {
+	requireTTYShare(t)
+	mailbox := startMailbox(t)
+	host := startTerminal(t, "host")
+	guest := startTerminal(t, "guest")
+	modes := `\033[?1049h\033[?25l\033[?1000h\033[?1003h\033[?1006h\033[?2004h\033[?1h\033=\033[4h\033[5;10r`
+	host.run(fmt.Sprintf(`gander share --mailbox %s --relay tcp:127.0.0.1:1 --command "read x; printf '%s'; echo modes-set; cat"`, mailbox.URL, modes))
+	code := host.waitScreen(ganderShareCode, 30*time.Second)[1]
+	guest.run(fmt.Sprintf("gander join --mailbox %s --relay tcp:127.0.0.1:1 %s", mailbox.URL, code))
+	guest.waitScreen(regexp.MustCompile(`gander: joined`), 60*time.Second)
+	ready := regexp.MustCompile(`modes-set`)
+	for deadline := time.Now().Add(30 * time.Second); !ready.MatchString(guest.screen()); time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest never saw the host set the modes:\n%s", guest.screen())
+		}
+		guest.keys("Enter")
+	}
+	for flag, want := range map[string]string{"alternate_on": "1", "cursor_flag": "0", "mouse_any_flag": "1", "keypad_flag": "1"} {
+		if got := guest.flag(flag); got != want {
+			t.Fatalf("the host's modes did not reach the guest: %s=%s, want %s", flag, got, want)
+		}
+	}
+	guest.keys("C-]")
+	guest.assertCleanAfterExit("modes-set")
+	guest.waitScreen(regexp.MustCompile(`gander: detached`), 5*time.Second)
+	host.keys("C-d")
+	host.assertCleanAfterExit()
+}
