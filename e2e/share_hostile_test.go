@@ -73,7 +73,8 @@ func TestShareHostileGuestInput(t *testing.T) {
 // A host's programs may leave the guest's terminal in any mode: the
 // alternate screen, the cursor hidden, mouse reporting, application
 // keys, insert mode, a scroll region. gander join gives it back clean
-// when the guest detaches, and gander share its own when the share ends.
+// when the guest detaches, and gander share its own when the share ends;
+// and the host cannot write the guest's clipboard (OSC 52).
 // Both sides are gander here (with shwim's app id), so this is also
 // gander share ↔ gander join.
 func TestShareGuestTerminalRestored(t *testing.T) {
@@ -81,7 +82,9 @@ func TestShareGuestTerminalRestored(t *testing.T) {
 	mailbox := startMailbox(t)
 	host := startTerminal(t, "host")
 	guest := startTerminal(t, "guest")
-	modes := `\033[?1049h\033[?25l\033[?1000h\033[?1003h\033[?1006h\033[?2004h\033[?1h\033=\033[4h\033[5;10r`
+	// and an OSC 52 clipboard write, which the guest's tmux would take.
+	modes := `\033]52;c;cHduZWQ=\007\033[?1049h\033[?25l\033[?1000h\033[?1003h\033[?1006h\033[?2004h\033[?1h\033=\033[4h\033[5;10r`
+	guest.tmux("set-option", "-g", "set-clipboard", "on")
 	host.run(fmt.Sprintf(`gander share --mailbox %s --relay tcp:127.0.0.1:1 --command "read x; printf '%s'; echo modes-set; cat"`, mailbox.URL, modes))
 	code := host.waitScreen(ganderShareCode, 30*time.Second)[1]
 	guest.run(fmt.Sprintf("gander join --mailbox %s --relay tcp:127.0.0.1:1 %s", mailbox.URL, code))
@@ -97,6 +100,9 @@ func TestShareGuestTerminalRestored(t *testing.T) {
 		if got := guest.flag(flag); got != want {
 			t.Fatalf("the host's modes did not reach the guest: %s=%s, want %s", flag, got, want)
 		}
+	}
+	if bufs := strings.TrimSpace(guest.tmux("list-buffers")); bufs != "" {
+		t.Errorf("the host wrote the guest's clipboard: %s", bufs)
 	}
 	guest.keys("C-]")
 	guest.assertCleanAfterExit("modes-set")

@@ -47,7 +47,8 @@ type GuestConfig struct {
 	DetachKey byte
 }
 
-// RunGuest shows the host's terminal on cfg.Out and sends cfg.In's keys
+// RunGuest shows the host's terminal on cfg.Out (through OutputFilter:
+// no clipboard writes, passthrough or terminal queries) and sends cfg.In's keys
 // to it (the host decides whether they reach its PTY) until the host
 // ends (nil), the guest detaches (ErrDetached), ctx ends or the
 // connection fails. While the guest's window is smaller than the host's
@@ -133,6 +134,7 @@ type guestView struct {
 	size func() WinSize
 
 	mu     sync.Mutex
+	filter OutputFilter // what the host may do to our terminal
 	host   WinSize
 	muted  bool
 	ourWas WinSize
@@ -147,8 +149,10 @@ func (v *guestView) render(ctx context.Context, conn MessageConn) error {
 		switch m := m.(type) {
 		case Write:
 			v.mu.Lock()
-			if !v.muted {
-				v.out.Write(m.Data)
+			// Filtered even while muted: the filter's state follows
+			// the stream.
+			if shown := v.filter.Filter(m.Data); !v.muted {
+				v.out.Write(shown)
 			}
 			v.mu.Unlock()
 		case WinSize:

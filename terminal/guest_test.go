@@ -155,3 +155,16 @@ func TestGuestSaysWhenItsWindowIsSmaller(t *testing.T) {
 		t.Fatalf("the screen got %q", got)
 	}
 }
+
+func TestGuestFiltersTheHostsOutput(t *testing.T) {
+	testkit.CheckNoLeaks(t)
+	conn, kb, out := newFakeConn(), newKeyboard(), &syncBuffer{}
+	done := runGuest(conn, kb, out, WinSize{Cols: 80, Rows: 24})
+	conn.from <- Write{Data: []byte("a\x1b]52;c;cHdu")}
+	conn.from <- Write{Data: []byte("ZWQ=\x07b")}
+	close(conn.from)
+	<-done
+	if got := strings.TrimSuffix(out.String(), RestoreSequence); got != "ab" {
+		t.Fatalf("the screen got %q", got)
+	}
+}
