@@ -238,9 +238,6 @@ func hostShared(ctx context.Context, c shareCommand, p *shwimPeer, stdin *os.Fil
 		return err
 	}
 	defer term.Restore(stdin.Fd(), state)
-	// Whatever the shared programs left on (the alternate screen, mouse
-	// reporting, a hidden cursor) is turned off when the share ends.
-	defer io.WriteString(stdout, terminal.RestoreSequence)
 	host, err := terminal.StartHost(terminal.HostConfig{
 		Command: argv, ReadOnly: c.readOnly, Size: terminal.WinSize{Cols: cols, Rows: rows}, Local: stdout,
 		OnEvent: func(ev terminal.Event) { logger.Info("shared terminal", "event", fmt.Sprintf("%T%+v", ev, ev)) },
@@ -248,7 +245,12 @@ func hostShared(ctx context.Context, c shareCommand, p *shwimPeer, stdin *os.Fil
 	if err != nil {
 		return err
 	}
-	defer host.Close()
+	defer func() {
+		host.Close()
+		// Whatever the shared programs left on (the alternate screen,
+		// mouse reporting, a hidden cursor) is turned off.
+		io.WriteString(stdout, host.Restore())
+	}()
 	srv := &http.Server{Handler: terminal.Handler(host), ReadHeaderTimeout: 10 * time.Second}
 	// Only our own forwarder (and our user's processes) may reach the
 	// shared terminal on its loopback port.

@@ -15,13 +15,6 @@ const DefaultDetachKey = 0x1d
 // DetachKeyName is how DefaultDetachKey is shown.
 const DetachKeyName = "Ctrl-]"
 
-// RestoreSequence puts a terminal back in the state a shell expects,
-// whatever the host's programs printed: scroll region reset, normal
-// screen, cursor shown, attributes, insert mode, cursor keys, keypad,
-// mouse reporting, focus events and bracketed paste off.
-const RestoreSequence = "\x1b[r\x1b[?1049l\x1b[?47l\x1b[?25h\x1b[0m\x1b[4l\x1b[?1l\x1b>" +
-	"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l\x1b[?2004l"
-
 const clearScreen = "\x1b[H\x1b[2J"
 
 // ErrDetached: the guest pressed the detach key.
@@ -91,7 +84,7 @@ func RunGuest(ctx context.Context, conn MessageConn, cfg GuestConfig) error {
 	cfg.In.Cancel()
 	conn.Close()
 	wg.Wait()
-	io.WriteString(cfg.Out, RestoreSequence)
+	io.WriteString(cfg.Out, v.modes.Restore())
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
@@ -135,6 +128,7 @@ type guestView struct {
 
 	mu     sync.Mutex
 	filter OutputFilter // what the host may do to our terminal
+	modes  ScreenModes  // what it did, to undo
 	host   WinSize
 	muted  bool
 	ourWas WinSize
@@ -151,7 +145,9 @@ func (v *guestView) render(ctx context.Context, conn MessageConn) error {
 			v.mu.Lock()
 			// Filtered even while muted: the filter's state follows
 			// the stream.
-			if shown := v.filter.Filter(m.Data); !v.muted {
+			shown := v.filter.Filter(m.Data)
+			v.modes.Observe(shown)
+			if !v.muted {
 				v.out.Write(shown)
 			}
 			v.mu.Unlock()

@@ -115,7 +115,7 @@ func TestGuestShowsTheHostAndRestoresTheScreen(t *testing.T) {
 		t.Fatalf("RunGuest = %v", err)
 	}
 	got := out.String()
-	if !strings.Contains(got, "full screen") || !strings.HasSuffix(got, RestoreSequence) {
+	if !strings.Contains(got, "full screen") || !strings.HasSuffix(got, (&ScreenModes{alt: true}).Restore()) {
 		t.Fatalf("the screen got %q", got)
 	}
 }
@@ -137,7 +137,7 @@ func TestGuestTypesAndDetaches(t *testing.T) {
 	if got := conn.typed(); got != "ls\rx" {
 		t.Fatalf("the host got %q", got)
 	}
-	if !strings.HasSuffix(out.String(), RestoreSequence) {
+	if !strings.HasSuffix(out.String(), (&ScreenModes{}).Restore()) {
 		t.Fatalf("the screen was not restored: %q", out.String())
 	}
 }
@@ -164,7 +164,7 @@ func TestGuestFiltersTheHostsOutput(t *testing.T) {
 	conn.from <- Write{Data: []byte("ZWQ=\x07b")}
 	close(conn.from)
 	<-done
-	if got := strings.TrimSuffix(out.String(), RestoreSequence); got != "ab" {
+	if got := strings.TrimSuffix(out.String(), (&ScreenModes{}).Restore()); got != "ab" {
 		t.Fatalf("the screen got %q", got)
 	}
 }

@@ -103,7 +103,8 @@ type Host struct {
 	nextID   atomic.Int64
 	slots    chan struct{}
 
-	writeMu sync.Mutex // one writer to the PTY at a time
+	writeMu sync.Mutex  // one writer to the PTY at a time
+	modes   ScreenModes // of the output, read by pump only until done
 
 	mu          sync.Mutex
 	size        WinSize
@@ -165,6 +166,7 @@ func (h *Host) pump() {
 	for {
 		n, err := h.ptmx.Read(buf)
 		if n > 0 {
+			h.modes.Observe(buf[:n])
 			h.cfg.Local.Write(buf[:n])
 			h.broadcast(Write{Data: append([]byte(nil), buf[:n]...)})
 		}
@@ -201,6 +203,13 @@ func (g *attached) drop(err error) {
 	case g.kick <- err:
 	default:
 	}
+}
+
+// Restore is what gives the host's own terminal back clean once the
+// command has ended (ScreenModes.Restore).
+func (h *Host) Restore() string {
+	<-h.done
+	return h.modes.Restore()
 }
 
 // Done is closed once the command has ended.
