@@ -113,10 +113,11 @@ type Host struct {
 	closed      bool
 }
 
-// attached is one guest's output queue.
+// attached is one guest's output queue and permission.
 type attached struct {
-	out  chan Message
-	kick chan error // buffered 1: why the host drops the guest
+	out     chan Message
+	kick    chan error // buffered 1: why the host drops the guest
+	mayType bool       // AllowTyping: typing while the host is read-only
 }
 
 // StartHost starts cfg.Command in a PTY.
@@ -241,12 +242,35 @@ func (h *Host) Close() error {
 	return nil
 }
 
-// ReadOnly reports whether guests' input is dropped.
+// ReadOnly reports whether guests' input is dropped (except a guest's
+// that AllowTyping let type).
 func (h *Host) ReadOnly() bool { return h.readOnly.Load() }
 
-// SetReadOnly allows guests to type (false) or stops them (true), from
-// their next message on.
+// SetReadOnly allows every guest to type (false) or stops them (true),
+// from their next message on.
 func (h *Host) SetReadOnly(ro bool) { h.readOnly.Store(ro) }
+
+// AllowTyping lets one guest (GuestJoined's number) type while the host
+// is read-only, or takes that back: the host's permission, revocable at
+// any time, from the guest's next message on.
+func (h *Host) AllowTyping(guest int, allowed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.guests[guest]; ok {
+		g.mayType = allowed
+	}
+}
+
+// mayType: whether guest's input may reach the PTY now.
+func (h *Host) mayType(guest int) bool {
+	if !h.readOnly.Load() {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.guests[guest]
+	return ok && g.mayType
+}
 
 // WriteLocal types the host's own keys into the PTY, unfiltered.
 func (h *Host) WriteLocal(b []byte) (int, error) {
@@ -415,7 +439,7 @@ func (g *guestInput) typed(data []byte) {
 	if g.timer != nil {
 		g.timer.Stop()
 	}
-	if g.h.ReadOnly() {
+	if !g.h.mayType(g.id) {
 		g.filter = InputFilter{}
 		g.h.emit(InputDropped{Guest: g.id, Bytes: len(data), Reason: ReasonReadOnly})
 		return
@@ -435,7 +459,7 @@ func (g *guestInput) typed(data []byte) {
 func (g *guestInput) flush() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.done || g.h.ReadOnly() {
+	if g.done || !g.h.mayType(g.id) {
 		return
 	}
 	if esc := g.filter.Flush(); esc != nil {

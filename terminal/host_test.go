@@ -54,8 +54,9 @@ func startHost(t *testing.T, readOnly bool) (*Host, *httptest.Server, *events) {
 	return h, srv, evs
 }
 
-// readUntil reads the host's messages until its output holds want.
-func readUntil(t *testing.T, c MessageConn, want string) {
+// readUntil reads the host's messages until its output holds want, and
+// returns that output.
+func readUntil(t *testing.T, c MessageConn, want string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -69,6 +70,7 @@ func readUntil(t *testing.T, c MessageConn, want string) {
 			got.Write(w.Data)
 		}
 	}
+	return got.String()
 }
 
 func TestHostServesAGuest(t *testing.T) {
@@ -250,3 +252,35 @@ type nopConn struct{}
 func (nopConn) ReadMessage(ctx context.Context) (Message, error) { <-ctx.Done(); return nil, ctx.Err() }
 func (nopConn) WriteMessage(context.Context, Message) error      { return nil }
 func (nopConn) Close() error                                     { return nil }
+
+func TestHostLetsOneGuestType(t *testing.T) {
+	testkit.CheckNoLeaks(t)
+	h, srv, evs := startHost(t, true)
+	ctx := context.Background()
+	a, err := Dial(ctx, srv.URL+"/s/local/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	joined := evs.waitFor(t, func(ev Event) bool { _, ok := ev.(GuestJoined); return ok }).(GuestJoined)
+	b, err := Dial(ctx, srv.URL+"/s/local/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	evs.waitFor(t, func(ev Event) bool { j, ok := ev.(GuestJoined); return ok && j.Guest != joined.Guest })
+
+	h.AllowTyping(joined.Guest, true)
+	a.WriteMessage(ctx, Write{Data: []byte("allowed\r")})
+	readUntil(t, b, "allowed")
+	b.WriteMessage(ctx, Write{Data: []byte("other\r")})
+	evs.waitFor(t, func(ev Event) bool { d, ok := ev.(InputDropped); return ok && d.Guest != joined.Guest })
+
+	h.AllowTyping(joined.Guest, false) // revoked
+	a.WriteMessage(ctx, Write{Data: []byte("revoked\r")})
+	evs.waitFor(t, func(ev Event) bool { d, ok := ev.(InputDropped); return ok && d.Guest == joined.Guest })
+	h.WriteLocal([]byte("host\r"))
+	if out := readUntil(t, b, "host"); strings.Contains(out, "other") || strings.Contains(out, "revoked") {
+		t.Fatalf("input that was not allowed reached the PTY: %q", out)
+	}
+}
