@@ -49,6 +49,9 @@ Usage:
                                                  any wormhole client
   gander send --text MESSAGE|- [options]         send a text message (-: stdin)
   gander receive [CODE] [options]                receive either
+  gander share [--read-only] [--command CMD]     share this terminal; prints a
+                                                 code for "shwim CODE"
+  gander join CODE                               join a shared terminal (shwim's)
   gander --version | --help
 
 Without CODE the app lets you type one (Tab completes) or allocate one.
@@ -138,6 +141,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2
 		}
 		return runText(ctx, t, stdin, stdout, stderr)
+	case "share", "join":
+		c, ok := parseShare(args[0], args[1:], stderr)
+		if !ok {
+			return 2
+		}
+		return runShare(ctx, c, stdin, stdout, stderr)
 	}
 	p, ok := parsePairing(args, stdout, stderr)
 	if !ok {

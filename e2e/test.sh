@@ -62,7 +62,11 @@ missing=()
 command -v tmux > /dev/null || missing+=(tmux)
 command -v curl > /dev/null || missing+=(curl)
 [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+<<<<<<< HEAD
 command -v wormhole-william > /dev/null || missing+=(wormhole-william)
+=======
+command -v tty-share > /dev/null || missing+=(tty-share) # what shwim runs
+>>>>>>> h/term
 if ((${#missing[@]})); then
 	if [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
 		step "installing ${missing[*]}"
