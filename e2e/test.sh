@@ -55,18 +55,16 @@ fi
 
 # Debian packages the tests drive: tmux (the TUI tests type into it and
 # read its screen), curl (what a person fetches a forwarded page with) and
-# sshd (the ssh -L baseline of the forwarding benchmark) and
+# sshd (the ssh -L baseline of the forwarding benchmark),
 # wormhole-william (the Go wormhole client classic transfers are tried
-# with). Without them those tests are skipped, loudly.
+# with) and tty-share (what shwim runs). Without them those tests are
+# skipped, loudly.
 missing=()
 command -v tmux > /dev/null || missing+=(tmux)
 command -v curl > /dev/null || missing+=(curl)
 [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
-<<<<<<< HEAD
 command -v wormhole-william > /dev/null || missing+=(wormhole-william)
-=======
 command -v tty-share > /dev/null || missing+=(tty-share) # what shwim runs
->>>>>>> h/term
 if ((${#missing[@]})); then
 	if [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null; then
 		step "installing ${missing[*]}"
