@@ -168,9 +168,15 @@ func (p *Prober) Wait() { p.wg.Wait() }
 // It runs on the caller's goroutine.
 func WatchAddresses(ctx context.Context, events chan<- Event) {
 	last := allLocalAddresses()
-	t := time.NewTicker(AddressPollInterval)
-	defer t.Stop()
 	kernel := addressChanges(ctx)
+	poll := AddressPollInterval
+	if kernel != nil {
+		// The kernel tells us; the poll only covers a lost notification
+		// (and costs an idle app CPU once a second otherwise).
+		poll = AddressPollWithNotifications
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
 	for {
 		select {
 		case <-t.C:

@@ -43,4 +43,7 @@ const (
 	// AddressPollInterval is how often WatchAddresses compares the
 	// machine's addresses with the last ones.
 	AddressPollInterval = time.Second
+	// AddressPollWithNotifications is the poll's interval where the
+	// kernel reports address changes (rtnetlink on Linux).
+	AddressPollWithNotifications = 30 * time.Second
 )
