@@ -384,6 +384,7 @@ type jsonSide struct {
 	name   string
 	stdin  *io.PipeWriter
 	done   chan error
+	read   chan struct{} // closed once every output line is in lines
 	mu     sync.Mutex
 	lines  []map[string]any
 	raw    []string
@@ -392,11 +393,12 @@ type jsonSide struct {
 
 func startJSONSide(t *testing.T, name string, cfg session.Config) *jsonSide {
 	t.Helper()
-	s := &jsonSide{name: name, done: make(chan error, 1), signal: make(chan struct{}, 1)}
+	s := &jsonSide{name: name, done: make(chan error, 1), read: make(chan struct{}), signal: make(chan struct{}, 1)}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	s.stdin = inW
 	go func() {
+		defer close(s.read)
 		sc := bufio.NewScanner(outR)
 		for sc.Scan() {
 			var m map[string]any
@@ -485,15 +487,23 @@ func (s *jsonSide) sum(kind string, id float64) float64 {
 	return total
 }
 
+// end waits for Run to return and for its last line to be read (the
+// pipe hands a line over before the reader has parsed it).
 func (s *jsonSide) end(t *testing.T) error {
 	t.Helper()
+	deadline := time.After(20 * time.Second)
+	var err error
 	select {
-	case err := <-s.done:
-		return err
-	case <-time.After(20 * time.Second):
+	case err = <-s.done:
+	case <-deadline:
 		t.Fatalf("%s did not end", s.name)
-		return nil
 	}
+	select {
+	case <-s.read:
+	case <-deadline:
+		t.Fatalf("%s's output was not read to its end", s.name)
+	}
+	return err
 }
 
 func withName(name string) func(map[string]any) bool {
