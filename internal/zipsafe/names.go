@@ -2,15 +2,17 @@ package zipsafe
 
 import (
 	"fmt"
+	"github.com/gander-pair/gander/internal/sanitize"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
 // The name rules are session/transfer's (names.go, checkNameOn with
-// windows=false, and checkPath), copied because a leaf package may not
-// import a layer. Keep the two in step: a tree that gander accepts over
-// Dilation and one it accepts in a classic zip obey the same rules.
+// windows=false, and checkPath); the character and device-name rules are
+// shared through internal/sanitize, the rest mirrored here because a leaf
+// package may not import a layer. Keep the two in step: a tree that gander
+// accepts over Dilation and one it accepts in a classic zip obey the same
+// rules.
 const (
 	maxNameLen   = 255  // bytes in one name element, as on most file systems
 	maxPathLen   = 4096 // bytes in an entry's path
@@ -44,54 +46,17 @@ func checkName(name string) string {
 			return "path separator"
 		case r == ':':
 			return "colon (drive letter or stream)"
-		case spoofing(r):
+		case sanitize.SpoofingRune(r):
 			return fmt.Sprintf("invisible or formatting character U+%04X", r)
 		}
 	}
 	if strings.TrimSpace(name) != name {
 		return "space at the start or end"
 	}
-	if isDeviceName(strings.TrimRight(name, " .")) {
+	if sanitize.WindowsDeviceName(strings.TrimRight(name, " .")) {
 		return "Windows device name"
 	}
 	return ""
-}
-
-// spoofing reports whether r could make a name look like another one when
-// shown: format characters (Cf: bidi overrides such as U+202E, the soft
-// hyphen, zero-width characters, the BOM), line and paragraph separators,
-// spaces other than U+0020, and characters that draw nothing.
-func spoofing(r rune) bool {
-	switch {
-	case unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Zl, unicode.Zp):
-		return true
-	case r != ' ' && unicode.IsSpace(r), r != ' ' && unicode.Is(unicode.Zs, r):
-		return true
-	}
-	switch r {
-	case 0x115F, 0x1160, 0x3164, 0xFFA0, // Hangul fillers
-		0x2800, // braille pattern blank
-		0x034F: // combining grapheme joiner
-		return true
-	}
-	return false
-}
-
-// isDeviceName reports whether s names a Windows device, in any case.
-func isDeviceName(s string) bool {
-	s = strings.ToUpper(s)
-	switch s {
-	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
-		return true
-	}
-	if len(s) < 4 || (s[:3] != "COM" && s[:3] != "LPT") {
-		return false
-	}
-	switch s[3:] {
-	case "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "¹", "²", "³":
-		return true
-	}
-	return false
 }
 
 // cleanEntryName checks a zip entry's name and returns it without the

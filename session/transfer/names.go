@@ -2,10 +2,10 @@ package transfer
 
 import (
 	"fmt"
+	"github.com/gander-pair/gander/internal/sanitize"
 	"path"
 	"runtime"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -47,7 +47,7 @@ func checkNameOn(name string, windows bool) error {
 			return bad("path separator")
 		case r == ':':
 			return bad("colon (drive letter or stream)")
-		case spoofing(r):
+		case sanitize.SpoofingRune(r):
 			return bad(fmt.Sprintf("invisible or formatting character U+%04X", r))
 		case windows && strings.ContainsRune(`<>"|?*`, r):
 			return bad("character not allowed on Windows")
@@ -60,55 +60,14 @@ func checkNameOn(name string, windows bool) error {
 	stem, _, hasExt := strings.Cut(base, ".")
 	stem = strings.TrimRight(stem, " ")
 	switch {
-	case isDeviceName(base):
+	case sanitize.WindowsDeviceName(base):
 		return bad("Windows device name")
-	case windows && hasExt && isDeviceName(stem):
+	case windows && hasExt && sanitize.WindowsDeviceName(stem):
 		return bad("Windows device name")
 	case windows && base != name:
 		return bad("trailing dot or space")
 	}
 	return nil
-}
-
-// spoofing reports whether r could make a name look like another one when
-// shown: format characters (category Cf: bidirectional overrides such as
-// U+202E, which shows "exe.txt" for "txt.exe", the soft hyphen, zero-width
-// spaces and joiners, the byte order mark), line and paragraph
-// separators, spaces other than U+0020 (no-break, ideographic, ...), and
-// characters that draw nothing (Hangul fillers, the braille blank).
-// Variation selectors and combining marks stay allowed: they only change
-// the character before them.
-func spoofing(r rune) bool {
-	switch {
-	case unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Zl, unicode.Zp):
-		return true
-	case r != ' ' && unicode.IsSpace(r), r != ' ' && unicode.Is(unicode.Zs, r):
-		return true
-	}
-	switch r {
-	case 0x115F, 0x1160, 0x3164, 0xFFA0, // Hangul fillers
-		0x2800, // braille pattern blank
-		0x034F: // combining grapheme joiner
-		return true
-	}
-	return false
-}
-
-// isDeviceName reports whether s names a Windows device, in any case.
-func isDeviceName(s string) bool {
-	s = strings.ToUpper(s)
-	switch s {
-	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
-		return true
-	}
-	if len(s) < 4 || (s[:3] != "COM" && s[:3] != "LPT") {
-		return false
-	}
-	switch s[3:] {
-	case "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "¹", "²", "³":
-		return true
-	}
-	return false
 }
 
 // checkPath reports whether p, a directory entry's slash-separated path,
