@@ -26,6 +26,10 @@ const (
 	typeDone   = 6
 	typeAck    = 7
 	typeCancel = 8
+	// typeRefuseKind is REFUSE with a RefusalKind; sent only to a peer
+	// whose app_versions say it reads it (session: FeatureFilesRefusals),
+	// as an older gander fails on a type it does not know.
+	typeRefuseKind = 9
 )
 
 // Limits on what the peer may send, checked before anything is allocated.
@@ -53,7 +57,12 @@ type (
 	}
 	acceptMsg struct{}
 	refuseMsg struct{ Reason string }
-	entryMsg  struct {
+	// refuseKindMsg is REFUSE saying who or what refused.
+	refuseKindMsg struct {
+		Kind   RefusalKind
+		Reason string
+	}
+	entryMsg struct {
 		Dir  bool
 		Size int64 // 0 for a directory
 		Path string
@@ -68,6 +77,9 @@ type (
 func (offerMsg) frameType() byte  { return typeOffer }
 func (acceptMsg) frameType() byte { return typeAccept }
 func (refuseMsg) frameType() byte { return typeRefuse }
+func (refuseKindMsg) frameType() byte {
+	return typeRefuseKind
+}
 func (entryMsg) frameType() byte  { return typeEntry }
 func (dataMsg) frameType() byte   { return typeData }
 func (doneMsg) frameType() byte   { return typeDone }
@@ -92,6 +104,9 @@ func appendFrame(b []byte, m message) []byte {
 		b = appendString(b, m.DigestAlg)
 		b = appendString(b, m.Name)
 	case refuseMsg:
+		b = appendString(b, m.Reason)
+	case refuseKindMsg:
+		b = append(b, byte(m.Kind))
 		b = appendString(b, m.Reason)
 	case entryMsg:
 		b = append(b, byte(entryKind(m.Dir)))
@@ -169,6 +184,10 @@ func decodeBody(typ byte, body []byte) (message, error) {
 		m = acceptMsg{}
 	case typeRefuse:
 		m = refuseMsg{Reason: d.str(maxReasonLen)}
+	case typeRefuseKind:
+		// Any kind decodes (Send reads one it does not know as
+		// unspecified: a newer peer may tell more, never less).
+		m = refuseKindMsg{Kind: RefusalKind(d.u8()), Reason: d.str(maxReasonLen)}
 	case typeEntry:
 		k := Kind(d.u8())
 		e := entryMsg{Dir: k == KindDirectory, Size: d.size(), Path: d.str(maxPathLen)}

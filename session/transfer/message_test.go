@@ -21,6 +21,8 @@ var sampleMessages = []struct {
 	{"directory offer", offerMsg{Kind: KindDirectory, Size: 3, Files: 2, Dirs: 1, DigestAlg: "sha256", Name: "d"}, ""},
 	{"accept", acceptMsg{}, "0200000000"},
 	{"refuse", refuseMsg{Reason: "no"}, "03 00000004 0002 6e6f"},
+	{"refuse with a kind", refuseKindMsg{Kind: RefusalByUser, Reason: "no"}, "09 00000005 01 0002 6e6f"},
+	{"refuse with a future kind", refuseKindMsg{Kind: 200, Reason: ""}, "09 00000003 c8 0000"},
 	{"file entry", entryMsg{Size: 5, Path: "a/b"}, "04 0000000e 01 0000000000000005 0003 612f62"},
 	{"directory entry", entryMsg{Dir: true, Path: "a"}, ""},
 	{"data", dataMsg("xyz"), "050000000378797a"},

@@ -27,6 +27,9 @@ type Incoming struct {
 	// Limits bound the transfer; ReadOffer sets DefaultLimits. Change
 	// them before Fits and Accept.
 	Limits Limits
+	// KindedRefusals: the peer reads REFUSE's kind form, so RefuseWith
+	// tells it the kind (set it from the peer's capabilities).
+	KindedRefusals bool
 
 	c         *conn
 	answered  atomic.Bool
@@ -149,14 +152,24 @@ func (in *Incoming) Fits(dir string, reserved int64) error {
 // Refuse tells the peer no, with a reason it may show, and closes the
 // channel.
 func (in *Incoming) Refuse(reason string) error {
+	return in.RefuseWith(RefusalUnspecified, reason)
+}
+
+// RefuseWith is Refuse saying who or what refused, to a peer that reads
+// it (KindedRefusals); others get the reason alone.
+func (in *Incoming) RefuseWith(kind RefusalKind, reason string) error {
 	if in.answered.Swap(true) {
 		return errAnswered
+	}
+	var m message = refuseMsg{Reason: truncateReason(reason)}
+	if in.KindedRefusals && kind != RefusalUnspecified {
+		m = refuseKindMsg{Kind: kind, Reason: truncateReason(reason)}
 	}
 	var err error
 	select {
 	case <-in.withdrawn: // nobody to tell
 	default:
-		err = in.c.send(refuseMsg{Reason: truncateReason(reason)})
+		err = in.c.send(m)
 		if err == nil {
 			err = in.c.flush()
 		}
@@ -175,12 +188,26 @@ func (in *Incoming) Refuse(reason string) error {
 // nothing for Limits.IdleTimeout (a *TimeoutError) and a disk that fills
 // up meanwhile (a *LimitError). Accept does not check the limits: Fits
 // does, before.
+//
+// If dir cannot be written to (missing, not a directory, no permission)
+// Accept returns a *FolderError before telling the peer anything: the
+// offer still waits for Accept with another directory, or Refuse.
 func (in *Incoming) Accept(ctx context.Context, dir string, progress func(Progress)) (string, error) {
 	if in.answered.Swap(true) {
 		return "", errAnswered
 	}
+	var s *sink
+	select {
+	case <-in.withdrawn: // receive reports why
+	default:
+		var err error
+		if s, err = in.prepare(dir, progress); err != nil {
+			in.answered.Store(false)
+			return "", &FolderError{Dir: dir, Err: err}
+		}
+	}
 	unwatch := in.c.watch(ctx)
-	saved, err := in.receive(dir, progress)
+	saved, err := in.receive(s)
 	unwatch()
 	if err := in.c.finish(err); err != nil {
 		return "", err
@@ -188,29 +215,39 @@ func (in *Incoming) Accept(ctx context.Context, dir string, progress func(Progre
 	return saved, nil
 }
 
-func (in *Incoming) receive(dir string, progress func(Progress)) (saved string, err error) {
+// prepare opens dir and creates the partial file or directory there.
+func (in *Incoming) prepare(dir string, progress func(Progress)) (*sink, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{root: root, dir: dir, offer: in.Offer, create: in.create, space: in.space, h: sha256.New(), progress: progress}
+	if err := s.start(); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (in *Incoming) receive(s *sink) (saved string, err error) {
 	c := in.c
+	if s == nil {
+		_, _, err := c.interpret(in.first)
+		return "", err
+	}
+	defer s.root.Close()
+	defer func() {
+		if err != nil {
+			s.discard()
+		}
+	}()
 	select {
 	case <-in.withdrawn:
 		_, _, err := c.interpret(in.first)
 		return "", err
 	default:
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return "", err
-	}
-	defer root.Close()
 	c.idle = cmp.Or(in.Limits.IdleTimeout, DefaultIdleTimeout)
-	s := &sink{root: root, dir: dir, offer: in.Offer, create: in.create, space: in.space, h: sha256.New(), progress: progress}
-	if err := s.start(); err != nil {
-		return "", err
-	}
-	defer func() {
-		if err != nil {
-			s.discard()
-		}
-	}()
 
 	in.accepted.Store(true)
 	if err := c.send(acceptMsg{}); err != nil {

@@ -24,15 +24,42 @@ const digestAlg = "sha256"
 // minute. Inside a directory only regular files and directories are sent;
 // symbolic links and special files are skipped. Send closes ch.
 func Send(ctx context.Context, ch Channel, path string, progress func(Progress)) error {
-	p, err := plan(path)
+	o, err := Prepare(path)
 	if err != nil {
 		ch.Close()
 		return err
 	}
-	defer p.close()
+	defer o.Close()
+	return o.Send(ctx, ch, progress)
+}
+
+// Outgoing is a file or directory ready to offer: Prepare has opened it
+// and counted what it holds, so its Offer says the real size before the
+// peer is asked.
+type Outgoing struct{ p *sendPlan }
+
+// Prepare opens path (a file or a directory) and plans its offer; Close
+// releases it. The errors are Send's before it offers.
+func Prepare(path string) (*Outgoing, error) {
+	p, err := plan(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Outgoing{p: p}, nil
+}
+
+// Offer is what will be offered.
+func (o *Outgoing) Offer() Offer { return o.p.offer }
+
+// Close releases the files Prepare opened.
+func (o *Outgoing) Close() { o.p.close() }
+
+// Send is the package's Send for a prepared offer; it may be called once.
+// It closes ch, not o.
+func (o *Outgoing) Send(ctx context.Context, ch Channel, progress func(Progress)) error {
 	c := newConn(ch)
 	unwatch := c.watch(ctx)
-	err = p.send(c, progress)
+	err := o.p.send(c, progress)
 	unwatch()
 	return c.finish(err)
 }
@@ -144,6 +171,14 @@ func (p *sendPlan) send(c *conn, progress func(Progress)) error {
 		err := &RefusedError{Reason: m.Reason}
 		c.end(err)
 		return err
+	case refuseKindMsg:
+		kind := m.Kind
+		if kind > lastRefusalKind {
+			kind = RefusalUnspecified
+		}
+		err := &RefusedError{Kind: kind, Reason: m.Reason}
+		c.end(err)
+		return err
 	case nil:
 		return err
 	default:
@@ -151,6 +186,7 @@ func (p *sendPlan) send(c *conn, progress func(Progress)) error {
 	}
 
 	s := streamer{c: c, h: sha256.New(), progress: progress, p: Progress{Size: o.Size, Files: o.Files}}
+	s.report() // accepted: nothing sent yet
 	if p.file != nil {
 		err = s.file(p.file, o.Size)
 	} else {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 )
 
@@ -145,14 +146,102 @@ func timeoutErrorf(timeout time.Duration, format string) *TimeoutError {
 	return &TimeoutError{Reason: fmt.Sprintf(format, timeout), Timeout: timeout}
 }
 
-// RefusedError is returned by Send when the peer refuses the offer.
-type RefusedError struct{ Reason string }
+// RefusalKind says who or what refused an offer: a person, the
+// receiver's configuration, a limit, or nobody answering. It travels in
+// REFUSE's kind form (PROTOCOL.md) to a peer that reads it; an older
+// gander gets, and sends, only the reason text (RefusalUnspecified).
+type RefusalKind byte
+
+const (
+	// RefusalUnspecified: the peer said only a reason (an older gander).
+	RefusalUnspecified RefusalKind = iota
+	// RefusalByUser: the receiving person said no.
+	RefusalByUser
+	// RefusalPolicy: the receiver takes no files at all (gander --no-tui
+	// without --accept-files, say).
+	RefusalPolicy
+	// RefusalLimit: too large, too many files, no room, or too many
+	// offers at once.
+	RefusalLimit
+	// RefusalTimeout: nobody answered the offer in time.
+	RefusalTimeout
+	// RefusalCannotSave: the receiver's folder cannot take files.
+	RefusalCannotSave
+
+	lastRefusalKind = RefusalCannotSave
+)
+
+func (k RefusalKind) String() string {
+	switch k {
+	case RefusalByUser:
+		return "user"
+	case RefusalPolicy:
+		return "policy"
+	case RefusalLimit:
+		return "limit"
+	case RefusalTimeout:
+		return "timeout"
+	case RefusalCannotSave:
+		return "cannot-save"
+	}
+	return "unspecified"
+}
+
+// RefusedError is returned by Send when the peer refuses the offer. Kind
+// is RefusalUnspecified when the peer did not say (an older gander);
+// Reason is the peer's text, unsanitised.
+type RefusedError struct {
+	Kind   RefusalKind
+	Reason string
+}
 
 func (e *RefusedError) Error() string {
+	switch e.Kind {
+	case RefusalByUser:
+		return "the peer refused it"
+	case RefusalPolicy:
+		if e.Reason == "" {
+			return "the peer does not accept files"
+		}
+		return "the peer does not accept files (" + e.Reason + ")"
+	case RefusalLimit:
+		return "the peer cannot take it: " + e.Reason
+	case RefusalTimeout:
+		return "the peer did not answer: " + e.Reason
+	case RefusalCannotSave:
+		return "the peer cannot save it: " + e.Reason
+	}
 	if e.Reason == "" {
 		return "transfer: refused by peer"
 	}
 	return "transfer: refused by peer: " + e.Reason
+}
+
+// FolderError means Accept could not start saving into Dir (missing, not
+// a folder, not writable). Nothing was sent to the peer: the offer still
+// waits, and Accept may be called again with another folder, or Refuse.
+type FolderError struct {
+	Dir string
+	Err error
+}
+
+func (e *FolderError) Error() string { return "cannot save into " + e.Dir + ": " + folderProblem(e.Err) }
+
+func (e *FolderError) Unwrap() error { return e.Err }
+
+// Missing reports whether the folder does not exist (and could be made).
+func (e *FolderError) Missing() bool { return errors.Is(e.Err, fs.ErrNotExist) }
+
+// folderProblem is a folder error without the path it repeats.
+func folderProblem(err error) string {
+	var pathErr *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such folder"
+	case errors.As(err, &pathErr):
+		return pathErr.Err.Error()
+	}
+	return err.Error()
 }
 
 // CanceledError is returned when either side stopped the transfer. ByPeer
