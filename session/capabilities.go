@@ -127,6 +127,7 @@ func AppVersions() map[string]any {
 	var features []string
 	for _, s := range subprotocols {
 		features = append(features, s.feature)
+		features = append(features, s.extras...)
 	}
 	return forwards.AppVersions(features...)
 }

@@ -22,7 +22,7 @@ func TestAppVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1"]}}`
+	const want = `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1","files-refusals-v1"]}}`
 	if string(ours) != want {
 		t.Errorf("AppVersions() = %s, want %s", ours, want)
 	}

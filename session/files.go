@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +27,17 @@ var (
 	ErrNoSuchTransfer  = errors.New("no such transfer")
 )
 
-// refusedReason is what the peer is told when files are not accepted.
-const refusedReason = "this gander does not accept files"
+// refusedReason is what the peer is told when files are not accepted:
+// after "the peer does not accept files", or (to an older gander, which
+// reads no kind) after oldRefusedPrefix.
+const (
+	refusedReason    = "it was started without --accept-files"
+	oldRefusedPrefix = "this gander does not accept files: "
+)
+
+// userRefusedReason is what an older gander peer (which reads no kind)
+// is told of its user's refusal.
+const userRefusedReason = "refused by the user"
 
 // Bounds on what a peer's offers can make this side hold. Each offer
 // being read, waiting or received holds a subchannel, a few goroutines
@@ -67,12 +78,6 @@ const (
 var busyReason = fmt.Sprintf("too many transfers at once (%d running, %d waiting): offer it again later",
 	maxIncomingRunning, maxIncomingWaiting)
 
-// RefusedHereError is how an incoming offer we refused ends: by the
-// user, by --accept-files being off, or by a limit (Reason says which).
-type RefusedHereError struct{ Reason string }
-
-func (e *RefusedHereError) Error() string { return "refused: " + e.Reason }
-
 type fileTransfers struct {
 	mu   sync.Mutex
 	last int64
@@ -104,6 +109,7 @@ type fileTransfer struct {
 type offerAnswer struct {
 	accept bool
 	dir    string
+	create bool // make dir if it is missing
 }
 
 func (f *fileTransfers) add(t *fileTransfer) int64 {
@@ -181,6 +187,17 @@ func (f *fileTransfers) leave(wasRunning bool) {
 			close(f.slotFreed)
 			f.slotFreed = nil
 		}
+	}
+}
+
+// stopRunning gives back a running slot but keeps the offer's place.
+func (f *fileTransfers) stopRunning() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running--
+	if f.slotFreed != nil {
+		close(f.slotFreed)
+		f.slotFreed = nil
 	}
 }
 
@@ -347,32 +364,39 @@ func (c *controller) sendFiles(paths []string) {
 		tctx, cancel := context.WithCancel(ctx)
 		id := c.files.add(&fileTransfer{cancel: cancel})
 		name := displayName(path)
-		c.emit(TransferProgress{ID: id, Name: name, Outgoing: true})
 		c.wg.Add(1)
 		slots := c.files.outgoingSlots()
 		go func() {
 			defer c.wg.Done()
 			defer cancel()
 			defer c.files.remove(id)
-			var err error
-			select {
-			case slots <- struct{}{}:
-				err = c.send(tctx, conn, path, c.progressReporter(id, name, true))
-				<-slots
-			case <-tctx.Done():
-				err = &transfer.CanceledError{Reason: "canceled"}
-			}
-			c.emit(TransferFinished{ID: id, Name: name, Outgoing: true, Err: err})
+			c.emit(TransferFinished{ID: id, Name: name, Outgoing: true, Err: c.send(tctx, conn, slots, id, path)})
 		}()
 	}
 }
 
-func (c *controller) send(ctx context.Context, conn *dilation.Conn, path string, progress func(transfer.Progress)) error {
+// send prepares path (so that its offer shows the real size while the
+// peer decides), waits for an outgoing slot and offers it.
+func (c *controller) send(ctx context.Context, conn *dilation.Conn, slots chan struct{}, id int64, path string) error {
+	name := displayName(path)
+	out, err := transfer.Prepare(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	o := out.Offer()
+	c.emit(TransferProgress{ID: id, Name: name, Outgoing: true, Size: o.Size, Files: o.Files, Waiting: true})
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
+		return &transfer.CanceledError{Reason: "canceled"}
+	}
 	sc, err := conn.Open(ctx, transfer.Subprotocol)
 	if err != nil {
 		return err
 	}
-	return transfer.Send(ctx, sc, path, progress)
+	return out.Send(ctx, sc, c.progressReporter(id, name, true))
 }
 
 // receiveOffers reads each offer the peer opens a subchannel for, up to
@@ -428,6 +452,8 @@ var unnoticedReason = fmt.Sprintf("refused, failed or withdrawn, not shown one b
 
 // receive reads one admitted offer, checks it against the limits, asks
 // (or decides), waits for a running slot, and receives it if accepted.
+// A folder that cannot take the files is reported (TransferFolderFailed)
+// and the user asked again; the peer hears nothing of it.
 func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 	running := false
 	defer func() { c.files.leave(running) }()
@@ -438,6 +464,7 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 		}
 		return
 	}
+	in.KindedRefusals = c.peer.Has(FeatureFilesRefusals)
 	limits, maxSession := c.limits()
 	in.Limits = limits
 	tctx, cancel := context.WithCancel(ctx)
@@ -446,74 +473,147 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 	id := c.files.add(t)
 	defer c.files.remove(id)
 	offer := in.Offer
+	offered := TransferOffered{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
+		Size: offer.Size, Files: offer.Files, SaveDir: c.cfg.SaveDir}
 	shown := false // a TransferOffered was emitted: its end must be too
 	finished := func(ev TransferFinished) {
 		if shown || c.files.notice() {
 			c.emit(ev)
 		}
 	}
-	refuse := func(reason string) {
-		in.Refuse(reason)
-		finished(TransferFinished{ID: id, Name: offer.Name, Err: &RefusedHereError{Reason: reason}})
+	refuse := func(kind transfer.RefusalKind, reason string) {
+		told := reason
+		switch {
+		case in.KindedRefusals:
+		case kind == transfer.RefusalByUser:
+			told = userRefusedReason
+		case kind == transfer.RefusalPolicy:
+			told = oldRefusedPrefix + reason
+		}
+		in.RefuseWith(kind, told)
+		finished(TransferFinished{ID: id, Name: offer.Name, Err: &RefusedHereError{Kind: kind, Reason: reason}})
 	}
-	if !c.cfg.AcceptFiles && !c.cfg.AskPeer {
-		refuse(refusedReason)
+	asking := !c.cfg.AcceptFiles && (c.cfg.AskPeer || c.cfg.AskFiles)
+	if !c.cfg.AcceptFiles && !asking {
+		refuse(transfer.RefusalPolicy, refusedReason)
 		return
 	}
 	// What cannot fit is refused before anyone is asked.
 	var limit *transfer.LimitError
 	if err := c.files.check(in, c.cfg.SaveDir, maxSession); errors.As(err, &limit) {
-		refuse(limit.Reason) // other errors may not hold for the directory the user picks
+		refuse(transfer.RefusalLimit, limit.Reason) // other errors may not hold for the directory the user picks
 		return
 	}
 
-	answer := offerAnswer{accept: c.cfg.AcceptFiles}
-	if !answer.accept {
-		c.emit(TransferOffered{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
-			Size: offer.Size, Files: offer.Files, SaveDir: c.cfg.SaveDir})
+	wait := cmp.Or(c.cfg.FileAnswerTimeout, answerTimeout)
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	if asking {
+		c.emit(offered)
 		shown = true
-		timeout := time.NewTimer(answerTimeout)
-		defer timeout.Stop()
-		select {
-		case answer = <-t.answer:
-		case <-in.Withdrawn():
+	}
+	for {
+		answer := offerAnswer{accept: true}
+		if asking {
+			select {
+			case answer = <-t.answer:
+			case <-in.Withdrawn():
+				in.Refuse("")
+				c.emit(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
+				return
+			case <-timeout.C:
+				refuse(transfer.RefusalTimeout, fmt.Sprintf("not answered within %v", wait))
+				return
+			case <-tctx.Done():
+			}
+			if !answer.accept {
+				refuse(transfer.RefusalByUser, "")
+				return
+			}
+		}
+		dir := expandHome(cmp.Or(answer.dir, c.cfg.SaveDir))
+		if err := prepareFolder(dir, answer.create); err != nil {
+			if !asking {
+				refuse(transfer.RefusalCannotSave, "cannot save files here")
+				return
+			}
+			c.emit(folderFailed(offered, err))
+			continue
+		}
+		if !c.files.waitRunning(in.Withdrawn(), tctx.Done()) {
 			in.Refuse("")
-			c.emit(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
-			return
-		case <-timeout.C:
-			refuse(fmt.Sprintf("not answered within %v", answerTimeout))
-			return
-		case <-tctx.Done():
-		}
-		if !answer.accept {
-			refuse(refusedReason)
+			finished(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
 			return
 		}
-	}
-	dir := cmp.Or(answer.dir, c.cfg.SaveDir)
-	if !c.files.waitRunning(in.Withdrawn(), tctx.Done()) {
-		in.Refuse("")
-		finished(TransferFinished{ID: id, Name: offer.Name, Err: ErrOfferWithdrawn})
+		running = true
+		shown = true // the accepted and received are always reported
+		c.removeStalePartials(dir)
+		if err := c.files.reserve(in, dir, maxSession); err != nil {
+			refuse(transfer.RefusalLimit, limitReason(err))
+			return
+		}
+		c.emit(TransferAccepted{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
+			Size: offer.Size, Files: offer.Files, Dir: dir, MaxSize: limits.MaxSize, SessionLeft: c.files.sessionLeft(maxSession)})
+		var done int64
+		report := c.progressReporter(id, offer.Name, false)
+		saved, err := in.Accept(tctx, dir, func(p transfer.Progress) {
+			c.files.wrote(p.Done - done)
+			done = p.Done
+			report(p)
+		})
+		c.files.unreserve(offer.Size, offer.Size-done, err != nil)
+		var folder *transfer.FolderError
+		if errors.As(err, &folder) && asking {
+			// Nothing was sent: give the slot back and ask again.
+			c.files.stopRunning()
+			running = false
+			c.emit(folderFailed(offered, err))
+			continue
+		}
+		c.emit(TransferFinished{ID: id, Name: offer.Name, SavedAs: saved, Err: err})
 		return
 	}
-	running = true
-	shown = true // the accepted and received are always reported
-	c.removeStalePartials(dir)
-	if err := c.files.reserve(in, dir, maxSession); err != nil {
-		refuse(limitReason(err))
-		return
+}
+
+// folderFailed is the event for an offer whose folder failed.
+func folderFailed(offered TransferOffered, err error) TransferFolderFailed {
+	ev := TransferFolderFailed{Offer: offered, Err: err}
+	var folder *transfer.FolderError
+	if errors.As(err, &folder) {
+		ev.Dir, ev.Missing = folder.Dir, folder.Missing()
 	}
-	c.emit(TransferAccepted{ID: id, Name: offer.Name, Directory: offer.Kind == transfer.KindDirectory,
-		Size: offer.Size, Files: offer.Files, Dir: dir, MaxSize: limits.MaxSize, SessionLeft: c.files.sessionLeft(maxSession)})
-	var done int64
-	report := c.progressReporter(id, offer.Name, false)
-	saved, err := in.Accept(tctx, dir, func(p transfer.Progress) {
-		c.files.wrote(p.Done - done)
-		done = p.Done
-		report(p)
-	})
-	c.files.unreserve(offer.Size, offer.Size-done, err != nil)
-	c.emit(TransferFinished{ID: id, Name: offer.Name, SavedAs: saved, Err: err})
+	return ev
+}
+
+// expandHome turns a leading "~" or "~/" into the home directory, as a
+// shell would (people type "~/incoming").
+func expandHome(dir string) string {
+	if dir != "~" && !strings.HasPrefix(dir, "~/") {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return dir
+	}
+	return filepath.Join(home, dir[1:])
+}
+
+// prepareFolder checks that dir is a folder, making it first if create
+// is set; the error is a *transfer.FolderError.
+func prepareFolder(dir string, create bool) error {
+	if create {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return &transfer.FolderError{Dir: dir, Err: err}
+		}
+	}
+	info, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return &transfer.FolderError{Dir: dir, Err: err}
+	case !info.IsDir():
+		return &transfer.FolderError{Dir: dir, Err: errors.New("not a folder")}
+	}
+	return nil
 }
 
 // limitReason is what the peer is told of a limit (no local paths).

@@ -83,6 +83,13 @@ type Config struct {
 	// without asking; otherwise offers are asked about (AskPeer) or
 	// refused.
 	AcceptFiles bool
+	// AskFiles asks about offers (TransferOffered, answered by
+	// AcceptTransfer or RefuseTransfer) without AskPeer's listen
+	// questions: gander --json's controller.
+	AskFiles bool
+	// FileAnswerTimeout is how long an offer waits for its answer before
+	// it is refused (the peer is told nobody answered); zero is 10 min.
+	FileAnswerTimeout time.Duration
 	// FileLimits bound what the peer's files may take.
 	FileLimits    FileLimits
 	ClientVersion string

@@ -38,13 +38,14 @@ var subprotocols = []*subprotocol{
 	{
 		name:     "files",
 		feature:  FeatureFiles,
+		extras:   []string{FeatureFilesRefusals},
 		listens:  []string{transfer.Subprotocol},
 		start:    startFiles,
 		commands: []Command{SendFiles{}, AcceptTransfer{}, RefuseTransfer{}, CancelTransfer{}},
 		handle:   (*controller).filesCommand,
 		refuse:   refuseFiles,
 		events: []Event{TransferOffered{}, TransferProgress{}, TransferFinished{}, TransferAccepted{},
-			TransfersRefused{}, PartialsRemoved{}},
+			TransfersRefused{}, PartialsRemoved{}, TransferFolderFailed{}},
 	},
 }
 
@@ -54,6 +55,9 @@ type subprotocol struct {
 	// feature is what we advertise for it, and what the peer must
 	// advertise for it to start (Peer.Accepts: fowl's forwards always).
 	feature string
+	// extras are features of the same subprotocol advertised beside it:
+	// what a peer that lists one may be sent (FeatureFilesRefusals).
+	extras []string
 	// listens are the Dilation subprotocols whose subchannels it accepts
 	// from the peer (for the record: start listens).
 	listens []string
@@ -224,7 +228,7 @@ func (c *controller) filesCommand(cmd Command) {
 	case SendFiles:
 		c.sendFiles(cmd.Paths)
 	case AcceptTransfer:
-		c.answerOffer(cmd.ID, offerAnswer{accept: true, dir: cmd.Dir})
+		c.answerOffer(cmd.ID, offerAnswer{accept: true, dir: cmd.Dir, create: cmd.Create})
 	case RefuseTransfer:
 		c.answerOffer(cmd.ID, offerAnswer{})
 	case CancelTransfer:

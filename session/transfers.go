@@ -1,6 +1,13 @@
 package session
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gander-pair/gander/internal/sanitize"
+	"github.com/gander-pair/gander/session/transfer"
+)
 
 // Events and commands of file transfers (gander peers only; fowl has no
 // file transfer).
@@ -24,6 +31,9 @@ type (
 		Outgoing         bool
 		Size, Done       int64
 		Files, FilesDone int
+		// Waiting: our offer (Size bytes, Files files) waits for the
+		// peer to accept it; nothing is sent yet.
+		Waiting bool
 	}
 	// TransferFinished is a transfer's last event: Err is nil when the
 	// file arrived whole (SavedAs is where, on the receiving side).
@@ -59,6 +69,16 @@ type (
 		Reason string
 		Unread bool // refused without reading the offer (too many at once)
 	}
+	// TransferFolderFailed: an accepted offer cannot be saved into Dir
+	// (missing, not a folder, not writable). The peer was told nothing:
+	// the offer waits for another AcceptTransfer (Create: true makes a
+	// Missing folder) or a RefuseTransfer, until its answer times out.
+	TransferFolderFailed struct {
+		Offer   TransferOffered
+		Dir     string
+		Missing bool // the folder does not exist; AcceptTransfer.Create makes it
+		Err     error
+	}
 	// PartialsRemoved: Dir held partial files of an earlier gander that
 	// was killed; Removed were removed. Unknown are older gander's
 	// partials that cannot say whether their writer still runs: left.
@@ -81,10 +101,12 @@ type (
 	// SendFiles offers each path (a file or a directory) to the peer.
 	SendFiles struct{ Paths []string }
 	// AcceptTransfer accepts a TransferOffered into Dir (empty: its
-	// SaveDir).
+	// SaveDir; a leading ~ is the home directory). Create makes Dir if
+	// it is missing; otherwise a missing Dir is a TransferFolderFailed.
 	AcceptTransfer struct {
-		ID  int64
-		Dir string
+		ID     int64
+		Dir    string
+		Create bool
 	}
 	// RefuseTransfer refuses a TransferOffered.
 	RefuseTransfer struct{ ID int64 }
@@ -96,3 +118,82 @@ func (SendFiles) isCommand()      {}
 func (AcceptTransfer) isCommand() {}
 func (RefuseTransfer) isCommand() {}
 func (CancelTransfer) isCommand() {}
+
+// FeatureFilesRefusals: the peer reads REFUSE with a kind
+// (session/transfer/PROTOCOL.md), so our refusals tell it whether a
+// person, our configuration or a limit said no.
+const FeatureFilesRefusals = "files-refusals-v1"
+
+// Summary says in one line, for people, how a transfer ended: "sent
+// notes.txt", "the peer refused notes.txt", "you refused notes.txt",
+// "receiving notes.txt failed: …". The name is sanitised; the error
+// text too (it may quote the peer).
+func (e TransferFinished) Summary() string {
+	name := sanitize.Line(e.Name)
+	var (
+		here     *RefusedHereError
+		refused  *transfer.RefusedError
+		canceled *transfer.CanceledError
+	)
+	switch {
+	case e.Err == nil && e.Outgoing:
+		return "sent " + name
+	case e.Err == nil:
+		return "received " + name
+	case errors.As(e.Err, &here):
+		return here.summary(name)
+	case errors.As(e.Err, &refused):
+		switch refused.Kind {
+		case transfer.RefusalByUser:
+			return "the peer refused " + name
+		case transfer.RefusalPolicy:
+			return name + ": " + sanitize.Line(refused.Error())
+		case transfer.RefusalUnspecified:
+			if refused.Reason == "" {
+				return "the peer refused " + name
+			}
+			return "the peer refused " + name + ": " + sanitize.Line(refused.Reason)
+		}
+		return name + " refused: " + sanitize.Line(refused.Error())
+	case errors.Is(e.Err, ErrOfferWithdrawn):
+		return "the peer withdrew its offer of " + name
+	case errors.As(e.Err, &canceled) && canceled.ByPeer:
+		if canceled.Reason == "" {
+			return "the peer stopped " + name
+		}
+		return "the peer stopped " + name + ": " + sanitize.Line(canceled.Reason)
+	case errors.As(e.Err, &canceled):
+		return "you canceled " + name
+	}
+	way := "receiving "
+	if e.Outgoing {
+		way = "sending "
+	}
+	return way + name + " failed: " + sanitize.Line(e.Err.Error())
+}
+
+// RefusedHereError is how an incoming offer we refused ends: by the
+// user, by the configuration (files not accepted), by a limit, or
+// unanswered (Kind says which; Reason is what the peer is told).
+type RefusedHereError struct {
+	Kind   transfer.RefusalKind
+	Reason string
+}
+
+func (e *RefusedHereError) Error() string {
+	if e.Kind == transfer.RefusalByUser {
+		return "refused by you"
+	}
+	return "refused: " + e.Reason
+}
+
+func (e *RefusedHereError) summary(name string) string {
+	switch e.Kind {
+	case transfer.RefusalByUser:
+		return "you refused " + name
+	case transfer.RefusalPolicy:
+		return fmt.Sprintf("refused %s: files are not accepted here (start gander with --accept-files, or without --no-tui)", name)
+	}
+	return fmt.Sprintf("refused %s: %s", name, sanitize.Line(e.Reason))
+}
+func (TransferFolderFailed) isEvent() {}
