@@ -225,7 +225,9 @@ type FolderError struct {
 	Err error
 }
 
-func (e *FolderError) Error() string { return "cannot save into " + e.Dir + ": " + folderProblem(e.Err) }
+func (e *FolderError) Error() string {
+	return "cannot save into " + e.Dir + ": " + folderProblem(e.Err)
+}
 
 func (e *FolderError) Unwrap() error { return e.Err }
 
