@@ -13,12 +13,18 @@
 //	{"kind": "session-close", "timeout": SECONDS}  timeout optional (default 10)
 //	{"kind": "ping", "ping_id": X}                 always answered with an error, as in fowld 26.8
 //
-// gander's own, for file transfers with a gander peer (fowld has none;
-// offers are refused unless --accept-files is given or accept-file
-// answers them):
+// gander's own, for file transfers with a gander peer (fowld has none).
+// Each offer is a transfer-offered event that the controller answers
+// with accept-file or refuse-file within 2 minutes (then it is refused,
+// and the peer told nobody answered); --accept-files accepts every offer
+// unasked instead:
 //
 //	{"kind": "send-file", "path": P}               a file or a directory
-//	{"kind": "accept-file", "id": N, "directory": D}   directory optional (--save-dir)
+//	{"kind": "accept-file", "id": N, "directory": D, "create": B}
+//	        directory optional (--save-dir; a leading ~ is the home
+//	        directory); create: make it if it is missing. A folder that
+//	        cannot be used is a transfer-folder-failed event, and the
+//	        offer waits for another answer.
 //	{"kind": "refuse-file", "id": N}
 //	{"kind": "cancel-transfer", "id": N}
 //
@@ -43,7 +49,11 @@
 //	{"result": "happy"|"lonely"|..., "kind": "closed"}                the last line
 //	{"id": N, "name": S, "directory": B, "size": B, "files": N, "save_dir": D, "kind": "transfer-offered"}
 //	{"id": N, "name": S, "outgoing": B, "bytes": B, "size": B, "kind": "transfer-progress"}
+//	        "waiting": true before "kind" while our offer waits for the peer's answer
 //	{"id": N, "name": S, "outgoing": B, "saved_as": P | "error": E, "kind": "transfer-finished"}
+//	        a refusal adds "refused": "user"|"policy"|"limit"|"timeout"|"cannot-save"|"unspecified"
+//	        (either side's) before "kind", and "summary": a sentence for people
+//	{"id": N, "name": S, "directory": D, "missing": B, "error": E, "kind": "transfer-folder-failed"}
 //
 // fowld 26.8 defines listening-failed, remote-connect-failed and pong but
 // never emits them; neither does gander. A refused offer is an error
@@ -85,6 +95,7 @@ package fowld
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -112,6 +123,11 @@ const (
 	maxCodeLength = 64
 	// defaultCloseTimeout is session-close's default, as in fowld.
 	defaultCloseTimeout = 10 * time.Second
+	// ControllerAnswerTimeout: an offer the controller does not answer
+	// with accept-file or refuse-file is refused after this long. A
+	// controller that knows of files answers at once; one that does not
+	// should not keep the peer waiting long.
+	ControllerAnswerTimeout = 2 * time.Minute
 	// maxCloseTimeout keeps a session-close timeout a valid Duration.
 	maxCloseTimeout = 1e9 // seconds
 )
@@ -129,6 +145,10 @@ func Run(ctx context.Context, cfg session.Config, in io.Reader, out io.Writer) e
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	enc := newFowldWriter(out, cfg.MailboxURL, stop)
+	if !cfg.AcceptFiles {
+		cfg.AskFiles = true
+		cfg.FileAnswerTimeout = cmp.Or(cfg.FileAnswerTimeout, ControllerAnswerTimeout)
+	}
 	s, err := session.Start(ctx, cfg)
 	if err != nil {
 		enc.errorLine(err.Error())
@@ -308,15 +328,19 @@ func decodeCommand(line []byte) (session.Command, error) {
 			err = errors.New(`"id" is missing`)
 		}
 		var dir string
+		var create bool
 		if err == nil && kind == "accept-file" {
 			dir, _, err = f.str("directory")
+		}
+		if err == nil && kind == "accept-file" {
+			create, err = f.boolean("create")
 		}
 		if err != nil {
 			return nil, commandError(line, "%v", err)
 		}
 		switch kind {
 		case "accept-file":
-			cmd = session.AcceptTransfer{ID: id, Dir: dir}
+			cmd = session.AcceptTransfer{ID: id, Dir: dir, Create: create}
 		case "refuse-file":
 			cmd = session.RefuseTransfer{ID: id}
 		default:
@@ -355,6 +379,19 @@ func (f fields) str(key string) (string, bool, error) {
 		return "", false, fmt.Errorf("%q must be a string", key)
 	}
 	return s, true, nil
+}
+
+// boolean reads an optional JSON boolean; absent is false.
+func (f fields) boolean(key string) (bool, error) {
+	raw, ok := f.get(key)
+	if !ok {
+		return false, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return false, fmt.Errorf("%q must be true or false", key)
+	}
+	return b, nil
 }
 
 // integer reads an optional JSON integer in [low, high]; absent is 0.
@@ -543,16 +580,25 @@ func (e *fowldEncoder) encode(ev session.Event) []byte {
 		add(pyObject{{"id", ev.ID}, {"name", ev.Name}, {"directory", ev.Directory}, {"size", ev.Size},
 			{"files", ev.Files}, {"save_dir", ev.SaveDir}, {"kind", "transfer-offered"}})
 	case session.TransferProgress:
-		add(pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}, {"bytes", ev.Done},
-			{"size", ev.Size}, {"kind", "transfer-progress"}})
+		o := pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}, {"bytes", ev.Done}, {"size", ev.Size}}
+		if ev.Waiting {
+			o = append(o, pyField{"waiting", true})
+		}
+		add(append(o, pyField{"kind", "transfer-progress"}))
 	case session.TransferFinished:
 		o := pyObject{{"id", ev.ID}, {"name", ev.Name}, {"outgoing", ev.Outgoing}}
 		if ev.Err != nil {
 			o = append(o, pyField{"error", ev.Err.Error()})
+			if kind, ok := session.Refusal(ev.Err); ok {
+				o = append(o, pyField{"refused", kind.String()}, pyField{"summary", ev.Summary()})
+			}
 		} else if !ev.Outgoing {
 			o = append(o, pyField{"saved_as", ev.SavedAs})
 		}
 		add(append(o, pyField{"kind", "transfer-finished"}))
+	case session.TransferFolderFailed:
+		add(pyObject{{"id", ev.Offer.ID}, {"name", ev.Offer.Name}, {"directory", ev.Dir}, {"missing", ev.Missing},
+			{"error", ev.Err.Error()}, {"kind", "transfer-folder-failed"}})
 	case session.ConnectionOpened:
 		e.conns[ev.ID] = connInfo{service: ev.Service, incoming: ev.Incoming, opened: true}
 		kind := "outgoing-connection"

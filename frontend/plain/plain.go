@@ -12,6 +12,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
@@ -138,13 +140,19 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 				len(e.Unknown), clean(e.Dir), clean(strings.Join(e.Unknown, ", ")))
 		}
 	case session.TransferProgress:
-		if e.Size > 0 {
+		if e.Waiting {
+			fmt.Fprintf(w, "%s: offered (%d bytes), waiting for the peer to accept\n", clean(e.Name), e.Size)
+		} else if e.Size > 0 {
 			fmt.Fprintf(w, "%s: %d of %d bytes (%d%%)\n", clean(e.Name), e.Done, e.Size, e.Done*100/e.Size)
 		}
 	case session.TransferFinished:
 		switch {
 		case e.Err != nil:
-			fmt.Fprintf(w, "Transfer of %s failed: %s\n", clean(e.Name), clean(e.Err.Error()))
+			if _, refused := session.Refusal(e.Err); refused {
+				fmt.Fprintln(w, capitalize(e.Summary()))
+			} else {
+				fmt.Fprintf(w, "Transfer of %s failed: %s\n", clean(e.Name), clean(e.Err.Error()))
+			}
 		case e.Outgoing:
 			fmt.Fprintf(w, "Sent %s\n", clean(e.Name))
 		default:
@@ -222,4 +230,13 @@ func formatVerifier(v []byte) string {
 		h = h[4:]
 	}
 	return strings.Join(append(groups, h), " ")
+}
+
+// capitalize starts a sentence with a capital letter.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
