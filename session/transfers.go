@@ -197,3 +197,31 @@ func (e *RefusedHereError) summary(name string) string {
 	return fmt.Sprintf("refused %s: %s", name, sanitize.Line(e.Reason))
 }
 func (TransferFolderFailed) isEvent() {}
+
+// RefusalKind says who or what refused an offer: RefusalByUser, ...
+type RefusalKind = transfer.RefusalKind
+
+const (
+	RefusalUnspecified = transfer.RefusalUnspecified // an older gander said only a reason
+	RefusalByUser      = transfer.RefusalByUser
+	RefusalPolicy      = transfer.RefusalPolicy
+	RefusalLimit       = transfer.RefusalLimit
+	RefusalTimeout     = transfer.RefusalTimeout
+	RefusalCannotSave  = transfer.RefusalCannotSave
+)
+
+// Refusal reports whether a TransferFinished's Err is a refusal, by
+// either side, and its kind.
+func Refusal(err error) (RefusalKind, bool) {
+	var (
+		here    *RefusedHereError
+		refused *transfer.RefusedError
+	)
+	switch {
+	case errors.As(err, &here):
+		return here.Kind, true
+	case errors.As(err, &refused):
+		return refused.Kind, true
+	}
+	return RefusalUnspecified, false
+}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/gander-pair/gander/session"
@@ -30,7 +29,7 @@ type dialogQueue struct {
 	items    []dialog
 	// folder, when set, is the "accept into another folder" input for
 	// the first item, an offer.
-	folder *textinput.Model
+	folder *folderInput
 	// blocked: the user denied everything for the rest of the session
 	// (the block key); later questions are answered no at once.
 	blocked bool
@@ -51,6 +50,8 @@ func (q *dialogQueue) update(msg tea.Msg) tea.Cmd {
 			q.withdraw(e.ID)
 		case session.TransferOffered:
 			return q.ask(dialog{offer: &e})
+		case session.TransferFolderFailed:
+			return q.reask(e)
 		}
 	case endedMsg:
 		q.clear()
@@ -190,14 +191,15 @@ func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 				q.folder = nil
 				return nil, nil
 			case key.Matches(k, q.keys.Submit):
-				dir := strings.TrimSpace(q.folder.Value())
+				dir, create, ok := q.folder.submit()
+				if !ok {
+					return nil, nil
+				}
 				q.drop(0)
-				return q.send(session.AcceptTransfer{ID: d.offer.ID, Dir: dir}), &accepted{*d.offer, dir}
+				return q.send(session.AcceptTransfer{ID: d.offer.ID, Dir: dir, Create: create}), &accepted{*d.offer, dir}
 			}
 		}
-		var cmd tea.Cmd
-		*q.folder, cmd = q.folder.Update(msg)
-		return cmd, nil
+		return q.folder.update(msg), nil
 	}
 	if !isKey {
 		return nil, nil
@@ -229,14 +231,8 @@ func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 		q.drop(0)
 		return q.send(session.AcceptTransfer{ID: d.offer.ID}), &accepted{*d.offer, d.offer.SaveDir}
 	case key.Matches(k, q.keys.AcceptInto):
-		in := textinput.New()
-		in.Prompt = "folder: "
-		in.SetStyles(q.styles.Input)
-		in.SetWidth(max(10, q.width-len(in.Prompt)-1))
-		in.SetValue(d.offer.SaveDir)
-		in.CursorEnd()
-		q.folder = &in
-		return q.folder.Focus(), nil
+		q.folder = newFolderInput(q.common, q.width, d.offer.SaveDir)
+		return q.folder.focus(), nil
 	case key.Matches(k, q.keys.Refuse):
 		q.drop(0)
 		return q.send(session.RefuseTransfer{ID: d.offer.ID}), nil
@@ -270,7 +266,7 @@ func (q *dialogQueue) view(width, _ int) string {
 		b.WriteString(wrap(fmt.Sprintf("Your peer offers %s: %s (%s).", what, st.Code.Render(strconv.Quote(clean(o.Name))), size), width))
 		b.WriteString("\n" + wrap("It will be saved in "+clean(o.SaveDir)+".", width))
 		if q.folder != nil {
-			b.WriteString("\n\n" + q.folder.View() + "\n" + st.Key.Render("enter") + " accept   " + st.Key.Render("esc") + " back")
+			b.WriteString("\n\n" + q.folder.view(st, width))
 		} else {
 			b.WriteString("\n\n" + wrap(st.Key.Render("y")+" accept   "+st.Key.Render("f")+" accept into another folder   "+st.Key.Render("n")+" refuse", width))
 		}

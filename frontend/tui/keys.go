@@ -25,6 +25,7 @@ type keyMap struct {
 	Up, Down       key.Binding
 	SwitchPane     key.Binding
 	CancelTransfer key.Binding
+	ClearTransfers key.Binding
 
 	// Forms and confirmations; Enter is Submit, shown as what it does.
 	AddSubmit, SendSubmit key.Binding
@@ -69,6 +70,7 @@ func newKeyMap() *keyMap {
 		Down:           b([]string{"down", "j"}, "↓/j", "down"),
 		SwitchPane:     b([]string{"tab"}, "tab", "forwards/transfers"),
 		CancelTransfer: b([]string{"x"}, "x", "cancel transfer"),
+		ClearTransfers: b([]string{"C"}, "C", "clear finished"),
 
 		AddSubmit:  b([]string{"enter"}, "enter", "add"),
 		SendSubmit: b([]string{"enter"}, "enter", "send"),

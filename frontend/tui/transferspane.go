@@ -19,11 +19,12 @@ type transferRow struct {
 	outgoing         bool
 	size, done       int64
 	files, filesDone int
-	rate             rate
+	rate             smoothRate
 	state            string // "waiting for the first bytes…", "cancelling…"
+	waiting          bool   // our offer waits for the peer to accept it
 	finished         bool
 	savedAs          string
-	err              string
+	err              string // sanitised: how it ended, when not well
 }
 
 // transfersPane lists transfers with progress bars. It is hidden while
@@ -49,6 +50,8 @@ func (p *transfersPane) update(msg tea.Msg) tea.Cmd {
 			if notice, bad := p.handle(msg.ev, p.now()); notice != "" {
 				p.say(notice, bad)
 			}
+		case session.TransferFolderFailed:
+			p.handle(msg.ev, p.now())
 		}
 	case staleCheckMsg:
 		if p.expireRates(p.now()) {
@@ -62,12 +65,52 @@ func (p *transfersPane) update(msg tea.Msg) tea.Cmd {
 			p.move(1)
 		case key.Matches(msg, p.keys.CancelTransfer):
 			return p.cancel()
+		case key.Matches(msg, p.keys.ClearTransfers):
+			p.clearFinished()
 		}
 	}
 	return nil
 }
 
-func (p *transfersPane) helpKeys() []key.Binding { return []key.Binding{p.keys.CancelTransfer} }
+func (p *transfersPane) helpKeys() []key.Binding {
+	keys := []key.Binding{p.keys.CancelTransfer}
+	if p.finishedRows() > 0 {
+		keys = append(keys, p.keys.ClearTransfers)
+	}
+	return keys
+}
+
+func (p *transfersPane) finishedRows() int {
+	n := 0
+	for _, r := range p.rows {
+		if r.finished {
+			n++
+		}
+	}
+	return n
+}
+
+// clearFinished drops the transfers that ended, well or not; the
+// selection stays on the same transfer if it is still there.
+func (p *transfersPane) clearFinished() {
+	var selected *transferRow
+	if p.sel < len(p.rows) {
+		selected = p.rows[p.sel]
+	}
+	kept := p.rows[:0]
+	p.sel = 0
+	for _, r := range p.rows {
+		if r.finished {
+			continue
+		}
+		if r == selected {
+			p.sel = len(kept)
+		}
+		kept = append(kept, r)
+	}
+	clear(p.rows[len(kept):])
+	p.rows = kept
+}
 func (p *transfersPane) setSize(int, int)        {}
 func (p *transfersPane) setFocus(list focus)     { p.focused = list == focusTransfers }
 
@@ -97,26 +140,41 @@ func (p *transfersPane) handle(ev session.Event, now time.Time) (notice string, 
 	switch e := ev.(type) {
 	case session.TransferProgress:
 		r := p.rowFor(e.ID)
-		r.name, r.outgoing = e.Name, e.Outgoing
+		r.name, r.outgoing, r.waiting = e.Name, e.Outgoing, e.Waiting
 		r.size, r.done, r.files, r.filesDone = e.Size, e.Done, e.Files, e.FilesDone
-		r.rate.sample(e.Done, now)
+		if !e.Waiting {
+			r.rate.sample(e.Done, now)
+		}
 		if r.state != "cancelling…" {
 			r.state = ""
 		}
+	case session.TransferFolderFailed:
+		// The dialog asks again; the row waits for the next answer.
+		p.drop(e.Offer.ID)
 	case session.TransferFinished:
 		r := p.rowFor(e.ID)
 		r.name, r.outgoing, r.finished, r.savedAs = e.Name, e.Outgoing, true, e.SavedAs
-		r.state, r.rate.perSec = "", 0
+		r.state, r.waiting, r.rate = "", false, smoothRate{}
+		summary := e.Summary()
 		if e.Err != nil {
-			r.err = errText(e.Err)
-			return fmt.Sprintf("transfer of %q failed: %s", clean(e.Name), r.err), true
+			r.err = summary
+			kind, refused := session.Refusal(e.Err)
+			return summary, !refused || kind != session.RefusalByUser || e.Outgoing
 		}
-		if e.Outgoing {
-			return fmt.Sprintf("sent %q", clean(e.Name)), false
-		}
-		return fmt.Sprintf("received %q", clean(e.Name)), false
+		return summary, false
 	}
 	return "", false
+}
+
+// drop removes a transfer's row.
+func (p *transfersPane) drop(id int64) {
+	for i, r := range p.rows {
+		if r.id == id {
+			p.rows = append(p.rows[:i], p.rows[i+1:]...)
+			p.sel = max(0, min(p.sel, len(p.rows)-1))
+			return
+		}
+	}
 }
 
 func (p *transfersPane) expireRates(now time.Time) (moving bool) {
@@ -175,7 +233,7 @@ func (r *transferRow) view(st *Styles, width int, marker string) []string {
 		var text string
 		switch {
 		case r.err != "":
-			text = st.Bad.Render("✗ ") + name + ": " + st.Bad.Render(r.err)
+			text = st.Bad.Render("✗ " + r.err)
 		case r.outgoing:
 			text = st.Good.Render("✓ sent ") + name
 		case r.savedAs != "":
@@ -190,13 +248,22 @@ func (r *transferRow) view(st *Styles, width int, marker string) []string {
 		arrow = "↑ sending "
 	}
 	amount := humanBytes(r.done) + " of " + humanBytes(r.size)
-	if r.files > 1 {
+	switch {
+	case r.waiting && r.files > 1:
+		amount = fmt.Sprintf("%s, %d files", humanBytes(r.size), r.files)
+	case r.waiting:
+		amount = humanBytes(r.size)
+	case r.files > 1:
 		amount += fmt.Sprintf(", file %d of %d", min(r.filesDone+1, r.files), r.files)
 	}
 	head := fit(marker+arrow+name, max(10, width-ansi.StringWidth(amount)-2))
 	head = pad(head, width-ansi.StringWidth(amount)) + amount
 	if marker != "  " {
 		head = st.Selected.Render(head)
+	}
+	if r.waiting && r.state == "" {
+		// Nothing moves until the peer says yes: no bar to fill.
+		return []string{fit(head, width), fit("    "+st.Dim.Render("waiting for the peer to accept"), width)}
 	}
 	var detail string
 	if r.state != "" {
@@ -205,8 +272,8 @@ func (r *transferRow) view(st *Styles, width int, marker string) []string {
 		detail = fmt.Sprintf("%3d%%", percent(r.done, r.size))
 		if r.rate.perSec > 0 {
 			detail += "  " + humanRate(r.rate.perSec)
-			if left := r.size - r.done; left > 0 {
-				detail += ", " + humanDuration(time.Duration(float64(left)/r.rate.perSec*float64(time.Second))) + " left"
+			if left, ok := r.rate.eta(r.size - r.done); ok {
+				detail += ", " + humanDuration(left) + " left"
 			}
 		}
 	}

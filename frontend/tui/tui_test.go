@@ -176,9 +176,11 @@ func TestPermissionAnswers(t *testing.T) {
 func TestTransferOfferAnswers(t *testing.T) {
 	h := connected(t, 80, 24, Options{})
 	h.press(keyRune('v')) // questions wait for the verifier
+	base := t.TempDir()   // the folder typed must exist (a missing one is offered to be made)
+	os.MkdirAll(filepath.Join(base, "d", "tmp"), 0o755)
 	h.event(
 		session.TransferOffered{ID: 1, Name: "a.txt", Size: 10, SaveDir: "/dl"},
-		session.TransferOffered{ID: 2, Name: "b.txt", Size: 10, SaveDir: "/dl"},
+		session.TransferOffered{ID: 2, Name: "b.txt", Size: 10, SaveDir: base + "/dl"},
 		session.TransferOffered{ID: 3, Name: "c", Directory: true, Files: 3, Size: 10, SaveDir: "/dl"},
 	)
 	h.press(keyRune('y'))
@@ -190,7 +192,7 @@ func TestTransferOfferAnswers(t *testing.T) {
 	h.press(keyRune('n'))
 	h.wantSent(
 		session.AcceptTransfer{ID: 1},
-		session.AcceptTransfer{ID: 2, Dir: "/d/tmp"},
+		session.AcceptTransfer{ID: 2, Dir: filepath.Join(base, "d", "tmp")},
 		session.RefuseTransfer{ID: 3},
 	)
 	if len(h.m.transfers.rows) != 2 {
