@@ -29,7 +29,7 @@ func (p *helpPane) sections() []helpSection {
 	k := p.keys
 	return []helpSection{
 		{"Session", []key.Binding{k.Confirm, k.CopyCode, k.AddForward, k.RemoveForward, k.SendFiles}},
-		{"Lists", []key.Binding{k.Up, k.Down, k.SwitchPane, k.CancelTransfer}},
+		{"Lists", []key.Binding{k.Up, k.Down, k.SwitchPane, k.CancelTransfer, k.ClearTransfers}},
 		{"Anywhere", []key.Binding{k.Help, k.Quit, k.ForceQuit}},
 		{"Code entry", []key.Binding{k.Complete, k.Submit}},
 		{"Port request", []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}},

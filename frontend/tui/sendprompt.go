@@ -137,7 +137,7 @@ func (p *sendPrompt) view(width, _ int) string {
 		}
 		b.WriteString("\n" + fit("  "+st.Good.Render("✓ ")+clean(path), width))
 	}
-	if p.err != "" {
+	if p.err != "" && len(p.choices) == 0 { // the choices say why
 		b.WriteString("\n" + wrap(st.Bad.Render("✗ ")+p.err, width))
 	}
 	b.WriteString("\n\n" + st.Key.Render("enter") + " send   " + st.Key.Render("tab") + " complete   " + st.Key.Render("esc") + " cancel")
@@ -169,6 +169,9 @@ func parseTypedPaths(s, home, cwd string) ([]string, error) {
 		path, err := wordPath(word, tilde, home)
 		if err != nil {
 			return nil, err
+		}
+		if strings.HasPrefix(path, "/") {
+			path = filepath.Clean(path) // "photos/", as completed, is photos
 		}
 		paths = append(paths, path)
 	}
