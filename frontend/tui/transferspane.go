@@ -111,8 +111,8 @@ func (p *transfersPane) clearFinished() {
 	clear(p.rows[len(kept):])
 	p.rows = kept
 }
-func (p *transfersPane) setSize(int, int)        {}
-func (p *transfersPane) setFocus(list focus)     { p.focused = list == focusTransfers }
+func (p *transfersPane) setSize(int, int)    {}
+func (p *transfersPane) setFocus(list focus) { p.focused = list == focusTransfers }
 
 func (p *transfersPane) empty() bool { return len(p.rows) == 0 }
 
