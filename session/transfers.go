@@ -148,13 +148,19 @@ func (e TransferFinished) Summary() string {
 			return "the peer refused " + name
 		case transfer.RefusalPolicy:
 			return name + ": " + sanitize.Line(refused.Error())
+		case transfer.RefusalLimit:
+			return "the peer cannot take " + name + ": " + sanitize.Line(refused.Reason)
+		case transfer.RefusalCannotSave:
+			return "the peer cannot save " + name + ": " + sanitize.Line(refused.Reason)
+		case transfer.RefusalTimeout:
+			return "nobody answered " + name + " on the peer's side: " + sanitize.Line(refused.Reason)
 		case transfer.RefusalUnspecified:
 			if refused.Reason == "" {
 				return "the peer refused " + name
 			}
 			return "the peer refused " + name + ": " + sanitize.Line(refused.Reason)
 		}
-		return name + " refused: " + sanitize.Line(refused.Error())
+		return "the peer refused " + name + ": " + sanitize.Line(refused.Error())
 	case errors.Is(e.Err, ErrOfferWithdrawn):
 		return "the peer withdrew its offer of " + name
 	case errors.As(e.Err, &canceled) && canceled.ByPeer:

@@ -28,7 +28,7 @@ func TestRefusalsSayWho(t *testing.T) {
 			"x.txt: the peer does not accept files (it was started without --accept-files)",
 			"refused x.txt: files are not accepted here (start gander with --accept-files, or without --no-tui)", false},
 		{"nobody answered", Config{AskFiles: true, FileAnswerTimeout: 300 * time.Millisecond}, false, transfer.RefusalTimeout,
-			"x.txt refused: the peer did not answer: not answered within 300ms",
+			"nobody answered x.txt on the peer's side: not answered within 300ms",
 			"refused x.txt: not answered within 300ms", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestTransferSummaries(t *testing.T) {
 		{TransferFinished{Name: "a"}, "received a"},
 		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.RefusedError{Reason: "refused here"}}, "the peer refused a: refused here"},
 		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.RefusedError{Kind: transfer.RefusalLimit, Reason: "too large"}},
-			"a refused: the peer cannot take it: too large"},
+			"the peer cannot take a: too large"},
 		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.CanceledError{Reason: "write: no space left on device", ByPeer: true}},
 			"the peer stopped a: write: no space left on device"},
 		{TransferFinished{Name: "a", Err: errors.New("write /x/a: no space left on device")},

@@ -148,7 +148,10 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 	case session.TransferFinished:
 		switch {
 		case e.Err != nil:
-			if _, refused := session.Refusal(e.Err); refused {
+			// Who refused is news; a limit's refusal keeps the line
+			// scripts know ("Transfer of X failed: … too large: …").
+			if kind, refused := session.Refusal(e.Err); refused &&
+				(kind == session.RefusalByUser || kind == session.RefusalPolicy || kind == session.RefusalTimeout) {
 				fmt.Fprintln(w, capitalize(e.Summary()))
 			} else {
 				fmt.Fprintf(w, "Transfer of %s failed: %s\n", clean(e.Name), clean(e.Err.Error()))

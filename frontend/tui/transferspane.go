@@ -111,6 +111,7 @@ func (p *transfersPane) clearFinished() {
 	clear(p.rows[len(kept):])
 	p.rows = kept
 }
+
 func (p *transfersPane) setSize(int, int)    {}
 func (p *transfersPane) setFocus(list focus) { p.focused = list == focusTransfers }
 

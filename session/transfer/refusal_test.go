@@ -24,7 +24,7 @@ func TestRefusalKinds(t *testing.T) {
 		{"by the user", true, RefusalByUser, "", RefusalByUser, "the peer refused it"},
 		{"policy", true, RefusalPolicy, "started without --accept-files", RefusalPolicy,
 			"the peer does not accept files (started without --accept-files)"},
-		{"limit", true, RefusalLimit, "too large: 2 GB", RefusalLimit, "the peer cannot take it: too large: 2 GB"},
+		{"limit", true, RefusalLimit, "too large: 2 GB", RefusalLimit, "transfer: refused by peer: too large: 2 GB"},
 		{"to an older gander", false, RefusalByUser, "refused here", RefusalUnspecified, "transfer: refused by peer: refused here"},
 	}
 	for _, tt := range tests {

@@ -195,6 +195,8 @@ type RefusedError struct {
 	Reason string
 }
 
+// Error says who refused where that is news; a limit's reason says it
+// already ("too large: …"), in the words gander has always used.
 func (e *RefusedError) Error() string {
 	switch e.Kind {
 	case RefusalByUser:
@@ -204,8 +206,6 @@ func (e *RefusedError) Error() string {
 			return "the peer does not accept files"
 		}
 		return "the peer does not accept files (" + e.Reason + ")"
-	case RefusalLimit:
-		return "the peer cannot take it: " + e.Reason
 	case RefusalTimeout:
 		return "the peer did not answer: " + e.Reason
 	case RefusalCannotSave:
