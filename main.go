@@ -75,7 +75,8 @@ Forwarding (compatible with fowl):
 
 Files (between gander peers; in the app, drop files onto the terminal):
   --send PATH             send this file or directory once the peer is here
-  --accept-files          with --no-tui: accept the peer's files (else refused)
+  --accept-files          accept the peer's files unasked (else --no-tui
+                          refuses them and --json asks its controller)
   --save-dir DIR          where received files go (default ~/Downloads, or
                           the current directory)
   --max-file-size SIZE    refuse an offer larger than SIZE (default 10G;
