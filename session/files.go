@@ -534,6 +534,7 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 		dir := expandHome(cmp.Or(answer.dir, c.cfg.SaveDir))
 		if err := prepareFolder(dir, answer.create); err != nil {
 			if !asking {
+				c.cfg.Logger.Warn("cannot save an accepted offer", "err", err)
 				refuse(transfer.RefusalCannotSave, "cannot save files here")
 				return
 			}
@@ -563,12 +564,18 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 		})
 		c.files.unreserve(offer.Size, offer.Size-done, err != nil)
 		var folder *transfer.FolderError
-		if errors.As(err, &folder) && asking {
-			// Nothing was sent: give the slot back and ask again.
+		if errors.As(err, &folder) {
+			// Nothing was sent: give the slot back and ask again (or,
+			// unasked, refuse: the offer must still be answered).
 			c.files.stopRunning()
 			running = false
-			c.emit(folderFailed(offered, err))
-			continue
+			if asking {
+				c.emit(folderFailed(offered, err))
+				continue
+			}
+			c.cfg.Logger.Warn("cannot save an accepted offer", "err", err)
+			refuse(transfer.RefusalCannotSave, "cannot save files here")
+			return
 		}
 		c.emit(TransferFinished{ID: id, Name: offer.Name, SavedAs: saved, Err: err})
 		return

@@ -146,3 +146,23 @@ func TestTransferSummaries(t *testing.T) {
 		}
 	}
 }
+
+// With --accept-files and a save folder that is gone, the offer is
+// refused as unsaveable (not left hanging), and both sides say so.
+func TestAcceptFilesIntoMissingFolderRefuses(t *testing.T) {
+	saveDir := filepath.Join(t.TempDir(), "gone")
+	sender, receiver, sendCmds, _ := twoSessions(t, Config{AcceptFiles: true, SaveDir: saveDir})
+	path := filepath.Join(t.TempDir(), "x.txt")
+	os.WriteFile(path, []byte("x"), 0o644)
+	sendCmds <- SendFiles{Paths: []string{path}}
+	sent := waitEvent[TransferFinished](t, sender)
+	if kind, ok := Refusal(sent.Err); !ok || kind != RefusalCannotSave {
+		t.Fatalf("the sender saw %v", sent.Err)
+	}
+	if got := sent.Summary(); got != "the peer cannot save x.txt: cannot save files here" {
+		t.Errorf("sender: %q", got)
+	}
+	if got := waitEvent[TransferFinished](t, receiver); got.Summary() != "refused x.txt: cannot save files here" {
+		t.Errorf("receiver: %q", got.Summary())
+	}
+}
