@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/gander-pair/gander/internal/sanitize"
@@ -134,6 +136,7 @@ func (e TransferFinished) Summary() string {
 		here     *RefusedHereError
 		refused  *transfer.RefusedError
 		canceled *transfer.CanceledError
+		pathErr  *fs.PathError
 	)
 	switch {
 	case e.Err == nil && e.Outgoing:
@@ -163,6 +166,10 @@ func (e TransferFinished) Summary() string {
 		return "the peer refused " + name + ": " + sanitize.Line(refused.Error())
 	case errors.Is(e.Err, ErrOfferWithdrawn):
 		return "the peer withdrew its offer of " + name
+	case errors.As(e.Err, &canceled) && canceled.ByPeer && strings.HasPrefix(canceled.Reason, transfer.CouldNotSave):
+		return "the peer could not save " + name + ": " + sanitize.Line(strings.TrimPrefix(canceled.Reason, transfer.CouldNotSave))
+	case errors.As(e.Err, &canceled) && canceled.ByPeer && strings.HasPrefix(canceled.Reason, transfer.CouldNotRead):
+		return "the peer could not read " + name + ": " + sanitize.Line(strings.TrimPrefix(canceled.Reason, transfer.CouldNotRead))
 	case errors.As(e.Err, &canceled) && canceled.ByPeer:
 		if canceled.Reason == "" {
 			return "the peer stopped " + name
@@ -174,6 +181,10 @@ func (e TransferFinished) Summary() string {
 	way := "receiving "
 	if e.Outgoing {
 		way = "sending "
+	}
+	if errors.As(e.Err, &pathErr) {
+		// Without the path: a receiver's is the hidden partial file.
+		return way + name + " failed: " + pathErr.Op + ": " + sanitize.Line(pathErr.Err.Error())
 	}
 	return way + name + " failed: " + sanitize.Line(e.Err.Error())
 }

@@ -2,8 +2,10 @@ package session
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,10 +137,13 @@ func TestTransferSummaries(t *testing.T) {
 		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.RefusedError{Reason: "refused here"}}, "the peer refused a: refused here"},
 		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.RefusedError{Kind: transfer.RefusalLimit, Reason: "too large"}},
 			"the peer cannot take a: too large"},
-		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.CanceledError{Reason: "write: no space left on device", ByPeer: true}},
-			"the peer stopped a: write: no space left on device"},
-		{TransferFinished{Name: "a", Err: errors.New("write /x/a: no space left on device")},
-			"receiving a failed: write /x/a: no space left on device"},
+		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.CanceledError{Reason: "could not save: no space left on device", ByPeer: true}},
+			"the peer could not save a: no space left on device"},
+		{TransferFinished{Name: "a", Outgoing: true, Err: &transfer.CanceledError{Reason: "nothing received for 1m0s", ByPeer: true}},
+			"the peer stopped a: nothing received for 1m0s"},
+		{TransferFinished{Name: "a", Err: &fs.PathError{Op: "write", Path: "/x/.a.gander-partial-1", Err: syscall.ENOSPC}},
+			"receiving a failed: write: no space left on device"},
+		{TransferFinished{Name: "a", Err: errors.New("transfer: digest mismatch")}, "receiving a failed: transfer: digest mismatch"},
 		{TransferFinished{Name: "a\x1b[2J", Err: ErrOfferWithdrawn}, "the peer withdrew its offer of a\uFFFD[2J"},
 	} {
 		if got := tt.ev.Summary(); got != tt.want {

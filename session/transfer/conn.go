@@ -398,6 +398,14 @@ func (c *conn) close() {
 	c.ch.Close()
 }
 
+// How a CANCEL's reason starts when a file system error stopped the
+// transfer: the sender could not read its file, or the receiver could not
+// write.
+const (
+	CouldNotRead = "could not read the file: "
+	CouldNotSave = "could not save: "
+)
+
 // reasonFor is the text the peer gets for a local error: no local paths.
 func reasonFor(err error) string {
 	var (
@@ -413,8 +421,12 @@ func reasonFor(err error) string {
 		return limit.Reason
 	case errors.As(err, &timeout):
 		return timeout.Reason
+	case errors.As(err, &pathErr) && pathErr.Op == "read":
+		return CouldNotRead + pathErr.Err.Error()
 	case errors.As(err, &pathErr):
-		return pathErr.Op + ": " + pathErr.Err.Error()
+		// The receiver's writes: the sender must not read this as
+		// its own file missing ("open: no such file or directory").
+		return CouldNotSave + pathErr.Err.Error()
 	}
 	return err.Error()
 }

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,5 +88,28 @@ func TestFolderErrorText(t *testing.T) {
 	e := &FolderError{Dir: "/nonexistent/incoming", Err: err}
 	if got, want := e.Error(), "cannot save into /nonexistent/incoming: no such folder"; got != want {
 		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// A receiver's full disk reaches the sender as the peer not saving, not
+// as a file system error that reads like the sender's own file.
+func TestDiskFullTellsTheSenderItIsThePeers(t *testing.T) {
+	testkit.CheckNoLeaks(t)
+	src := filepath.Join(t.TempDir(), "notes.txt")
+	writeFile(t, src, 1<<20)
+	dir := t.TempDir()
+	r := transfer(t, src, dir, transferOpts{answer: func(in *Incoming, dir string) (string, error) {
+		in.create = func(root *os.Root, name string) (io.WriteCloser, error) {
+			f, err := createFile(root, name)
+			if err != nil {
+				return nil, err
+			}
+			return &failingFile{File: f.(*os.File), limit: 100 << 10}, nil
+		}
+		return in.Accept(t.Context(), dir, nil)
+	}})
+	var canceled *CanceledError
+	if !errors.As(r.sendErr, &canceled) || canceled.Reason != CouldNotSave+"no space left on device" {
+		t.Fatalf("send: %v, want the peer's %q", r.sendErr, CouldNotSave)
 	}
 }
