@@ -84,7 +84,7 @@ func (q *dialogQueue) helpKeys() []key.Binding {
 	case !q.active():
 		return nil
 	case q.typing():
-		return []key.Binding{k.Submit, k.Cancel}
+		return q.folder.helpKeys()
 	case q.items[0].perm != nil:
 		return []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
@@ -38,6 +39,19 @@ func newFolderInput(c *common, width int, value string) *folderInput {
 }
 
 func (f *folderInput) focus() tea.Cmd { return f.input.Focus() }
+
+// helpKeys say what Enter does now, and that Esc goes back to the
+// question (the offer still waits).
+func (f *folderInput) helpKeys() []key.Binding {
+	enter := "accept"
+	if f.create != "" {
+		enter = "create it and accept"
+	}
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", enter)),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+	}
+}
 
 // update edits the path; a change forgets what was found of the old one.
 func (f *folderInput) update(msg tea.Msg) tea.Cmd {

@@ -16,40 +16,13 @@ import (
 	"github.com/gander-pair/gander/session"
 )
 
-// rateWindow is the shortest interval a rate is computed over, so that
-// two Traffic events that arrive close together (a late tick catching up)
-// do not make a rate out of a few bytes.
-const rateWindow = 200 * time.Millisecond
-
 // staleAfter: a rate not refreshed for this long is shown as nothing
 // moving (the session sends Traffic only while bytes move).
 const staleAfter = 3 * session.TrafficInterval
 
-// rate turns successive byte counts into bytes per second.
-type rate struct {
-	at     time.Time // the last sample
-	bytes  int64
-	perSec float64
-}
-
-func (r *rate) sample(bytes int64, now time.Time) {
-	switch {
-	case r.at.IsZero():
-		r.at, r.bytes = now, bytes
-	case now.Sub(r.at) >= rateWindow:
-		r.perSec = float64(bytes-r.bytes) / now.Sub(r.at).Seconds()
-		r.at, r.bytes = now, bytes
-	}
-}
-
-// expire zeroes a rate not sampled recently and reports whether it is
-// still moving.
-func (r *rate) expire(now time.Time) (moving bool) {
-	if now.Sub(r.at) >= staleAfter {
-		r.perSec = 0
-	}
-	return r.perSec > 0
-}
+// rate turns successive byte counts into a smoothed bytes per second
+// (format.go: the raw rate of one Traffic interval jumps).
+type rate = smoothRate
 
 // forwardRow is one service.
 type forwardRow struct {
