@@ -145,11 +145,7 @@ func Run(ctx context.Context, cfg session.Config, in io.Reader, out io.Writer) e
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	enc := newFowldWriter(out, cfg.MailboxURL, stop)
-	if !cfg.AcceptFiles {
-		cfg.AskFiles = true
-		cfg.FileAnswerTimeout = cmp.Or(cfg.FileAnswerTimeout, ControllerAnswerTimeout)
-	}
-	s, err := session.Start(ctx, cfg)
+	s, err := session.Start(ctx, controlled(cfg))
 	if err != nil {
 		enc.errorLine(err.Error())
 		return err
@@ -647,6 +643,17 @@ func (e *fowldEncoder) encode(ev session.Event) []byte {
 		add(pyObject{{"result", closedResult(ev.Err)}, {"kind", "closed"}})
 	}
 	return out
+}
+
+// controlled is cfg for a session the controller answers: offers are
+// its to accept or refuse (unless --accept-files), within
+// ControllerAnswerTimeout.
+func controlled(cfg session.Config) session.Config {
+	if !cfg.AcceptFiles {
+		cfg.AskFiles = true
+		cfg.FileAnswerTimeout = cmp.Or(cfg.FileAnswerTimeout, ControllerAnswerTimeout)
+	}
+	return cfg
 }
 
 // closedResult is fowld's word for how the session closed: the mailbox

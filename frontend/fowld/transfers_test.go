@@ -43,3 +43,16 @@ func TestEncodeTransferEvents(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// The controller is asked about offers, with a timeout, unless
+// --accept-files accepts them; listen requests are not asked (fowld has
+// no such question).
+func TestControlledConfig(t *testing.T) {
+	got := controlled(session.Config{})
+	if !got.AskFiles || got.FileAnswerTimeout != ControllerAnswerTimeout || got.AskPeer || got.AcceptFiles {
+		t.Errorf("controlled: %+v", got)
+	}
+	if got := controlled(session.Config{AcceptFiles: true}); got.AskFiles {
+		t.Errorf("with --accept-files: %+v", got)
+	}
+}
