@@ -110,6 +110,9 @@ type offerAnswer struct {
 	accept bool
 	dir    string
 	create bool // make dir if it is missing
+	// A refusal the frontend made for a limit, not the person's choice.
+	limit  bool
+	reason string
 }
 
 func (f *fileTransfers) add(t *fileTransfer) int64 {
@@ -526,7 +529,11 @@ func (c *controller) receive(ctx context.Context, sc *dilation.Subchannel) {
 				return
 			case <-tctx.Done():
 			}
-			if !answer.accept {
+			switch {
+			case !answer.accept && answer.limit:
+				refuse(transfer.RefusalLimit, cmp.Or(answer.reason, "too many offers at once"))
+				return
+			case !answer.accept:
 				refuse(transfer.RefusalByUser, "")
 				return
 			}

@@ -230,7 +230,7 @@ func (c *controller) filesCommand(cmd Command) {
 	case AcceptTransfer:
 		c.answerOffer(cmd.ID, offerAnswer{accept: true, dir: cmd.Dir, create: cmd.Create})
 	case RefuseTransfer:
-		c.answerOffer(cmd.ID, offerAnswer{})
+		c.answerOffer(cmd.ID, offerAnswer{limit: cmd.Limit, reason: cmd.Reason})
 	case CancelTransfer:
 		c.cancelTransfer(cmd.ID)
 	}

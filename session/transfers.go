@@ -110,8 +110,14 @@ type (
 		Dir    string
 		Create bool
 	}
-	// RefuseTransfer refuses a TransferOffered.
-	RefuseTransfer struct{ ID int64 }
+	// RefuseTransfer refuses a TransferOffered: the person's choice,
+	// unless Limit says why the frontend could not ask (Reason, for
+	// both sides: "too many offers waiting for an answer").
+	RefuseTransfer struct {
+		ID     int64
+		Limit  bool
+		Reason string
+	}
 	// CancelTransfer stops a transfer in either direction.
 	CancelTransfer struct{ ID int64 }
 )

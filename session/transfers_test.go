@@ -171,3 +171,16 @@ func TestAcceptFilesIntoMissingFolderRefuses(t *testing.T) {
 		t.Errorf("receiver: %q", got.Summary())
 	}
 }
+
+// A frontend's refusal for a limit reaches the sender as a limit, not as
+// the person's no.
+func TestRefuseTransferForALimit(t *testing.T) {
+	sender, receiver, sendCmds, recvCmds := twoSessions(t, Config{AskPeer: true, SaveDir: t.TempDir()})
+	path := filepath.Join(t.TempDir(), "x.txt")
+	os.WriteFile(path, []byte("x"), 0o644)
+	sendCmds <- SendFiles{Paths: []string{path}}
+	recvCmds <- RefuseTransfer{ID: waitEvent[TransferOffered](t, receiver).ID, Limit: true, Reason: "too many offers waiting for an answer"}
+	if got := waitEvent[TransferFinished](t, sender).Summary(); got != "the peer cannot take x.txt: too many offers waiting for an answer" {
+		t.Errorf("sender: %q", got)
+	}
+}

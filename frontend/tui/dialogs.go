@@ -105,7 +105,8 @@ func (q *dialogQueue) push(d dialog) (cmd tea.Cmd, notice string) {
 	case q.blocked:
 		return q.refuse(d), ""
 	case d.offer != nil && q.offers() >= maxWaitingOffers:
-		return q.refuse(d), fmt.Sprintf("refused %q from your peer: too many offers waiting for an answer", clean(d.offer.Name))
+		return q.send(session.RefuseTransfer{ID: d.offer.ID, Limit: true, Reason: tooManyOffers}),
+			fmt.Sprintf("refused %q from your peer: %s", clean(d.offer.Name), tooManyOffers)
 	}
 	q.items = append(q.items, d)
 	return nil, ""

@@ -14,6 +14,10 @@ import (
 	"github.com/gander-pair/gander/session"
 )
 
+// tooManyOffers is why an offer beyond maxWaitingOffers is refused, on
+// both sides.
+const tooManyOffers = "too many offers waiting for an answer"
+
 // folderInput is the incoming-file dialog's "accept into another folder":
 // a path (~ is the home directory, a relative one is relative to where
 // gander runs), checked when Enter is pressed. A folder that does not

@@ -581,7 +581,7 @@ func TestWaitingOffersAreBounded(t *testing.T) {
 	for i := int64(1); i <= maxWaitingOffers+3; i++ {
 		h.runEvent(session.TransferOffered{ID: i, Name: "f", Size: 1, SaveDir: "/dl"})
 		if i > maxWaitingOffers {
-			want = append(want, session.RefuseTransfer{ID: i})
+			want = append(want, session.RefuseTransfer{ID: i, Limit: true, Reason: tooManyOffers}) // a limit, not the person
 		}
 	}
 	h.wantSent(want...)
