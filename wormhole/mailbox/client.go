@@ -184,7 +184,7 @@ type Client struct {
 
 	requests chan func(*loop)
 	messages chan Message
-	status   chan Status // the latest Status not yet taken; see StatusUpdates
+	status   chan Status   // the latest Status not yet taken; see StatusUpdates
 	done     chan struct{} // closed when the loop has stopped
 	err      error         // why the loop stopped; read after done
 	stop     context.CancelFunc
