@@ -53,7 +53,6 @@ import (
 const (
 	closeTimeout     = 2 * time.Second // the Close command's wait for the peer's goodbye
 	quitAfter        = 4 * time.Second // give up waiting for Closed
-	copiedFor        = 3 * time.Second // the "copied" note
 	reconnectingTick = time.Second
 	staleCheck       = time.Second // zeroes rates once bytes stop moving
 	// maxWaitingOffers is how many of the peer's file offers may wait
@@ -202,6 +201,7 @@ func New(sess Session, opts Options) *Model {
 	m.common, m.status.common = c, c
 	m.code = newCodePane(c, opts.Code, opts.CodeLength)
 	m.verifier = &verifierPane{common: c, waiting: func() int { return len(m.dialogs.items) }}
+	m.status.verifierConfirmed = func() bool { return m.verifier.confirmed }
 	m.forwards = &forwardsPane{common: c}
 	m.forwardForm = &forwardForm{m.forwards}
 	m.transfers = &transfersPane{common: c}
@@ -317,8 +317,17 @@ func (m *Model) send(c session.Command) tea.Cmd {
 	}
 }
 
-// Update implements tea.Model.
+// Update implements tea.Model. A notice said while handling msg gets its
+// expiry timer here.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.update(msg)
+	if expiry := m.status.expiry(); expiry != nil {
+		cmd = tea.Batch(cmd, expiry)
+	}
+	return model, cmd
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
@@ -405,7 +414,7 @@ func (m *Model) quit() tea.Cmd {
 	m.phase = closing
 	m.showHelp = false
 	cmd := m.broadcast(closingMsg{})
-	m.status.say("closing…", false)
+	m.status.hold("closing…")
 	return tea.Batch(
 		cmd,
 		m.send(session.Close{Timeout: closeTimeout}),
