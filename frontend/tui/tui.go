@@ -169,7 +169,13 @@ type Model struct {
 	over        bool  // the session ended: Closed came, or the events stopped
 	closedErr   error // Closed.Err, or errSessionStopped
 	gotClosed   bool
-	wantNewCode bool // n on the spoiled-code screen
+	wantNewCode bool // n on the closed screen
+	// askingQuit: q or ctrl+c found something that would stop; the
+	// question waits for y.
+	askingQuit bool
+	// lostToPeer is what the peer's goodbye stopped here, counted when
+	// it came.
+	lostToPeer losses
 
 	frames atomic.Int64
 }
@@ -265,7 +271,7 @@ func (m *Model) Frames() int64 { return m.frames.Load() }
 // unhappily, else nil.
 func (m *Model) Err() error {
 	if m.wantNewCode {
-		return ErrNewCode
+		return &newCodeError{peerCame: m.verifier.known()}
 	}
 	if !m.over || m.happy() || errors.Is(m.closedErr, session.ErrLonely) {
 		return nil
@@ -278,6 +284,12 @@ func (m *Model) Err() error {
 // answered our goodbye in time).
 func (m *Model) happy() bool {
 	return m.gotClosed && (m.closedErr == nil || errors.Is(m.closedErr, session.ErrCloseTimeout))
+}
+
+// canStartAgain says whether the closed screen offers n: a new session
+// in the same app after a spoiled or wrong code, or once the peer left.
+func (m *Model) canStartAgain() bool {
+	return m.spoiled() || errors.Is(m.closedErr, session.ErrWrongCode) || (m.happy() && m.peerLeft)
 }
 
 // spoiled reports whether the session ended because someone other than
@@ -380,6 +392,7 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 		m.peerTakesNoFiles = !e.Peer.Accepts(session.FeatureFiles)
 	case session.PeerClosing:
 		m.peerLeft = true
+		m.lostToPeer = m.lossesNow()
 	case session.Closed:
 		m.gotClosed = true
 		return m.sessionEnded(e.Err)
@@ -404,13 +417,35 @@ func (m *Model) sessionEnded(err error) tea.Cmd {
 	return m.broadcast(endedMsg{})
 }
 
-// quit begins closing: a goodbye to the peer, then Closed (or a timeout).
-// Pressed again, or once the session has ended, it quits at once.
+// quit begins closing: a goodbye to the peer, then Closed (or a timeout);
+// if forwards are up or transfers under way, it asks first. Pressed
+// again, or once the session has ended, it quits at once.
 func (m *Model) quit() tea.Cmd {
 	switch m.phase {
 	case closing, ended:
 		return tea.Quit
 	}
+	if m.lossesNow().none() {
+		return m.close()
+	}
+	m.askingQuit = true
+	m.showHelp = false
+	return nil
+}
+
+// answerQuit takes the key pressed at the quit question: y (or ctrl+c
+// again) closes, any other key stays.
+func (m *Model) answerQuit(k tea.KeyPressMsg) tea.Cmd {
+	m.askingQuit = false
+	if key.Matches(k, keyQuitYes) {
+		return m.close()
+	}
+	return nil
+}
+
+// close sends the goodbye.
+func (m *Model) close() tea.Cmd {
+	m.askingQuit = false
 	m.phase = closing
 	m.showHelp = false
 	cmd := m.broadcast(closingMsg{})
@@ -496,6 +531,12 @@ func (m *Model) modal() (p pane, width int) {
 // terminal.
 func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
 	k, isKey := msg.(tea.KeyPressMsg)
+	if m.askingQuit && m.phase == running {
+		if isKey {
+			return m.answerQuit(k)
+		}
+		return nil
+	}
 	if isKey && key.Matches(k, m.keys.ForceQuit) {
 		return m.quit()
 	}
@@ -504,7 +545,7 @@ func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
 		if !isKey {
 			return nil
 		}
-		if m.spoiled() && key.Matches(k, m.keys.NewCode) {
+		if m.canStartAgain() && key.Matches(k, m.keys.NewCode) {
 			m.wantNewCode = true
 		}
 		return tea.Quit
@@ -574,9 +615,12 @@ func (m *Model) openSending(text string) tea.Cmd {
 // helpKeys are the bindings that apply now, for the help line.
 func (m *Model) helpKeys() help.KeyMap {
 	k := m.keys
+	if m.askingQuit && m.phase == running {
+		return bindings{short: []key.Binding{keyQuitYes, keyQuitNo}}
+	}
 	switch f := m.focus(); f {
 	case focusEnded:
-		if m.spoiled() {
+		if m.canStartAgain() {
 			return bindings{short: []key.Binding{k.NewCode, k.Exit}}
 		}
 		return bindings{short: []key.Binding{k.Exit}}
@@ -629,6 +673,10 @@ func (m *Model) render() string {
 	screen := header + "\n\n" + fitHeight(body, room) + "\n" + bottom
 	if p, width := m.modal(); p != nil {
 		screen = overlay(screen, m.styles.Modal.Render(p.view(width, h-4)), w, h)
+	}
+	if m.askingQuit {
+		question := m.styles.Header.Render(m.lossesNow().question())
+		screen = overlay(screen, m.styles.Modal.Render(wrap(question, m.modalWidth()-4)), w, h)
 	}
 	return clip(screen, w, h)
 }
@@ -685,6 +733,9 @@ func (m *Model) endedView(header string, w, h int) string {
 	switch {
 	case m.happy() && m.peerLeft:
 		title = "Your peer closed the session."
+		if !m.lostToPeer.none() {
+			title = "Your peer closed the session: " + m.lostToPeer.peerClosedText() + "."
+		}
 	case m.happy():
 		title = "The session is over."
 	case errors.Is(m.closedErr, session.ErrLonely):
@@ -710,7 +761,11 @@ func (m *Model) endedView(header string, w, h int) string {
 	if detail != "" {
 		text += "\n\n" + wrap(detail, width-4)
 	}
-	text += "\n\n" + st.Dim.Render("Press any key to exit.")
+	if m.canStartAgain() && !m.spoiled() { // the spoiled detail says it
+		text += "\n\n" + wrap(st.Dim.Render("Press any key to exit, or n to start again (a new code, or type one)."), width-4)
+	} else {
+		text += "\n\n" + st.Dim.Render("Press any key to exit.")
+	}
 	box := st.Ended.Render(text)
 	body := lipgloss.Place(w, max(1, h-2), lipgloss.Center, lipgloss.Center, box)
 	return clip(header+"\n\n"+fitHeight(body, max(1, h-2)), w, h)
