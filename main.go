@@ -75,6 +75,8 @@ Forwarding (compatible with fowl):
 
 Files (between gander peers; in the app, drop files onto the terminal):
   --send PATH             send this file or directory once the peer is here
+                          (a gander peer only: for "wormhole receive" and
+                          other wormhole clients use "gander send PATH")
   --accept-files          with --no-tui: accept the peer's files (else refused)
   --save-dir DIR          where received files go (default ~/Downloads, or
                           the current directory)

@@ -31,6 +31,11 @@ var (
 	// ErrLonely: the session closed (by command or by Start's context)
 	// before the peer came.
 	ErrLonely = wormhole.ErrLonely
+	// ErrMailboxUnreachable: the mailbox server could not be reached at
+	// the start (a wrong --mailbox, no network). Once connected, its
+	// losses are ServerStatus events and retried for as long as the
+	// session runs.
+	ErrMailboxUnreachable = wormhole.ErrMailboxUnreachable
 )
 
 // ErrLinkStopped: the dilated connection stopped for good (it could not

@@ -232,3 +232,28 @@ func TestCopyWithClipboardProgram(t *testing.T) {
 	}
 	_ = exec.ErrNotFound
 }
+
+// An unreachable mailbox server at the start: what it is, in words, and
+// n tries again.
+func TestUnreachableMailboxScreen(t *testing.T) {
+	h := newHarness(t, Options{}, 80, 24)
+	err := unreachableError{}
+	h.event(session.Closed{Err: err})
+	if s := h.screen(); !contains(s, "Cannot reach the mailbox server.") || !contains(s, "n to start again") {
+		t.Fatalf("screen:\n%s", s)
+	}
+	h.golden("mailbox_unreachable")
+	h.press(keyRune('n'))
+	if !errors.Is(h.m.Err(), ErrNewCode) {
+		t.Errorf("n did not start again: %v", h.m.Err())
+	}
+}
+
+// unreachableError stands for mailbox's *ConnectError, with its text.
+type unreachableError struct{}
+
+func (unreachableError) Error() string {
+	return "cannot reach the mailbox server at ws://mailbox.example:4000/v1 (connection refused: nothing listens there): " +
+		"check the address (--mailbox) and the network"
+}
+func (unreachableError) Is(target error) bool { return target == session.ErrMailboxUnreachable }

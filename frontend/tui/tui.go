@@ -287,9 +287,11 @@ func (m *Model) happy() bool {
 }
 
 // canStartAgain says whether the closed screen offers n: a new session
-// in the same app after a spoiled or wrong code, or once the peer left.
+// in the same app after a spoiled or wrong code, once the peer left, or
+// to try an unreachable mailbox server again.
 func (m *Model) canStartAgain() bool {
-	return m.spoiled() || errors.Is(m.closedErr, session.ErrWrongCode) || (m.happy() && m.peerLeft)
+	return m.spoiled() || errors.Is(m.closedErr, session.ErrWrongCode) || (m.happy() && m.peerLeft) ||
+		errors.Is(m.closedErr, session.ErrMailboxUnreachable)
 }
 
 // spoiled reports whether the session ended because someone other than
@@ -746,6 +748,9 @@ func (m *Model) endedView(header string, w, h int) string {
 	case errors.Is(m.closedErr, session.ErrWrongCode):
 		title = "Wrong code."
 		detail = clean(m.closedErr.Error()) + "\nCheck the code with your peer and try again."
+	case errors.Is(m.closedErr, session.ErrMailboxUnreachable):
+		title = "Cannot reach the mailbox server."
+		detail = clean(m.closedErr.Error()) + "\nOnce connected, gander keeps trying whenever the server goes away."
 	case !m.gotClosed:
 		title = "The session stopped."
 	default:
