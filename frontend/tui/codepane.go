@@ -52,6 +52,9 @@ type codePane struct {
 	clipboard clipboard
 	// nobody: nobody was on the nameplate when we joined.
 	nobody bool
+	// serverDown: the mailbox server is out of reach, so the peer
+	// cannot find us yet.
+	serverDown bool
 }
 
 // copiedShownFor is how long the copy's note stays under the code.
@@ -94,6 +97,8 @@ func (p *codePane) update(msg tea.Msg) tea.Cmd {
 			p.nobody = true
 		case session.PeerConnected:
 			p.nobody = false
+		case session.ServerStatus:
+			p.serverDown = !e.Connected
 		}
 	case copiedMsg:
 		if msg.seq == p.copySeq {
@@ -287,6 +292,10 @@ func (p *codePane) view(width, _ int) string {
 				"if it was used already, ask your peer for a new one.", width))
 		} else {
 			b.WriteString("\n\nWaiting for your peer to join…")
+		}
+		if p.serverDown {
+			b.WriteString("\n" + wrap(st.Warn.Render("The mailbox server is out of reach: your peer cannot find you "+
+				"until it is back (gander keeps trying)."), width))
 		}
 	}
 	return b.String()
