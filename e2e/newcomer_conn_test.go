@@ -255,3 +255,28 @@ func TestNewcomerConnNobodyAndUsedCode(t *testing.T) {
 	alice.keys("C-c")
 	alice.assertCleanAfterExit("Verifier")
 }
+
+// An unreachable mailbox server at the start: the app says so in words,
+// not the dialer's text, and n tries again, finding the server once it
+// is there.
+func TestNewcomerConnMailboxUnreachableAtStart(t *testing.T) {
+	port := freePort(t)
+	mailbox := &mailboxServer{dir: t.TempDir(), port: port}
+	mailbox.Addr = "127.0.0.1:" + strconv.Itoa(port)
+	mailbox.URL = "ws://" + mailbox.Addr + "/v1"
+	alice := startTerminal(t, "alice")
+	alice.run("gander --mailbox " + mailbox.URL + " --relay tcp:127.0.0.1:1")
+	alice.waitScreen(regexp.MustCompile(`Cannot reach the mailbox server\.`), 30*time.Second)
+	alice.waitScreen(wrapped("cannot reach the mailbox server at "+mailbox.URL+" (connection refused: nothing listens there): check the address (--mailbox) and the network"), 5*time.Second)
+	for _, raw := range []string{"dial tcp", "WebSocket", "Get \""} {
+		if strings.Contains(alice.screen(), raw) {
+			t.Errorf("the screen shows the dialer's %q:\n%s", raw, alice.screen())
+		}
+	}
+	mailbox.start(t)
+	alice.keys("n")
+	alice.waitScreen(tuiLanding, 30*time.Second)
+	alice.waitScreen(tuiServerUp, 10*time.Second)
+	alice.keys("C-c")
+	alice.assertCleanAfterExit("Type the code")
+}

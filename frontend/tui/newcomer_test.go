@@ -219,6 +219,9 @@ func TestCopyWithClipboardProgram(t *testing.T) {
 			if !contains(h.screen(), tc.want) {
 				t.Errorf("screen:\n%s", h.screen())
 			}
+			if tc.name == "no display" {
+				h.golden("copied_osc52")
+			}
 			if tc.wantRun != "" && (ran != "/usr/bin/"+tc.wantRun || stdin != "7-guitarist-revenge") {
 				t.Errorf("ran %q with %q", ran, stdin)
 			}
