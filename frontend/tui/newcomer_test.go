@@ -260,3 +260,20 @@ func (unreachableError) Error() string {
 		"check the address (--mailbox) and the network"
 }
 func (unreachableError) Is(target error) bool { return target == session.ErrMailboxUnreachable }
+
+func TestLossesText(t *testing.T) {
+	two := losses{forwards: 1, transfers: []transferLoss{{"a.txt", "at 5%"}, {"b dir", ""}}}
+	if got, want := two.question(), "quit? 1 forward and a.txt at 5% and b dir would stop (y/N)"; got != want {
+		t.Errorf("question = %q, want %q", got, want)
+	}
+	if got, want := two.peerClosedText(), "1 forward closed, a.txt stopped at 5% and b dir stopped"; got != want {
+		t.Errorf("peerClosedText = %q, want %q", got, want)
+	}
+	three := losses{transfers: []transferLoss{{"a", "at 1%"}, {"b", "at 2%"}, {"c", "at 3%"}}}
+	if got, want := three.question(), "quit? 3 transfers would stop (y/N)"; got != want {
+		t.Errorf("question = %q, want %q", got, want)
+	}
+	if got, want := three.peerClosedText(), "3 transfers stopped"; got != want {
+		t.Errorf("peerClosedText = %q, want %q", got, want)
+	}
+}

@@ -16,8 +16,12 @@ import (
 // and the transfers under way.
 type losses struct {
 	forwards  int
-	transfers []string // "notes.txt at 26%"
+	transfers []transferLoss
 }
+
+// transferLoss is one transfer under way: its name, sanitised, and how
+// far it is ("at 26%"; empty while the size is unknown).
+type transferLoss struct{ name, at string }
 
 func (l losses) none() bool { return l.forwards == 0 && len(l.transfers) == 0 }
 
@@ -33,11 +37,11 @@ func (m *Model) lossesNow() losses {
 		if r.finished || r.err != "" {
 			continue
 		}
-		what := clean(r.name)
+		loss := transferLoss{name: clean(r.name)}
 		if r.size > 0 {
-			what += fmt.Sprintf(" at %d%%", percent(r.done, r.size))
+			loss.at = fmt.Sprintf("at %d%%", percent(r.done, r.size))
 		}
-		l.transfers = append(l.transfers, what)
+		l.transfers = append(l.transfers, loss)
 	}
 	return l
 }
@@ -49,13 +53,18 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// transfersText is "notes.txt at 26%", or "3 transfers" when there are
-// more than two.
-func (l losses) transfersText() string {
+// transfersText is "notes.txt at 26%" (verb between the name and how
+// far: "notes.txt stopped at 26%"), or "3 transfers" when there are more
+// than two.
+func (l losses) transfersText(verb string) string {
 	if len(l.transfers) > 2 {
-		return plural(len(l.transfers), "transfer", "transfers")
+		return strings.TrimSpace(plural(len(l.transfers), "transfer", "transfers") + " " + verb)
 	}
-	return strings.Join(l.transfers, " and ")
+	var each []string
+	for _, t := range l.transfers {
+		each = append(each, strings.Join(strings.Fields(t.name+" "+verb+" "+t.at), " "))
+	}
+	return strings.Join(each, " and ")
 }
 
 // question is what quitting asks: "quit? 2 forwards and notes.txt at
@@ -66,7 +75,7 @@ func (l losses) question() string {
 		parts = append(parts, plural(l.forwards, "forward", "forwards"))
 	}
 	if len(l.transfers) > 0 {
-		parts = append(parts, l.transfersText())
+		parts = append(parts, l.transfersText(""))
 	}
 	return "quit? " + strings.Join(parts, " and ") + " would stop (y/N)"
 }
@@ -79,10 +88,7 @@ func (l losses) peerClosedText() string {
 		parts = append(parts, plural(l.forwards, "forward", "forwards")+" closed")
 	}
 	if len(l.transfers) > 0 {
-		parts = append(parts, strings.Replace(l.transfersText(), " at ", " stopped at ", 1))
-		if !strings.Contains(parts[len(parts)-1], "stopped") {
-			parts[len(parts)-1] += " stopped"
-		}
+		parts = append(parts, l.transfersText("stopped"))
 	}
 	return strings.Join(parts, ", ")
 }
