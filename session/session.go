@@ -24,7 +24,8 @@
 //   - Goroutines the session goroutine starts, each stopped by its
 //     context and waited for before Closed: the setup (code, key,
 //     Dilation; waited for through its result), and under controller.wg
-//     the status and traffic reporters, one per offer of ours, one per
+//     the mailbox server's and the link's status reporters, the traffic
+//     reporter, one per offer of ours, one per
 //     ListNameplates, the file-offer listener, its refusal reporter and
 //     one per transfer. The goodbye reader has a context of its own, as it
 //     must outlive an interrupt; it is stopped before the wormhole closes.
