@@ -75,6 +75,8 @@ Forwarding (compatible with fowl):
 
 Files (between gander peers; in the app, drop files onto the terminal):
   --send PATH             send this file or directory once the peer is here
+                          (a gander peer only: for "wormhole receive" and
+                          other wormhole clients use "gander send PATH")
   --accept-files          accept the peer's files unasked (else --no-tui
                           refuses them and --json asks its controller)
   --save-dir DIR          where received files go (default ~/Downloads, or

@@ -95,10 +95,12 @@ func (term *terminal) verifier() string {
 }
 
 // quit presses q, answers the closed screen if the session ended first,
-// and checks the terminal is clean.
+// says y if the app asks first (forwards up, a transfer under way), and
+// checks the terminal is clean.
 func (term *terminal) quit() {
 	term.t.Helper()
 	term.keys("q")
+	term.confirmQuitIfAsked()
 	term.assertCleanAfterExit("Verifier", "Forwards", "gander 0")
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gander-pair/gander/dilation"
 	"github.com/gander-pair/gander/forwards"
 	"github.com/gander-pair/gander/wormhole"
+	"github.com/gander-pair/gander/wormhole/codes"
 )
 
 // ErrCloseTimeout: the peer did not answer our goodbye within the Close
@@ -30,6 +31,11 @@ var (
 	// ErrLonely: the session closed (by command or by Start's context)
 	// before the peer came.
 	ErrLonely = wormhole.ErrLonely
+	// ErrMailboxUnreachable: the mailbox server could not be reached at
+	// the start (a wrong --mailbox, no network). Once connected, its
+	// losses are ServerStatus events and retried for as long as the
+	// session runs.
+	ErrMailboxUnreachable = wormhole.ErrMailboxUnreachable
 )
 
 // ErrLinkStopped: the dilated connection stopped for good (it could not
@@ -192,6 +198,8 @@ func (c *controller) run(ctx context.Context) error {
 	if c.cfg.Code != "" {
 		startSetup(c.cfg.Code, 0)
 	}
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); reportServer(runCtx, c.w, c.emit) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,18 +301,31 @@ func (c *controller) run(ctx context.Context) error {
 // subprotocols the peer accepts, in a goroutine of its own while run goes on taking commands.
 func (c *controller) setup(ctx context.Context, code string, length int) setupResult {
 	var err error
+	nobody := "" // the nameplate nobody was on, if so
 	if code == "" {
 		if length == 0 {
 			length = c.cfg.CodeLength
 		}
 		code, err = c.w.AllocateCode(ctx, length)
 	} else {
+		// Asked before our claim, which would put us on the list.
+		nameplate := ""
+		if parsed, perr := codes.Parse(code); perr == nil {
+			nameplate = codes.Nameplate(parsed)
+		}
+		occupied := nameplateInUse(ctx, c.w, nameplate)
 		err = c.w.SetCode(ctx, code)
+		if !occupied {
+			nobody = nameplate
+		}
 	}
 	if err != nil {
 		return setupResult{err: err}
 	}
 	c.emit(CodeReady{Code: code})
+	if nobody != "" {
+		c.emit(NobodyOnCode{Nameplate: nobody})
+	}
 	verifier, err := c.w.Verifier(ctx)
 	if err != nil {
 		return setupResult{err: err}

@@ -24,7 +24,8 @@
 //   - Goroutines the session goroutine starts, each stopped by its
 //     context and waited for before Closed: the setup (code, key,
 //     Dilation; waited for through its result), and under controller.wg
-//     the status and traffic reporters, one per offer of ours, one per
+//     the mailbox server's and the link's status reporters, the traffic
+//     reporter, one per offer of ours, one per
 //     ListNameplates, the file-offer listener, its refusal reporter and
 //     one per transfer. The goodbye reader has a context of its own, as it
 //     must outlive an interrupt; it is stopped before the wormhole closes.
@@ -47,6 +48,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,6 +152,29 @@ type (
 	}
 	// PeerClosing: the peer said goodbye.
 	PeerClosing struct{}
+	// ServerStatus: the connection to the mailbox server was lost, a
+	// reconnection attempt failed, or it is back. While it is down a link
+	// that is up goes on (Dilation needs the server only to reconnect),
+	// but a peer still to come cannot find us and a lost link cannot be
+	// made again; the session retries every few seconds for as long as it
+	// runs. (Before the first connection there is no session: Start's
+	// Closed carries ErrMailboxUnreachable.)
+	ServerStatus struct {
+		Connected bool
+		// While down: since when, how many attempts failed since, and
+		// why the last did (nil before the first failure).
+		Since       time.Time
+		Attempts    int
+		LastFailure error
+		// Once back: how long the server was out of reach.
+		Outage time.Duration
+	}
+	// NobodyOnCode: nobody was on the code's nameplate when we joined.
+	// The peer has not come yet, or the code was used already: the
+	// server forgets a nameplate once its two sides have left it, so a
+	// used code looks like a new one to whoever comes third. The session
+	// waits on.
+	NobodyOnCode struct{ Nameplate string }
 	// Closed is the last event. Err is nil after a happy end (closed by
 	// command, by the peer's goodbye or by the end of Start's context,
 	// with the peer there), else for errors.Is: ErrLonely (closed before
@@ -171,6 +196,8 @@ func (PermissionWithdrawn) isEvent() {}
 func (CommandFailed) isEvent()       {}
 func (Traffic) isEvent()             {}
 func (PeerClosing) isEvent()         {}
+func (ServerStatus) isEvent()        {}
+func (NobodyOnCode) isEvent()        {}
 func (Closed) isEvent()              {}
 func (LinkStatus) isEvent()          {}
 func (ServiceListening) isEvent()    {}
@@ -427,6 +454,34 @@ func openWormhole(ctx context.Context, cfg *Config, emit func(Event)) (*wormhole
 	}
 	emit(Welcome{MOTD: w.MOTD()})
 	return w, nil
+}
+
+// reportServer turns the mailbox connection's changes into ServerStatus
+// events until ctx ends.
+func reportServer(ctx context.Context, w *wormhole.Wormhole, emit func(Event)) {
+	for {
+		select {
+		case st := <-w.MailboxStatus():
+			emit(ServerStatus{Connected: st.Connected, Since: st.Since, Attempts: st.Attempts,
+				LastFailure: st.LastErr, Outage: st.Outage})
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// nobodyCheckTimeout bounds the look at the server's nameplates before
+// joining: the hint is worth a moment, not a wait.
+const nobodyCheckTimeout = 5 * time.Second
+
+// nameplateInUse reports whether someone is on code's nameplate, asking
+// the server; when it cannot tell (no answer in time, a code without a
+// nameplate) it says yes, so that no hint is given.
+func nameplateInUse(ctx context.Context, w *wormhole.Wormhole, nameplate string) bool {
+	ctx, cancel := context.WithTimeout(ctx, nobodyCheckTimeout)
+	defer cancel()
+	names, err := w.ListNameplates(ctx)
+	return err != nil || nameplate == "" || slices.Contains(names, nameplate)
 }
 
 func reportStatus(ctx context.Context, conn *dilation.Conn, emit func(Event)) {

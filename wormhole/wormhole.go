@@ -194,6 +194,14 @@ func New(ctx context.Context, cfg Config) (*Wormhole, error) {
 	return w, nil
 }
 
+// MailboxStatus reports the mailbox server connection's changes (see
+// mailbox.Client.StatusUpdates: only the latest waits to be read).
+func (w *Wormhole) MailboxStatus() <-chan mailbox.Status { return w.mb.StatusUpdates() }
+
+// ErrMailboxUnreachable matches (errors.Is) New failing because the
+// mailbox server could not be reached.
+var ErrMailboxUnreachable = mailbox.ErrUnreachable
+
 // MOTD is the server's message of the day, if any (untrusted text).
 func (w *Wormhole) MOTD() string { return w.mb.Welcome().MOTD }
 

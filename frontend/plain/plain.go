@@ -17,6 +17,7 @@ import (
 
 	"github.com/gander-pair/gander/internal/sanitize"
 	"github.com/gander-pair/gander/session"
+	"github.com/gander-pair/gander/wormhole/codes"
 )
 
 // Run runs the session with its events as plain lines on stdout, after
@@ -43,6 +44,11 @@ func Run(ctx context.Context, cfg session.Config, sends []string, stdout io.Writ
 	var link linkLines
 	for ev := range s.Events() {
 		printEvent(out, &link, ev)
+		if _, ok := ev.(session.CodeReady); ok && len(sends) > 0 {
+			// --send speaks gander's own file transfer: a `wormhole
+			// receive` on the other end would wait as silently as we do.
+			fmt.Fprintln(out, sendsHint)
+		}
 	}
 	err = sessionResult(s.Wait())
 	out.Flush()
@@ -51,6 +57,10 @@ func Run(ctx context.Context, cfg session.Config, sends []string, stdout io.Writ
 	}
 	return err
 }
+
+// sendsHint follows the code when --send is given.
+const sendsHint = "The files go to a gander peer (gander CODE). For `wormhole receive` or another wormhole client, " +
+	"send with `gander send PATH` instead."
 
 // ErrOutputFailed ends a --no-tui session whose output cannot be written.
 var ErrOutputFailed = errors.New("writing the output failed")
@@ -78,6 +88,15 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 		fmt.Fprintf(w, "Wormhole code is: %s\n", e.Code)
 	case session.PeerConnected:
 		fmt.Fprintf(w, "Peer connected. Verifier: %s\n", formatVerifier(e.Verifier))
+		if e.Peer.Kind == session.PeerGander && len(e.Verifier) >= verifierWords {
+			// What the peer's gander shows too: quicker to compare aloud.
+			fmt.Fprintf(w, "Verifier words (both gander): %s\n", strings.Join(codes.Words(e.Verifier[:verifierWords]), " "))
+		}
+	case session.NobodyOnCode:
+		fmt.Fprintf(w, "Nobody is on nameplate %s yet; waiting for the peer (a code works only once: if it was used already, ask for a new one)\n",
+			clean(e.Nameplate))
+	case session.ServerStatus:
+		link.printServer(w, e)
 	case session.OfferFailed:
 		fmt.Fprintf(w, "Could not offer %s: %s\n", clean(e.Service), clean(e.Err.Error()))
 	case session.PeerClosing:
@@ -171,6 +190,28 @@ type linkLines struct {
 	generation int
 	lost       bool // "Connection lost" was told, and nothing since
 	attempts   int  // failed attempts in the outage, as last reported
+
+	// The mailbox server's connection, told the same way: lost once,
+	// back once.
+	serverLost     bool
+	serverAttempts int
+}
+
+// verifierWords is how many of the verifier's bytes are also given in
+// PGP words, as the app shows them.
+const verifierWords = 8
+
+func (l *linkLines) printServer(w io.Writer, st session.ServerStatus) {
+	switch {
+	case !st.Connected && !l.serverLost:
+		fmt.Fprintln(w, "Mailbox server connection lost; reconnecting (the link to the peer, if up, goes on)...")
+		l.serverLost = true
+	case !st.Connected:
+		l.serverAttempts = st.Attempts
+	case l.serverLost:
+		fmt.Fprintf(w, "Mailbox server reconnected%s\n", outageSummary(st.Outage, l.serverAttempts))
+		l.serverLost, l.serverAttempts = false, 0
+	}
 }
 
 func (l *linkLines) print(w io.Writer, st session.LinkStatus) {

@@ -45,9 +45,20 @@ type codePane struct {
 	warning     string // an unknown word: Enter again uses the code anyway
 	warnedFor   string // the code the warning is about
 
-	copied  bool // "copied" shows until copySeq's timer fires
-	copySeq int
+	// copied says how the last c went, until copySeq's timer fires.
+	copied    string
+	copiedOK  bool
+	copySeq   int
+	clipboard clipboard
+	// nobody: nobody was on the nameplate when we joined.
+	nobody bool
+	// serverDown: the mailbox server is out of reach, so the peer
+	// cannot find us yet.
+	serverDown bool
 }
+
+// copiedShownFor is how long the copy's note stays under the code.
+const copiedShownFor = 8 * time.Second
 
 func newCodePane(c *common, code string, length int) *codePane {
 	in := textinput.New()
@@ -56,7 +67,7 @@ func newCodePane(c *common, code string, length int) *codePane {
 	in.SetStyles(c.styles.Input)
 	in.CharLimit = 200
 	in.Focus()
-	p := &codePane{common: c, length: length, input: in}
+	p := &codePane{common: c, length: length, input: in, clipboard: systemClipboard()}
 	if code != "" {
 		// The session joins with it already.
 		p.state, p.code = codeWaiting, code
@@ -82,10 +93,20 @@ func (p *codePane) update(msg tea.Msg) tea.Cmd {
 			p.setNameplates(e.Names)
 		case session.CodeReady:
 			p.ready(e.Code)
+		case session.NobodyOnCode:
+			p.nobody = true
+		case session.PeerConnected:
+			p.nobody = false
+		case session.ServerStatus:
+			p.serverDown = !e.Connected
+		}
+	case copiedMsg:
+		if msg.seq == p.copySeq {
+			return p.showCopied(msg)
 		}
 	case copiedDoneMsg:
 		if msg.seq == p.copySeq {
-			p.copied = false
+			p.copied = ""
 		}
 	case tea.KeyPressMsg:
 		if p.typing() {
@@ -102,15 +123,21 @@ func (p *codePane) update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// copy puts the code on the clipboard, and says so for a moment.
+// copy puts the code on the clipboard; copiedMsg then says how, for a
+// moment.
 func (p *codePane) copy() tea.Cmd {
-	p.copied = true
 	p.copySeq++
-	seq := p.copySeq
-	return tea.Batch(
-		tea.SetClipboard(p.code),
-		tea.Tick(copiedFor, func(time.Time) tea.Msg { return copiedDoneMsg{seq} }),
-	)
+	cmd, byTool := p.clipboard.copy(p.code, p.copySeq)
+	if byTool {
+		return cmd
+	}
+	return tea.Batch(cmd, p.showCopied(copiedMsg{seq: p.copySeq}))
+}
+
+// showCopied shows how the copy went, for copiedShownFor.
+func (p *codePane) showCopied(msg copiedMsg) tea.Cmd {
+	p.copied, p.copiedOK = msg.text()
+	return tea.Tick(copiedShownFor, func(time.Time) tea.Msg { return copiedDoneMsg{msg.seq} })
 }
 
 func (p *codePane) helpKeys() []key.Binding {
@@ -252,12 +279,24 @@ func (p *codePane) view(width, _ int) string {
 		if p.allocated {
 			b.WriteString(fit("Tell your peer to run: "+st.Code.Render("gander "+clean(p.code)), width) + "\n")
 		}
-		if p.copied {
-			b.WriteString(st.Good.Render("✓ copied to the clipboard"))
-		} else {
+		switch {
+		case p.copied != "" && p.copiedOK:
+			b.WriteString(wrap(st.Good.Render("✓ ")+p.copied, width))
+		case p.copied != "":
+			b.WriteString(wrap(st.Warn.Render("• ")+p.copied, width))
+		default:
 			b.WriteString(st.Dim.Render("press ") + st.Key.Render("c") + st.Dim.Render(" to copy the code"))
 		}
-		b.WriteString("\n\nWaiting for your peer to join…")
+		if p.nobody {
+			b.WriteString("\n\n" + wrap("Nobody is on this code yet — waiting for your peer. A code works only once: "+
+				"if it was used already, ask your peer for a new one.", width))
+		} else {
+			b.WriteString("\n\nWaiting for your peer to join…")
+		}
+		if p.serverDown {
+			b.WriteString("\n" + wrap(st.Warn.Render("The mailbox server is out of reach: your peer cannot find you "+
+				"until it is back (gander keeps trying)."), width))
+		}
 	}
 	return b.String()
 }

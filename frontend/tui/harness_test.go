@@ -43,6 +43,7 @@ func newHarness(t *testing.T, opts Options, width, height int) *harness {
 		opts.Version = "1.0.0"
 	}
 	h.m = New(fakeSession{h.events, h.commands}, opts)
+	h.m.code.clipboard = noClipboardTools // never the machine's own clipboard
 	t.Cleanup(h.m.stop)
 	h.m.Update(tea.WindowSizeMsg{Width: width, Height: height})
 	return h

@@ -9,7 +9,8 @@ import (
 
 // RunPairing starts a session with cfg and runs the app on it until it
 // ends, then again with a new code for as long as the person asks for one
-// after a spoiled code (the files to send come along). The permission
+// (n after a spoiled or wrong code, or once the peer left; the files to
+// send come along while no peer has had them). The permission
 // dialogs are the app's, so cfg.AskPeer is set. Errors are for the caller
 // to print, after the terminal is restored; a session that ended before
 // the peer came is no error.
@@ -18,6 +19,9 @@ func RunPairing(ctx context.Context, cfg session.Config, sends []string, opts Op
 	err := runOnce(ctx, cfg, sends, opts)
 	for errors.Is(err, ErrNewCode) && ctx.Err() == nil {
 		cfg.Code, opts.Code = "", ""
+		if peerCame(err) {
+			sends = nil // they went to that peer
+		}
 		err = runOnce(ctx, cfg, sends, opts)
 	}
 	return err

@@ -28,12 +28,41 @@ type statusLine struct {
 	link     *session.LinkStatus
 	// reconnectingSince is when the current reconnection began.
 	reconnectingSince time.Time
+	// server is the mailbox connection's latest change; nil while it
+	// has stayed up since the welcome. serverLostAt is when this line
+	// saw it go, should the status carry no Since.
+	server       *session.ServerStatus
+	serverLostAt time.Time
 
 	notice    string
 	noticeBad bool
+	// noticeKind says what replaces the notice besides time: the
+	// verifier's goes once it is confirmed (verifierConfirmed), a held
+	// one ("closing…") only with the next notice.
+	noticeKind        noticeKind
+	verifierConfirmed func() bool
+	// noticeSeq numbers the notices; expirySeq is the last one whose
+	// expiry timer is on its way (see expiry).
+	noticeSeq, expirySeq int
 	// reconnectGen numbers the reconnections, for their ticks.
 	reconnectGen int
 }
+
+// noticeKind is how a notice ends.
+type noticeKind int
+
+const (
+	noticeExpires  noticeKind = iota // after noticeFor
+	noticeVerifier                   // once the verifier is confirmed
+	noticeHeld                       // when the next one comes
+)
+
+// noticeFor is how long a notice stays: long enough to read twice, short
+// enough that the line does not tell of what is long over.
+const noticeFor = 10 * time.Second
+
+// noticeExpiredMsg ends notice number seq, if it is still shown.
+type noticeExpiredMsg struct{ seq int }
 
 // update takes the session events that are notices, and the connection's
 // state; it redraws "reconnecting (12 s)" every second while
@@ -41,8 +70,12 @@ type statusLine struct {
 func (s *statusLine) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case reconnectTickMsg:
-		if msg.gen == s.reconnectGen && s.reconnecting() {
+		if msg.gen == s.reconnectGen && (s.reconnecting() || s.serverDown()) {
 			return s.reconnectTick()
+		}
+	case noticeExpiredMsg:
+		if msg.seq == s.noticeSeq {
+			s.notice = ""
 		}
 	case eventMsg:
 		return s.handle(msg.ev)
@@ -60,6 +93,9 @@ func (s *statusLine) handle(ev session.Event) tea.Cmd {
 	case session.PeerConnected:
 		s.setPeer(e.Peer)
 		s.say("your peer is connected: compare the verifier", false)
+		s.noticeKind = noticeVerifier
+	case session.ServerStatus:
+		return s.setServer(e, s.now())
 	case session.TransfersRefused:
 		if e.Unread {
 			s.say(fmt.Sprintf("refused %d offers of your peer unread: %s", e.Count, clean(e.Reason)), true)
@@ -86,6 +122,44 @@ func (s *statusLine) handle(ev session.Event) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// setServer records a session.ServerStatus: lost, the line shows since
+// when it reconnects (ticking); back, a notice says after how long.
+func (s *statusLine) setServer(st session.ServerStatus, now time.Time) tea.Cmd {
+	was := s.serverDown()
+	s.server = &st
+	switch {
+	case st.Connected && was:
+		s.say("the mailbox server is back after "+outageText(st.Outage), false)
+	case !st.Connected && !was:
+		s.serverLostAt = now
+		s.reconnectGen++
+		return s.reconnectTick()
+	}
+	return nil
+}
+
+// serverDown says whether the mailbox server's connection is lost now.
+func (s *statusLine) serverDown() bool { return s.server != nil && !s.server.Connected }
+
+// serverText is "reconnecting (12 s) · 3 attempts · refused", briefly
+// "reconnecting (12 s)".
+func (s *statusLine) serverText(now time.Time, d detail) string {
+	since := s.server.Since
+	if since.IsZero() {
+		since = s.serverLostAt
+	}
+	parts := []string{"reconnecting (" + humanDuration(max(0, now.Sub(since))) + ")"}
+	if d == full {
+		if n := s.server.Attempts; n > 0 {
+			parts = append(parts, attemptsText(n))
+		}
+		if why := failureReason(s.server.LastFailure); why != "" {
+			parts = append(parts, why)
+		}
+	}
+	return strings.Join(parts, " · ")
 }
 
 func (s *statusLine) reconnectTick() tea.Cmd {
@@ -218,7 +292,39 @@ func (s *statusLine) reconnecting() bool {
 	return s.link != nil && s.link.State == session.LinkReconnecting
 }
 
-func (s *statusLine) say(text string, bad bool) { s.notice, s.noticeBad = text, bad }
+// say shows a notice until noticeFor has passed or another replaces it.
+func (s *statusLine) say(text string, bad bool) {
+	s.notice, s.noticeBad, s.noticeKind = text, bad, noticeExpires
+	s.noticeSeq++
+}
+
+// hold shows a notice until another replaces it: it tells of a state
+// that lasts ("closing…").
+func (s *statusLine) hold(text string) {
+	s.say(text, false)
+	s.noticeKind = noticeHeld
+}
+
+// expiry is the timer that ends the notice said last, if it has none on
+// its way yet; the root asks after every message, so that no pane that
+// says something has to.
+func (s *statusLine) expiry() tea.Cmd {
+	if s.notice == "" || s.noticeKind != noticeExpires || s.expirySeq == s.noticeSeq {
+		return nil
+	}
+	s.expirySeq = s.noticeSeq
+	seq := s.noticeSeq
+	return tea.Tick(noticeFor, func(time.Time) tea.Msg { return noticeExpiredMsg{seq} })
+}
+
+// shownNotice is the notice to draw: the verifier's goes once it is
+// confirmed, whatever the timer.
+func (s *statusLine) shownNotice() string {
+	if s.noticeKind == noticeVerifier && s.verifierConfirmed != nil && s.verifierConfirmed() {
+		return ""
+	}
+	return s.notice
+}
 
 // detail is how much the status line tells, from all of it down to what
 // fits a narrow terminal.
@@ -234,11 +340,11 @@ const (
 func (s *statusLine) view(width, _ int) string {
 	st, now := s.styles, s.now()
 	var notice string
-	if s.notice != "" {
+	if text := s.shownNotice(); text != "" {
 		if s.noticeBad {
-			notice = fit(st.Bad.Render("✗ ")+s.notice, width)
+			notice = fit(st.Bad.Render("✗ ")+text, width)
 		} else {
-			notice = fit(st.Dim.Render("• ")+s.notice, width)
+			notice = fit(st.Dim.Render("• ")+text, width)
 		}
 	}
 	var line string
@@ -254,7 +360,10 @@ func (s *statusLine) view(width, _ int) string {
 // parts is the status line, in words or, for narrow terminals, briefly.
 func (s *statusLine) parts(st *Styles, now time.Time, d detail) string {
 	server := "server: " + st.Warn.Render("connecting…")
-	if s.welcomed {
+	switch {
+	case s.serverDown():
+		server = "server: " + st.Warn.Render(s.serverText(now, d))
+	case s.welcomed:
 		server = "server: " + st.Good.Render("connected")
 	}
 	peer := "peer: " + st.Good.Render(s.peer)
@@ -263,7 +372,10 @@ func (s *statusLine) parts(st *Styles, now time.Time, d detail) string {
 	}
 	if d > full {
 		server, peer = "server "+st.Warn.Render("…"), st.Good.Render(s.peer)
-		if s.welcomed {
+		switch {
+		case s.serverDown():
+			server = "server " + st.Warn.Render(s.serverText(now, d))
+		case s.welcomed:
 			server = "server " + st.Good.Render("✓")
 		}
 		if s.peer == "" {

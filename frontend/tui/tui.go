@@ -53,7 +53,6 @@ import (
 const (
 	closeTimeout     = 2 * time.Second // the Close command's wait for the peer's goodbye
 	quitAfter        = 4 * time.Second // give up waiting for Closed
-	copiedFor        = 3 * time.Second // the "copied" note
 	reconnectingTick = time.Second
 	staleCheck       = time.Second // zeroes rates once bytes stop moving
 	// maxWaitingOffers is how many of the peer's file offers may wait
@@ -170,7 +169,13 @@ type Model struct {
 	over        bool  // the session ended: Closed came, or the events stopped
 	closedErr   error // Closed.Err, or errSessionStopped
 	gotClosed   bool
-	wantNewCode bool // n on the spoiled-code screen
+	wantNewCode bool // n on the closed screen
+	// askingQuit: q or ctrl+c found something that would stop; the
+	// question waits for y.
+	askingQuit bool
+	// lostToPeer is what the peer's goodbye stopped here, counted when
+	// it came.
+	lostToPeer losses
 
 	frames atomic.Int64
 }
@@ -202,6 +207,7 @@ func New(sess Session, opts Options) *Model {
 	m.common, m.status.common = c, c
 	m.code = newCodePane(c, opts.Code, opts.CodeLength)
 	m.verifier = &verifierPane{common: c, waiting: func() int { return len(m.dialogs.items) }}
+	m.status.verifierConfirmed = func() bool { return m.verifier.confirmed }
 	m.forwards = &forwardsPane{common: c}
 	m.forwardForm = &forwardForm{m.forwards}
 	m.transfers = &transfersPane{common: c}
@@ -265,7 +271,7 @@ func (m *Model) Frames() int64 { return m.frames.Load() }
 // unhappily, else nil.
 func (m *Model) Err() error {
 	if m.wantNewCode {
-		return ErrNewCode
+		return &newCodeError{peerCame: m.verifier.known()}
 	}
 	if !m.over || m.happy() || errors.Is(m.closedErr, session.ErrLonely) {
 		return nil
@@ -278,6 +284,14 @@ func (m *Model) Err() error {
 // answered our goodbye in time).
 func (m *Model) happy() bool {
 	return m.gotClosed && (m.closedErr == nil || errors.Is(m.closedErr, session.ErrCloseTimeout))
+}
+
+// canStartAgain says whether the closed screen offers n: a new session
+// in the same app after a spoiled or wrong code, once the peer left, or
+// to try an unreachable mailbox server again.
+func (m *Model) canStartAgain() bool {
+	return m.spoiled() || errors.Is(m.closedErr, session.ErrWrongCode) || (m.happy() && m.peerLeft) ||
+		errors.Is(m.closedErr, session.ErrMailboxUnreachable)
 }
 
 // spoiled reports whether the session ended because someone other than
@@ -317,8 +331,17 @@ func (m *Model) send(c session.Command) tea.Cmd {
 	}
 }
 
-// Update implements tea.Model.
+// Update implements tea.Model. A notice said while handling msg gets its
+// expiry timer here.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.update(msg)
+	if expiry := m.status.expiry(); expiry != nil {
+		cmd = tea.Batch(cmd, expiry)
+	}
+	return model, cmd
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
@@ -371,6 +394,7 @@ func (m *Model) handleEvent(ev session.Event) tea.Cmd {
 		m.peerTakesNoFiles = !e.Peer.Accepts(session.FeatureFiles)
 	case session.PeerClosing:
 		m.peerLeft = true
+		m.lostToPeer = m.lossesNow()
 	case session.Closed:
 		m.gotClosed = true
 		return m.sessionEnded(e.Err)
@@ -395,17 +419,39 @@ func (m *Model) sessionEnded(err error) tea.Cmd {
 	return m.broadcast(endedMsg{})
 }
 
-// quit begins closing: a goodbye to the peer, then Closed (or a timeout).
-// Pressed again, or once the session has ended, it quits at once.
+// quit begins closing: a goodbye to the peer, then Closed (or a timeout);
+// if forwards are up or transfers under way, it asks first. Pressed
+// again, or once the session has ended, it quits at once.
 func (m *Model) quit() tea.Cmd {
 	switch m.phase {
 	case closing, ended:
 		return tea.Quit
 	}
+	if m.lossesNow().none() {
+		return m.close()
+	}
+	m.askingQuit = true
+	m.showHelp = false
+	return nil
+}
+
+// answerQuit takes the key pressed at the quit question: y (or ctrl+c
+// again) closes, any other key stays.
+func (m *Model) answerQuit(k tea.KeyPressMsg) tea.Cmd {
+	m.askingQuit = false
+	if key.Matches(k, keyQuitYes) {
+		return m.close()
+	}
+	return nil
+}
+
+// close sends the goodbye.
+func (m *Model) close() tea.Cmd {
+	m.askingQuit = false
 	m.phase = closing
 	m.showHelp = false
 	cmd := m.broadcast(closingMsg{})
-	m.status.say("closing…", false)
+	m.status.hold("closing…")
 	return tea.Batch(
 		cmd,
 		m.send(session.Close{Timeout: closeTimeout}),
@@ -487,6 +533,12 @@ func (m *Model) modal() (p pane, width int) {
 // terminal.
 func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
 	k, isKey := msg.(tea.KeyPressMsg)
+	if m.askingQuit && m.phase == running {
+		if isKey {
+			return m.answerQuit(k)
+		}
+		return nil
+	}
 	if isKey && key.Matches(k, m.keys.ForceQuit) {
 		return m.quit()
 	}
@@ -495,7 +547,7 @@ func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
 		if !isKey {
 			return nil
 		}
-		if m.spoiled() && key.Matches(k, m.keys.NewCode) {
+		if m.canStartAgain() && key.Matches(k, m.keys.NewCode) {
 			m.wantNewCode = true
 		}
 		return tea.Quit
@@ -565,9 +617,12 @@ func (m *Model) openSending(text string) tea.Cmd {
 // helpKeys are the bindings that apply now, for the help line.
 func (m *Model) helpKeys() help.KeyMap {
 	k := m.keys
+	if m.askingQuit && m.phase == running {
+		return bindings{short: []key.Binding{keyQuitYes, keyQuitNo}}
+	}
 	switch f := m.focus(); f {
 	case focusEnded:
-		if m.spoiled() {
+		if m.canStartAgain() {
 			return bindings{short: []key.Binding{k.NewCode, k.Exit}}
 		}
 		return bindings{short: []key.Binding{k.Exit}}
@@ -620,6 +675,10 @@ func (m *Model) render() string {
 	screen := header + "\n\n" + fitHeight(body, room) + "\n" + bottom
 	if p, width := m.modal(); p != nil {
 		screen = overlay(screen, m.styles.Modal.Render(p.view(width, h-4)), w, h)
+	}
+	if m.askingQuit {
+		question := m.styles.Header.Render(m.lossesNow().question())
+		screen = overlay(screen, m.styles.Modal.Render(wrap(question, m.modalWidth()-4)), w, h)
 	}
 	return clip(screen, w, h)
 }
@@ -676,6 +735,9 @@ func (m *Model) endedView(header string, w, h int) string {
 	switch {
 	case m.happy() && m.peerLeft:
 		title = "Your peer closed the session."
+		if !m.lostToPeer.none() {
+			title = "Your peer closed the session: " + m.lostToPeer.peerClosedText() + "."
+		}
 	case m.happy():
 		title = "The session is over."
 	case errors.Is(m.closedErr, session.ErrLonely):
@@ -686,6 +748,9 @@ func (m *Model) endedView(header string, w, h int) string {
 	case errors.Is(m.closedErr, session.ErrWrongCode):
 		title = "Wrong code."
 		detail = clean(m.closedErr.Error()) + "\nCheck the code with your peer and try again."
+	case errors.Is(m.closedErr, session.ErrMailboxUnreachable):
+		title = "Cannot reach the mailbox server."
+		detail = clean(m.closedErr.Error()) + "\nOnce connected, gander keeps trying whenever the server goes away."
 	case !m.gotClosed:
 		title = "The session stopped."
 	default:
@@ -701,7 +766,11 @@ func (m *Model) endedView(header string, w, h int) string {
 	if detail != "" {
 		text += "\n\n" + wrap(detail, width-4)
 	}
-	text += "\n\n" + st.Dim.Render("Press any key to exit.")
+	if m.canStartAgain() && !m.spoiled() { // the spoiled detail says it
+		text += "\n\n" + wrap(st.Dim.Render("Press any key to exit, or n to start again (a new code, or type one)."), width-4)
+	} else {
+		text += "\n\n" + st.Dim.Render("Press any key to exit.")
+	}
 	box := st.Ended.Render(text)
 	body := lipgloss.Place(w, max(1, h-2), lipgloss.Center, lipgloss.Center, box)
 	return clip(header+"\n\n"+fitHeight(body, max(1, h-2)), w, h)

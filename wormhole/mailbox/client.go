@@ -109,10 +109,20 @@ type ConnectError struct {
 	Err error
 }
 
+// Error says it for a person: the address and a short reason, not the
+// dialer's nested text (that is in Err, for the log).
 func (e *ConnectError) Error() string {
-	return fmt.Sprintf("cannot reach the mailbox server at %s: %v", e.URL, e.Err)
+	return fmt.Sprintf("cannot reach the mailbox server at %s (%s): check the address (--mailbox) and the network",
+		e.URL, Reason(e.Err))
 }
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnreachable) true for every *ConnectError.
+func (e *ConnectError) Is(target error) bool { return target == ErrUnreachable }
+
+// ErrUnreachable matches (errors.Is) a *ConnectError: the server could
+// not be reached when the client started.
+var ErrUnreachable = errors.New("the mailbox server cannot be reached")
 
 // WelcomeError means the server refused service in its welcome message.
 type WelcomeError struct{ Message string }
@@ -174,6 +184,7 @@ type Client struct {
 
 	requests chan func(*loop)
 	messages chan Message
+	status   chan Status   // the latest Status not yet taken; see StatusUpdates
 	done     chan struct{} // closed when the loop has stopped
 	err      error         // why the loop stopped; read after done
 	stop     context.CancelFunc
@@ -225,6 +236,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		welcome:  welcome,
 		requests: make(chan func(*loop)),
 		messages: make(chan Message),
+		status:   make(chan Status, 1),
 		done:     make(chan struct{}),
 		stop:     stop,
 	}
@@ -258,6 +270,39 @@ func (c *Client) Welcome() Welcome { return c.welcome }
 // Messages delivers the peer's messages, each phase once, in the order the
 // server relays them. It is closed when the client stops.
 func (c *Client) Messages() <-chan Message { return c.messages }
+
+// Status is the client's connection to the server at one moment, as
+// StatusUpdates reports it.
+type Status struct {
+	// Connected: a websocket to the server is up. The client starts
+	// connected (Dial fails otherwise).
+	Connected bool
+	// While not connected: when the connection was lost, how many
+	// reconnection attempts have failed since, and why the last did
+	// (nil before the first failure).
+	Since    time.Time
+	Attempts int
+	LastErr  error
+	// Once connected again: how long the server was out of reach.
+	Outage time.Duration
+}
+
+// StatusUpdates delivers the connection's changes: a Status when it is
+// lost, after each failed reconnection attempt, and when it is back. Only
+// the latest waits for the reader (an unread one is replaced), so a
+// reader that never reads costs nothing and one that does sees the
+// present.
+func (c *Client) StatusUpdates() <-chan Status { return c.status }
+
+// publish replaces the unread status, if any, with st. Only the loop
+// sends, so after the drain the one slot is free.
+func (c *Client) publish(st Status) {
+	select {
+	case <-c.status:
+	default:
+	}
+	c.status <- st
+}
 
 // Done is closed when the client has stopped; Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }

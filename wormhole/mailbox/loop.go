@@ -47,6 +47,11 @@ type loop struct {
 	releasing, released bool
 	closing, closed     bool
 	mood                Mood
+
+	// lostAt is when the connection was lost, zero while connected;
+	// attempts the reconnections that failed since (for Status).
+	lostAt   time.Time
+	attempts int
 }
 
 type pendingAdd struct {
@@ -126,6 +131,7 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 				}
 				l.client.log.Debug("connection lost; reconnecting", "err", ev.err, "in", backoff)
 				l.disconnect()
+				l.lost()
 				retry = time.After(jitter(backoff))
 				continue
 			}
@@ -144,6 +150,7 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 			if now.Sub(l.answeredAt) > replyTimeout {
 				l.client.log.Debug("the server has not answered; reconnecting", "after", replyTimeout)
 				l.disconnect()
+				l.lost()
 				retry = time.After(jitter(backoff))
 			}
 		case <-retry:
@@ -157,11 +164,15 @@ func (l *loop) run(ctx context.Context, first *websocket.Conn) error {
 			if r.err != nil {
 				backoff = min(backoff*3/2, l.client.cfg.MaxBackoff)
 				l.client.log.Debug("reconnect failed", "err", r.err, "retry in", backoff)
+				l.attempts++
+				l.client.publish(Status{Since: l.lostAt, Attempts: l.attempts, LastErr: r.err})
 				retry = time.After(jitter(backoff))
 				continue
 			}
 			backoff = l.client.cfg.MinBackoff
 			l.connect(ctx, r.conn)
+			l.client.publish(Status{Connected: true, Outage: time.Since(l.lostAt)})
+			l.lostAt, l.attempts = time.Time{}, 0
 		}
 		if l.finished() {
 			for _, w := range l.closeWaiters {
@@ -231,6 +242,15 @@ func (l *loop) awaitingAnswer() bool {
 		(l.opened && len(l.pending) > 0 && !l.closing) ||
 		(l.releasing && !l.released) ||
 		(l.closing && l.mailbox != "" && !l.closed)
+}
+
+// lost records that the connection went, for Status.
+func (l *loop) lost() {
+	if !l.lostAt.IsZero() {
+		return
+	}
+	l.lostAt, l.attempts = time.Now(), 0
+	l.client.publish(Status{Since: l.lostAt})
 }
 
 func (l *loop) disconnect() {
