@@ -286,3 +286,16 @@ func BenchmarkConnectionSetup(b *testing.B) {
 		conn.Close()
 	}
 }
+
+// matching returns the events so far for which match holds.
+func (l *eventLog) matching(match func(Event) bool) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.events {
+		if match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}

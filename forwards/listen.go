@@ -24,8 +24,13 @@ func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, firs
 	defer sc.Close()
 	var listeners []*peerListener
 	defer func() {
+		// The peer closed the channel (or broke it): the offers made on
+		// it are withdrawn. Those we closed ourselves (Remove) say
+		// nothing more, nor does the end of the session.
 		for _, l := range listeners {
-			l.Close()
+			if l.closeOpen() && f.ctx.Err() == nil {
+				f.emit(Withdrawn{Service: l.name})
+			}
 		}
 	}()
 	body := first
@@ -44,7 +49,8 @@ func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, firs
 		}
 		var err error
 		if body, err = readFrame(r); err != nil {
-			if !errors.Is(err, io.EOF) && f.ctx.Err() == nil {
+			// net.ErrClosed: we closed it (Remove of its last listener).
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && f.ctx.Err() == nil {
 				f.reportOnce("bad command", fmt.Errorf("command channel: %w", err))
 			}
 			return
@@ -70,6 +76,9 @@ func (f *Forwarder) answerCommand(sc *dilation.Subchannel, body []byte) (*peerLi
 	requested := 0
 	if req.ListenPort != nil {
 		requested = *req.ListenPort
+	}
+	if f.waitSettled(f.ctx) != nil {
+		return nil, false
 	}
 	l, local, err := f.listenFor(sc, req.UniqueName, requested)
 	resp := listenResponse{Kind: kindListenerResponse, UniqueName: req.UniqueName, Listening: err == nil}
@@ -123,7 +132,14 @@ type peerListener struct {
 
 // Close stops listening and frees the name.
 func (pl *peerListener) Close() error {
+	pl.closeOpen()
+	return nil
+}
+
+// closeOpen closes pl and says whether it was open until now.
+func (pl *peerListener) closeOpen() (wasOpen bool) {
 	pl.once.Do(func() {
+		wasOpen = true
 		f := pl.f
 		f.mu.Lock()
 		if f.listeners[pl.name] == pl {
@@ -144,7 +160,7 @@ func (pl *peerListener) Close() error {
 		}
 		close(pl.gone)
 	})
-	return nil
+	return wasOpen
 }
 
 // reserveListener claims name for a listener asked for on owner. A name

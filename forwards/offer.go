@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +32,9 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 			return r, err
 		}
 		r.ConnectPort = port
+	}
+	if err := f.waitSettled(ctx); err != nil {
+		return r, err
 	}
 	// Allowed before asking, so that a connection racing the reply works.
 	f.policy.AddRemote(r)
@@ -82,7 +87,51 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 	f.closeWithService(r.Name, sc)
 	f.register(r.Name, true, addr)
 	f.emit(AwaitingConnect{Service: r.Name, Addr: addr})
+	f.watchOffer(r.Name, sc, untrack)
 	return r, nil
+}
+
+// watchOffer waits for the peer to close the offer's command channel,
+// which it does when it stops listening for the service (a gander peer
+// whose user removed it): the offer is then over, and the peer may no
+// longer connect to its daemon. Nothing else is read from the channel
+// (the peer sends nothing more; anything it does is dropped).
+func (f *Forwarder) watchOffer(name string, sc *dilation.Subchannel, untrack func()) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		_, err := io.Copy(io.Discard, sc)
+		// An error is ours (Remove, Close) or the link's, not the peer's
+		// doing: only its CLOSE, a clean end, withdraws the offer.
+		if err != nil || f.ctx.Err() != nil || !f.forgetOffer(name, sc) {
+			return
+		}
+		f.policy.Remove(name)
+		untrack()
+		sc.Close()
+		f.emit(Withdrawn{Service: name, Ours: true})
+	}()
+}
+
+// forgetOffer drops sc from name's offer, if Remove has not already; it
+// says whether it did.
+func (f *Forwarder) forgetOffer(name string, sc *dilation.Subchannel) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	closers := f.perService[name]
+	i := slices.Index(closers, io.Closer(sc))
+	if i < 0 {
+		return false
+	}
+	if closers = slices.Delete(closers, i, i+1); len(closers) == 0 {
+		delete(f.perService, name)
+		if c := f.services[name]; c != nil && c.offered {
+			delete(f.services, name)
+		}
+	} else {
+		f.perService[name] = closers
+	}
+	return true
 }
 
 // requestListener sends req on sc and waits for the peer's answer, or for

@@ -51,6 +51,9 @@ func (r *rate) expire(now time.Time) (moving bool) {
 	return r.perSec > 0
 }
 
+// withdrawnState is a row's state once the peer ended it.
+const withdrawnState = "withdrawn by the peer"
+
 // forwardRow is one service.
 type forwardRow struct {
 	name string
@@ -255,6 +258,16 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 	case session.ForwardRemoved:
 		p.remove(e.Service)
 		return fmt.Sprintf("removed %q", clean(e.Service)), false
+	case session.ForwardWithdrawn:
+		// The row stays, saying so, until d clears it (or, for a
+		// service we accept, the peer offers it again).
+		r := p.rowFor(e.Service, e.Ours)
+		r.state, r.bad = withdrawnState, false
+		if e.Ours {
+			return fmt.Sprintf("your peer stopped listening for %q", clean(e.Service)), false
+		}
+		r.addr = ""
+		return fmt.Sprintf("your peer withdrew %q: its port here is closed", clean(e.Service)), false
 	case session.OfferFailed:
 		r := p.rowFor(e.Service, true)
 		r.state, r.bad = "failed: "+errText(e.Err), true

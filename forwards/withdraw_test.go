@@ -1,0 +1,99 @@
+package forwards
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gander-pair/gander/internal/testkit"
+)
+
+// The peer's side of a removal (issue 14, item 1): what one side removes
+// ends on the other side too, with an event that says the peer did it.
+
+// startWatchedShout is startShoutService with the offerer's events too.
+func startWatchedShout(t *testing.T) (offerer, accepter *Forwarder, offerEvents, acceptEvents *eventLog, addr string) {
+	t.Helper()
+	a, b := dilatedPair(t)
+	daemon := testkit.UpperEchoServer(t)
+	offerer, offerEvents = startForwarder(t, a, nil)
+	policy := NewPolicy(nil)
+	policy.AddLocal(Local{Name: "shout", BindAddr: "127.0.0.1"})
+	accepter, acceptEvents = startForwarder(t, b, policy)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := offerer.Offer(ctx, Remote{Name: "shout", ConnectPort: daemon, Address: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	addr = acceptEvents.waitFor(t, func(e Event) bool { _, ok := e.(Listening); return ok }).(Listening).Addr
+	return offerer, accepter, offerEvents, acceptEvents, addr
+}
+
+func isWithdrawn(ours bool) func(Event) bool {
+	return func(e Event) bool { w, ok := e.(Withdrawn); return ok && w.Service == "shout" && w.Ours == ours }
+}
+
+func waitClosed(t *testing.T, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still listens", addr)
+		}
+	}
+}
+
+func TestOffererRemovesAndTheAccepterIsTold(t *testing.T) {
+	offerer, _, offerEvents, acceptEvents, addr := startWatchedShout(t)
+	offerer.Remove("shout")
+	acceptEvents.waitFor(t, isWithdrawn(false))
+	waitClosed(t, addr)
+	if n := len(acceptEvents.matching(isWithdrawn(false))); n != 1 {
+		t.Errorf("%d Withdrawn events at the accepter", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := offerEvents.matching(isWithdrawn(true)); len(got) != 0 {
+		t.Errorf("the offerer, who removed it, was told the peer withdrew it: %v", got)
+	}
+	if got := acceptEvents.matching(func(e Event) bool { _, ok := e.(Problem); return ok }); len(got) != 0 {
+		t.Errorf("problems: %v", got)
+	}
+}
+
+func TestAccepterRemovesAndTheOffererIsTold(t *testing.T) {
+	offerer, accepter, offerEvents, acceptEvents, addr := startWatchedShout(t)
+	accepter.Remove("shout")
+	waitClosed(t, addr)
+	offerEvents.waitFor(t, isWithdrawn(true))
+	// The offer is over: the peer may no longer connect to the daemon.
+	if _, err := offerer.policy.connect("shout"); err == nil {
+		t.Error("the daemon is still allowed after the peer stopped listening")
+	}
+	if got := offerer.Stats(); len(got) != 0 {
+		t.Errorf("the withdrawn offer is still in the stats: %+v", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, l := range []*eventLog{offerEvents, acceptEvents} {
+		if got := l.matching(func(e Event) bool { _, ok := e.(Problem); return ok }); len(got) != 0 {
+			t.Errorf("problems: %v", got)
+		}
+	}
+	if got := acceptEvents.matching(isWithdrawn(false)); len(got) != 0 {
+		t.Errorf("the accepter, who removed it, was told the peer withdrew it: %v", got)
+	}
+}
+
+func TestCloseWithdrawsNothing(t *testing.T) {
+	// (The offerer then sees its offer's channel close: for it the
+	// peer did stop listening.)
+	_, accepter, _, acceptEvents, _ := startWatchedShout(t)
+	accepter.Close()
+	if got := acceptEvents.matching(func(e Event) bool { _, ok := e.(Withdrawn); return ok }); len(got) != 0 {
+		t.Errorf("the accepter, closing, reported a withdrawal: %v", got)
+	}
+}
