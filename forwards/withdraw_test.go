@@ -2,6 +2,7 @@ package forwards
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -95,5 +96,40 @@ func TestCloseWithdrawsNothing(t *testing.T) {
 	accepter.Close()
 	if got := acceptEvents.matching(func(e Event) bool { _, ok := e.(Withdrawn); return ok }); len(got) != 0 {
 		t.Errorf("the accepter, closing, reported a withdrawal: %v", got)
+	}
+}
+
+// The user's port from the dialog is used; allowed always, it stays the
+// service's, whatever port the peer asks for next (issue 14, item 13).
+func TestGrantedPort(t *testing.T) {
+	var asked int
+	p := NewPolicy(func(_ context.Context, req ListenRequest) (Grant, error) {
+		asked++
+		return Grant{Decision: AllowAlways, Port: 9000}, nil
+	})
+	for _, requested := range []int{8080, 0, 8081} {
+		l, err := p.listen(context.Background(), "web", requested)
+		if err != nil || l.ListenPort != 9000 {
+			t.Errorf("requested %d: %+v, %v", requested, l, err)
+		}
+	}
+	if asked != 1 {
+		t.Errorf("asked %d times, want once", asked)
+	}
+	refuse := NewPolicy(func(context.Context, ListenRequest) (Grant, error) { return Grant{}, ErrRefusedByUser })
+	_, err := refuse.listen(context.Background(), "web", 0)
+	var denied *DeniedError
+	if !errors.As(err, &denied) || !RefusedByUser(denied.Reason) || NotPermitted(denied.Reason) ||
+		denied.Reason != "No service permitted for name: web (refused by the user)" {
+		t.Errorf("the user's no: %v", err)
+	}
+	bad := NewPolicy(func(context.Context, ListenRequest) (Grant, error) {
+		return Grant{Decision: AllowOnce, Port: 70000}, nil
+	})
+	if _, err := bad.listen(context.Background(), "web", 0); err == nil {
+		t.Error("port 70000 allowed")
+	}
+	if a, b, ok := PortMismatch("Desired port 80 does not match 8080"); !ok || a != 80 || b != 8080 {
+		t.Errorf("PortMismatch: %d %d %v", a, b, ok)
 	}
 }
