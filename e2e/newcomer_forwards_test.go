@@ -116,3 +116,44 @@ func TestNewcomerForwardsRemovalReachesThePeer(t *testing.T) {
 	bob.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
 	bob.quit()
 }
+
+// Items 14 and 13: a person's refusal reads as one on the offerer's
+// screen, and the one asked chooses the port in the dialog.
+func TestNewcomerForwardsRefusalAndPort(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed (e2e/test.sh installs it)")
+	}
+	mailbox := startMailbox(t)
+	web := tuiWebServer(t)
+	alice, bob := pairApps(t, mailbox.URL)
+
+	bob.offer("secret:" + strconv.Itoa(freePort(t)))
+	alice.waitScreen(regexp.MustCompile(`Your peer asks to listen for service "secret"`), 30*time.Second)
+	alice.keys("d")
+	alice.waitScreen(regexp.MustCompile(`you refused "secret"`), 10*time.Second)
+	bob.waitScreen(regexp.MustCompile(`secret\s+→ peer\s+\S+\s+your peer refused\s`), 30*time.Second)
+	bob.waitScreen(regexp.MustCompile(`your peer refused "secret"\s`), 5*time.Second)
+	if s := bob.screen(); strings.Contains(s, "failed") || strings.Contains(s, "No service permitted") {
+		t.Errorf("bob reads the protocol's words:\n%s", s)
+	}
+
+	// Bob asks for no port; Alice types the one she wants.
+	port := freePort(t)
+	bob.offer("web:" + strconv.Itoa(web))
+	alice.waitScreen(regexp.MustCompile(`Listen here on port: any free port`), 30*time.Second)
+	alice.waitScreen(regexp.MustCompile(`a always allow "web" from this peer, this session`), 5*time.Second)
+	alice.typeText(strconv.Itoa(port))
+	alice.waitScreen(regexp.MustCompile(`Listen here on port: `+strconv.Itoa(port)), 5*time.Second)
+	alice.keys("o")
+	alice.waitScreen(regexp.MustCompile(`web\s+← peer\s+127\.0\.0\.1:`+strconv.Itoa(port)+`\s`), 30*time.Second)
+	eventually(t, "curl through the chosen port", func() error {
+		out, err := exec.Command("curl", "-sS", "--max-time", "10", fmt.Sprintf("http://127.0.0.1:%d/chosen", port)).Output()
+		if err == nil && string(out) != page+"/chosen" {
+			err = fmt.Errorf("got %q", out)
+		}
+		return err
+	})
+	alice.quit()
+	bob.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
+	bob.quit()
+}
