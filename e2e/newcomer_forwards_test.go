@@ -77,6 +77,22 @@ func TestNewcomerForwardsRemovalReachesThePeer(t *testing.T) {
 	docs, web := tuiWebServer(t), tuiWebServer(t)
 	alice, bob := pairApps(t, mailbox.URL)
 
+	// Bob offers something and removes it while Alice's dialog is up:
+	// the question goes.
+	bob.offer("early:" + strconv.Itoa(docs))
+	alice.waitScreen(regexp.MustCompile(`Your peer asks to listen for service "early"`), 30*time.Second)
+	bob.removeSelected("early")
+	bob.waitScreen(regexp.MustCompile(`removed "early"`), 10*time.Second)
+	eventually(t, "alice's question to go", func() error {
+		if strings.Contains(alice.screen(), `service "early"`) {
+			return fmt.Errorf("still asked:\n%s", alice.screen())
+		}
+		return nil
+	})
+	if s := bob.screen(); regexp.MustCompile(`early\s+→`).MatchString(s) {
+		t.Errorf("the removed offer is listed:\n%s", s)
+	}
+
 	// Bob offers docs, Alice lets him; then Bob removes his offer.
 	bob.offer("docs:" + strconv.Itoa(docs))
 	addr := alice.allowOnce("docs")

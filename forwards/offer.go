@@ -55,9 +55,12 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 		if untrack, ok = f.track(sc); !ok {
 			return r, net.ErrClosed
 		}
+		// Remove withdraws it while the peer decides, too: closing sc
+		// tells the peer, and ends the wait here.
+		f.closeWithService(r.Name, sc)
 		resp, err = f.requestListener(ctx, sc, req)
 		early := f.fowlPeer && err == nil && !resp.Listening && strings.HasPrefix(resp.Reason, "No service permitted")
-		if !early || time.Now().After(deadline) {
+		if !early || time.Now().After(deadline) || !f.forgetOffer(r.Name, sc) {
 			break
 		}
 		untrack()
@@ -67,6 +70,11 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 		case <-ctx.Done():
 			return r, ctx.Err()
 		}
+	}
+	if !f.offered(r.Name, sc) {
+		untrack()
+		sc.Close()
+		return r, &RemovedError{Service: r.Name}
 	}
 	if err == nil && !resp.Listening {
 		// One per offer the local user makes: not counted.
@@ -78,17 +86,31 @@ func (f *Forwarder) Offer(ctx context.Context, r Remote) (Remote, error) {
 		err = fmt.Errorf("the peer wants %s's daemon on port %d, not %d", r.Name, *resp.DesiredPort, r.ConnectPort)
 	}
 	if err != nil {
-		f.policy.Remove(r.Name)
+		if f.forgetOffer(r.Name, sc) {
+			f.policy.Remove(r.Name)
+		}
 		untrack()
 		sc.Close()
 		return r, err
 	}
 	addr := net.JoinHostPort(r.Address, strconv.Itoa(r.ConnectPort))
-	f.closeWithService(r.Name, sc)
 	f.register(r.Name, true, addr)
 	f.emit(AwaitingConnect{Service: r.Name, Addr: addr})
 	f.watchOffer(r.Name, sc, untrack)
 	return r, nil
+}
+
+// RemovedError: the offer was removed (Remove) before the peer answered.
+type RemovedError struct{ Service string }
+
+func (e *RemovedError) Error() string { return fmt.Sprintf("%s was removed", e.Service) }
+
+// offered says whether sc still keeps name's offer (Remove has not
+// closed it).
+func (f *Forwarder) offered(name string, sc *dilation.Subchannel) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.perService[name], io.Closer(sc))
 }
 
 // watchOffer waits for the peer to close the offer's command channel,

@@ -133,3 +133,66 @@ func TestGrantedPort(t *testing.T) {
 		t.Errorf("PortMismatch: %d %d %v", a, b, ok)
 	}
 }
+
+// An offer withdrawn while its question waits for the user withdraws the
+// question: the Asker's context ends.
+func TestWithdrawnWhileAsking(t *testing.T) {
+	a, b := dilatedPair(t)
+	offerer, _ := startForwarder(t, a, nil)
+	asking, gaveUp := make(chan struct{}), make(chan struct{})
+	startForwarder(t, b, NewPolicy(func(ctx context.Context, _ ListenRequest) (Grant, error) {
+		close(asking)
+		<-ctx.Done()
+		close(gaveUp)
+		return Grant{}, nil
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	offered := make(chan error, 1)
+	go func() {
+		_, err := offerer.Offer(ctx, Remote{Name: "docs", ConnectPort: testkit.UpperEchoServer(t), Address: "127.0.0.1"})
+		offered <- err
+	}()
+	<-asking
+	cancel() // the offerer gives up: its request channel closes
+	select {
+	case <-gaveUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the question still waits after the offer was withdrawn")
+	}
+	if err := <-offered; err == nil {
+		t.Fatal("the withdrawn offer succeeded")
+	}
+}
+
+// Removing an offer the peer is still deciding about withdraws the
+// question there and ends the Offer, which does not come back to life.
+func TestRemovedWhileAsking(t *testing.T) {
+	a, b := dilatedPair(t)
+	offerer, offerEvents := startForwarder(t, a, nil)
+	asking, gaveUp := make(chan struct{}), make(chan struct{})
+	startForwarder(t, b, NewPolicy(func(ctx context.Context, _ ListenRequest) (Grant, error) {
+		close(asking)
+		<-ctx.Done()
+		close(gaveUp)
+		return Grant{Decision: AllowOnce}, nil
+	}))
+	offered := make(chan error, 1)
+	go func() {
+		_, err := offerer.Offer(context.Background(), Remote{Name: "docs", ConnectPort: testkit.UpperEchoServer(t), Address: "127.0.0.1"})
+		offered <- err
+	}()
+	<-asking
+	offerer.Remove("docs")
+	select {
+	case <-gaveUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the question still waits after the offer was removed")
+	}
+	var removed *RemovedError
+	if err := <-offered; !errors.As(err, &removed) {
+		t.Fatalf("Offer after Remove: %v", err)
+	}
+	if got := offerEvents.matching(func(e Event) bool { _, ok := e.(AwaitingConnect); return ok }); len(got) != 0 {
+		t.Errorf("the removed offer came back: %v", got)
+	}
+}
