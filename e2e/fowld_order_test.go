@@ -44,8 +44,8 @@ func orderPeer(t *testing.T, ganderSide bool, mailboxURL string) *process {
 // pairForOrder pairs roost (which accepts "web", fowld's local) and
 // fledge (which offers it, fowld's remote). The roost's command goes at
 // once, before the code; the fledge's at once too, or, offerOnConnect,
-// when the fledge prints peer-connected. It returns once both have
-// printed every event of the service.
+// once both print peer-connected. It returns once both have printed
+// every event of the service.
 func pairForOrder(t *testing.T, mailboxURL string, ganderRoost, ganderFledge, offerOnConnect bool) (roost, fledge *process) {
 	t.Helper()
 	roost, fledge = orderPeer(t, ganderRoost, mailboxURL), orderPeer(t, ganderFledge, mailboxURL)
@@ -62,7 +62,9 @@ func pairForOrder(t *testing.T, mailboxURL string, ganderRoost, ganderFledge, of
 	code := waitEvent(t, roost, "code-allocated", nil, 30*time.Second).str("code")
 	command(t, fledge, fmt.Sprintf(`{"kind": "set-code", "code": %q}`, code))
 	if offerOnConnect {
-		waitEvent(t, fledge, "peer-connected", nil, 60*time.Second)
+		for _, p := range []*process{fledge, roost} {
+			waitEvent(t, p, "peer-connected", nil, 60*time.Second)
+		}
 		command(t, fledge, offer)
 	}
 	waitEvent(t, roost, "listening", named("web"), 60*time.Second)
@@ -87,11 +89,10 @@ func TestFowldOrder(t *testing.T) {
 	mailbox := startMailbox(t)
 	const rounds = 3 // who leads Dilation is chosen at random: try both, likely
 
-	// The reference: fowld with fowld, the fledge's controller offering
-	// once its fowld is connected. (Offering at once, before the code,
-	// two fowlds race too: the roost prints listening first when the
-	// fledge leads Dilation and its request comes with the link, as
-	// measured in about one round of three.)
+	// The reference: fowld with fowld, the controller offering once both
+	// are connected. (Offering at once, before the code, two fowlds race
+	// too: the roost printed listening first in one round of three, when
+	// the fledge's request came with the link.)
 	var wantRoost, wantFledge []string
 	for i := range rounds {
 		roost, fledge := pairForOrder(t, mailbox.URL, false, false, true)
