@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,20 @@ func TestRemovedWhileAsking(t *testing.T) {
 	if got := offerEvents.matching(func(e Event) bool { _, ok := e.(AwaitingConnect); return ok }); len(got) != 0 {
 		t.Errorf("the removed offer came back: %v", got)
 	}
+}
+
+// The readers of a peer's refusal reason take any text.
+func FuzzRefusalReason(f *testing.F) {
+	for _, seed := range []string{"No service permitted for name: web", "No service permitted for name: web (refused by the user)",
+		"Desired port 80 does not match 8080", "Desired port -1 does not match 99999999999999999999", "", "\xff"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, reason string) {
+		if RefusedByUser(reason) && NotPermitted(reason) {
+			t.Fatalf("%q is both a person's and the rules'", reason)
+		}
+		if _, _, ok := PortMismatch(reason); ok && !strings.HasPrefix(reason, "Desired port ") {
+			t.Fatalf("%q read as a port mismatch", reason)
+		}
+	})
 }
