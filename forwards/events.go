@@ -43,6 +43,13 @@ type (
 	Problem struct{ Err error }
 	// Removed: the service was removed locally (Forwarder.Remove).
 	Removed struct{ Service string }
+	// Withdrawn: the peer ended a service: Ours, it stopped listening for
+	// our offer (it closed the offer's command channel); otherwise it
+	// withdrew its offer, and our listener for it closed.
+	Withdrawn struct {
+		Service string
+		Ours    bool
+	}
 )
 
 func (Listening) isEvent()        {}
@@ -52,6 +59,7 @@ func (ConnectionOpened) isEvent() {}
 func (ConnectionClosed) isEvent() {}
 func (Problem) isEvent()          {}
 func (Removed) isEvent()          {}
+func (Withdrawn) isEvent()        {}
 
 // ServiceStats are one service's counters.
 type ServiceStats struct {

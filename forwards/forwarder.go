@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,8 +64,11 @@ type Forwarder struct {
 	policy *Policy
 	emit   func(Event)
 	log    *slog.Logger
-	// fowlPeer: work around fowl's races (see fowlSettle, offerRetryWindow).
+	// fowlPeer: work around fowl's races (see fowlSettle, fowlStartSettle,
+	// offerRetryWindow).
 	fowlPeer bool
+	// settled is when a fowl peer has surely seen the link up (fowlStartSettle).
+	settled  time.Time
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -114,7 +118,12 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 		lim = *cfg.limits
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	var settled time.Time
+	if !cfg.PeerIsGander {
+		settled = time.Now().Add(lim.startSettle)
+	}
 	f := &Forwarder{
+		settled:          settled,
 		conn:             conn,
 		policy:           cfg.Policy,
 		emit:             cfg.OnEvent,
@@ -161,6 +170,28 @@ func Start(conn *dilation.Conn, cfg Config) (*Forwarder, error) {
 	return f, nil
 }
 
+// waitSettled waits, with a fowl peer, until fowlStartSettle has passed
+// since the link came up: fowld reports peer-connected only a few turns
+// of its reactor after its link is up, and a request or answer of ours
+// that came sooner would make it print listening or awaiting-connect
+// before peer-connected, which no fowld peer does (issue 14, item 18).
+func (f *Forwarder) waitSettled(ctx context.Context) error {
+	wait := time.Until(f.settled)
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.ctx.Done():
+		return net.ErrClosed
+	}
+}
+
 // Policy is the forwarder's policy, to add services at run time.
 func (f *Forwarder) Policy() *Policy { return f.policy }
 
@@ -188,12 +219,29 @@ func (f *Forwarder) Remove(name string) {
 	delete(f.services, name)
 	if l := f.listeners[name]; l != nil {
 		closers = append(closers, l)
+		// Closing the command channel that asked tells the peer we
+		// stopped listening (a gander peer shows it; fowl ignores it),
+		// unless it asked for other services on it too.
+		if !f.sharesOwnerLocked(l) {
+			closers = append(closers, l.owner)
+		}
 	}
 	f.mu.Unlock()
 	for _, c := range closers {
 		c.Close()
 	}
 	f.emit(Removed{Service: name})
+}
+
+// sharesOwnerLocked says whether another of our listeners was asked for
+// on l's command channel.
+func (f *Forwarder) sharesOwnerLocked(l *peerListener) bool {
+	for _, o := range f.listeners {
+		if o != l && o.owner == l.owner {
+			return true
+		}
+	}
+	return false
 }
 
 // closeWithService makes Remove(name) close c.

@@ -175,14 +175,14 @@ func TestListenRequestsOutsidePolicyAreRefused(t *testing.T) {
 	offerer, offerEvents := startForwarder(t, a, nil)
 	var asked []ListenRequest
 	var mu sync.Mutex
-	ask := func(_ context.Context, req ListenRequest) (Decision, error) {
+	ask := func(_ context.Context, req ListenRequest) (Grant, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		asked = append(asked, req)
 		if req.Service == "ok-once" {
-			return AllowOnce, nil
+			return Grant{Decision: AllowOnce, Port: req.Port}, nil
 		}
-		return Deny, nil
+		return Grant{}, nil
 	}
 	_, acceptEvents := startForwarder(t, b, NewPolicy(ask))
 
@@ -285,4 +285,17 @@ func BenchmarkConnectionSetup(b *testing.B) {
 		}
 		conn.Close()
 	}
+}
+
+// matching returns the events so far for which match holds.
+func (l *eventLog) matching(match func(Event) bool) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.events {
+		if match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }

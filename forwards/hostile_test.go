@@ -238,9 +238,9 @@ func freeTestPort(t *testing.T) int {
 // peer's only if unprivileged.
 func TestAskedPortRules(t *testing.T) {
 	var asked []int
-	p := NewPolicy(func(_ context.Context, req ListenRequest) (Decision, error) {
+	p := NewPolicy(func(_ context.Context, req ListenRequest) (Grant, error) {
 		asked = append(asked, req.Port)
-		return AllowOnce, nil
+		return Grant{Decision: AllowOnce, Port: req.Port}, nil
 	})
 	ctx := context.Background()
 	for _, tt := range []struct{ requested, want int }{{22, 0}, {1023, 0}, {0, 0}, {2222, 2222}} {

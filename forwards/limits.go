@@ -80,6 +80,13 @@ const (
 	// minPeerChosenPort is the lowest port the peer's choice is honoured
 	// for, and only where the local user saw it (see Policy.listen).
 	minPeerChosenPort = 1024
+	// fowlStartSettle is how long, after the link comes up, the first
+	// request or answer to a fowl peer waits (Forwarder.waitSettled):
+	// fowld prints peer-connected a few reactor turns after its own link
+	// is up, and two fowlds are slow enough that nothing of the peer's
+	// comes sooner. Half a second is a margin of a hundred times those
+	// turns on a loaded machine, and costs a person nothing.
+	fowlStartSettle = 500 * time.Millisecond
 )
 
 // limits are the bounds one Forwarder enforces (defaultLimits, the
@@ -94,6 +101,7 @@ type limits struct {
 	connections             int
 	localConnections        int
 	refusalsReported        int
+	startSettle             time.Duration
 }
 
 var defaultLimits = limits{
@@ -106,6 +114,7 @@ var defaultLimits = limits{
 	connections:             maxPeerConnections,
 	localConnections:        maxLocalConnections,
 	refusalsReported:        maxRefusalsReported,
+	startSettle:             fowlStartSettle,
 }
 
 // LimitError is a peer's request refused because a bound was reached; its

@@ -2,6 +2,7 @@ package forwards
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,32 +20,62 @@ import (
 const fowlSettle = 250 * time.Millisecond
 
 // serveCommands answers the peer's listen requests on one fowl-commands
-// subchannel; the listeners it opens close with it.
+// subchannel; the listeners it opens close with it. The channel is read
+// on a goroutine of its own, so that the peer closing it while a request
+// waits for the user withdraws the question (the peer withdrew its offer).
 func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, first []byte) {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
 	defer sc.Close()
 	var listeners []*peerListener
 	defer func() {
+		// The peer closed the channel (or broke it): the offers made on
+		// it are withdrawn. Those we closed ourselves (Remove) say
+		// nothing more, nor does the end of the session.
 		for _, l := range listeners {
-			l.Close()
+			if l.closeOpen() && f.ctx.Err() == nil {
+				f.emit(Withdrawn{Service: l.name})
+			}
+		}
+	}()
+	frames := make(chan []byte)
+	var readErr error // set before frames closes
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer close(frames)
+		for {
+			body, err := readFrame(r)
+			if err != nil {
+				readErr = err
+				cancel()
+				return
+			}
+			select {
+			case frames <- body:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	body := first
-	for frames := 1; ; frames++ {
-		if frames > f.limits.framesPerCommandChannel {
+	for n := 1; ; n++ {
+		if n > f.limits.framesPerCommandChannel {
 			f.reportOnce("command flood", fmt.Errorf("closed a command channel of the peer: %w",
 				&LimitError{What: "commands on one channel", Limit: f.limits.framesPerCommandChannel}))
 			return
 		}
-		l, ok := f.answerCommand(sc, body)
+		l, ok := f.answerCommand(ctx, sc, body)
 		if !ok {
 			return
 		}
 		if l != nil {
 			listeners = append(listeners, l)
 		}
-		var err error
-		if body, err = readFrame(r); err != nil {
-			if !errors.Is(err, io.EOF) && f.ctx.Err() == nil {
+		if body, ok = <-frames; !ok {
+			// net.ErrClosed: we closed it (Remove of its last listener).
+			err := readErr
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && f.ctx.Err() == nil {
 				f.reportOnce("bad command", fmt.Errorf("command channel: %w", err))
 			}
 			return
@@ -55,7 +86,7 @@ func (f *Forwarder) serveCommands(sc *dilation.Subchannel, r *bufio.Reader, firs
 // answerCommand answers one frame of a fowl-commands subchannel; it
 // returns the listener it opened, if any, and false if the subchannel is
 // done.
-func (f *Forwarder) answerCommand(sc *dilation.Subchannel, body []byte) (*peerListener, bool) {
+func (f *Forwarder) answerCommand(ctx context.Context, sc *dilation.Subchannel, body []byte) (*peerListener, bool) {
 	kind, err := decodeKind(body)
 	if err != nil || kind != kindRequestListener {
 		// fowl does not answer unknown commands either.
@@ -71,7 +102,10 @@ func (f *Forwarder) answerCommand(sc *dilation.Subchannel, body []byte) (*peerLi
 	if req.ListenPort != nil {
 		requested = *req.ListenPort
 	}
-	l, local, err := f.listenFor(sc, req.UniqueName, requested)
+	if f.waitSettled(ctx) != nil {
+		return nil, false
+	}
+	l, local, err := f.listenFor(ctx, sc, req.UniqueName, requested)
 	resp := listenResponse{Kind: kindListenerResponse, UniqueName: req.UniqueName, Listening: err == nil}
 	if err != nil {
 		resp.Reason = err.Error()
@@ -123,7 +157,14 @@ type peerListener struct {
 
 // Close stops listening and frees the name.
 func (pl *peerListener) Close() error {
+	pl.closeOpen()
+	return nil
+}
+
+// closeOpen closes pl and says whether it was open until now.
+func (pl *peerListener) closeOpen() (wasOpen bool) {
 	pl.once.Do(func() {
+		wasOpen = true
 		f := pl.f
 		f.mu.Lock()
 		if f.listeners[pl.name] == pl {
@@ -144,7 +185,7 @@ func (pl *peerListener) Close() error {
 		}
 		close(pl.gone)
 	})
-	return nil
+	return wasOpen
 }
 
 // reserveListener claims name for a listener asked for on owner. A name
@@ -185,8 +226,9 @@ func (f *Forwarder) reserveListener(owner *dilation.Subchannel, name string) (*p
 }
 
 // listenFor binds a listener for the peer's service, asked for on the
-// command channel owner, if the policy and the bounds allow.
-func (f *Forwarder) listenFor(owner *dilation.Subchannel, name string, requested int) (*peerListener, Local, error) {
+// command channel owner, if the policy and the bounds allow; ctx ends
+// when owner does.
+func (f *Forwarder) listenFor(ctx context.Context, owner *dilation.Subchannel, name string, requested int) (*peerListener, Local, error) {
 	if err := checkPeerName(name); err != nil {
 		return nil, Local{}, &DeniedError{Service: printableName(name), Reason: fmt.Sprintf("Bad service name: %v", err)}
 	}
@@ -194,7 +236,7 @@ func (f *Forwarder) listenFor(owner *dilation.Subchannel, name string, requested
 	if err != nil {
 		return nil, Local{}, err
 	}
-	local, err := f.policy.listen(f.ctx, name, requested)
+	local, err := f.policy.listen(ctx, name, requested)
 	if err == nil && requested != 0 && local.ListenPort != requested {
 		f.log.Info("not using the port the peer asked for", "service", name, "port", requested)
 	}

@@ -2,8 +2,10 @@ package forwards
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"sync"
 )
 
@@ -28,10 +30,51 @@ type ListenRequest struct {
 	Port int
 }
 
+// Grant is the local user's answer to a ListenRequest: the decision and,
+// when it allows, the port to listen on (0: any free one), which the user
+// chose in the dialog (it starts as the port the peer asked for).
+type Grant struct {
+	Decision Decision
+	Port     int
+}
+
 // Asker asks the local user about a request (the TUI shows a dialog). It
 // may block until answered or ctx ends, which counts as Deny. A Deny may
-// say why (the peer is told); nil keeps fowl's reason.
-type Asker func(ctx context.Context, req ListenRequest) (Decision, error)
+// say why (the peer is told); nil keeps fowl's reason, and
+// ErrRefusedByUser adds that a person refused.
+type Asker func(ctx context.Context, req ListenRequest) (Grant, error)
+
+// ErrRefusedByUser is the Asker's reason when the user answered no: the
+// peer is told fowl's reason with "(refused by the user)" after it, so
+// that a gander peer can say a person refused (RefusedByUser) and a fowl
+// peer reads what it always did, first.
+var ErrRefusedByUser = errors.New("refused by the user")
+
+// refusedByUserSuffix ends the reason of a user's refusal.
+const refusedByUserSuffix = " (refused by the user)"
+
+// NotPermittedPrefix starts fowl's reason for a name nothing allows
+// (its --local lists it not), and gander's.
+const NotPermittedPrefix = "No service permitted for name: "
+
+// RefusedByUser says whether a peer's reason is a person's refusal (a
+// gander peer's user answered no); NotPermitted whether it is its rules'
+// (nothing there allows the name).
+func RefusedByUser(reason string) bool {
+	return strings.HasPrefix(reason, NotPermittedPrefix) && strings.HasSuffix(reason, refusedByUserSuffix)
+}
+
+// NotPermitted: see RefusedByUser.
+func NotPermitted(reason string) bool {
+	return strings.HasPrefix(reason, NotPermittedPrefix) && !RefusedByUser(reason)
+}
+
+// PortMismatch reads fowl's reason for a request on another port than
+// the one the peer's user gave: the port asked for and the one it takes.
+func PortMismatch(reason string) (asked, takes int, ok bool) {
+	n, err := fmt.Sscanf(reason, "Desired port %d does not match %d", &asked, &takes)
+	return asked, takes, err == nil && n == 2
+}
 
 // DeniedError is a request the policy refused; Reason is what the peer is
 // told.
@@ -54,13 +97,16 @@ type Policy struct {
 	// allowed are name patterns (path.Match) the peer may make us listen
 	// for without asking: --allow-listen.
 	allowed []string
+	// granted are the locals the user allowed always in the dialog: the
+	// port they chose is used whatever port the peer asks for.
+	granted map[string]bool
 	ask     Asker
 }
 
 // NewPolicy returns a policy that allows the given services and asks ask
 // (nil: deny) about anything else the peer wants us to listen for.
 func NewPolicy(ask Asker) *Policy {
-	return &Policy{locals: map[string]Local{}, remotes: map[string]Remote{}, ask: ask}
+	return &Policy{locals: map[string]Local{}, remotes: map[string]Remote{}, granted: map[string]bool{}, ask: ask}
 }
 
 // AddLocal allows the peer to make us listen for l.Name.
@@ -105,6 +151,7 @@ func (p *Policy) Remove(name string) {
 	defer p.mu.Unlock()
 	delete(p.locals, name)
 	delete(p.remotes, name)
+	delete(p.granted, name)
 }
 
 // listen decides whether and where to listen for a peer's request. The
@@ -125,10 +172,11 @@ func (p *Policy) listen(ctx context.Context, name string, requested int) (Local,
 	if !ok && p.allowedLocked(name) {
 		l, ok = Local{Name: name, BindAddr: defaultAddress}, true
 	}
+	granted := p.granted[name]
 	ask := p.ask
 	p.mu.Unlock()
 	if ok {
-		if l.ListenPort != 0 && requested != 0 && requested != l.ListenPort {
+		if !granted && l.ListenPort != 0 && requested != 0 && requested != l.ListenPort {
 			return Local{}, &DeniedError{Service: name, Reason: fmt.Sprintf("Desired port %d does not match %d", requested, l.ListenPort)}
 		}
 		return l, nil
@@ -138,18 +186,26 @@ func (p *Policy) listen(ctx context.Context, name string, requested int) (Local,
 	if shown < minPeerChosenPort {
 		shown = 0
 	}
-	decision, why := Deny, error(nil)
+	grant, why := Grant{}, error(nil)
 	if ask != nil {
-		decision, why = ask(ctx, ListenRequest{Service: name, Port: shown})
+		grant, why = ask(ctx, ListenRequest{Service: name, Port: shown})
 	}
-	l = Local{Name: name, ListenPort: shown, BindAddr: defaultAddress}
-	switch decision {
+	if grant.Port < 0 || grant.Port > 65535 {
+		grant.Decision = Deny
+	}
+	l = Local{Name: name, ListenPort: grant.Port, BindAddr: defaultAddress}
+	switch grant.Decision {
 	case AllowAlways:
-		p.AddLocal(l)
+		p.mu.Lock()
+		p.locals[name], p.granted[name] = l, true
+		p.mu.Unlock()
 	case AllowOnce:
 	default:
-		reason := fmt.Sprintf("No service permitted for name: %s", name)
-		if why != nil {
+		reason := NotPermittedPrefix + name
+		switch {
+		case errors.Is(why, ErrRefusedByUser):
+			reason += refusedByUserSuffix
+		case why != nil:
 			reason = why.Error()
 		}
 		return Local{}, &DeniedError{Service: name, Reason: reason}

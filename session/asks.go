@@ -34,7 +34,8 @@ const (
 )
 
 // Reasons a request is denied without the user's word; the peer reads
-// their text (the user's own Deny keeps fowl's "No service permitted").
+// their text (the user's own Deny, and DenyAll, keep fowl's "No service
+// permitted" and add forwards.ErrRefusedByUser's words).
 var (
 	ErrTooManyAsks      = errors.New("too many requests waiting for an answer")
 	ErrNoAnswer         = errors.New("no answer from the user")
@@ -62,13 +63,13 @@ type askQueue struct {
 
 // pendingAsk is one question and every request waiting for its answer.
 type pendingAsk struct {
-	id       int64
-	req      forwards.ListenRequest
-	waiters  int
-	timer    *time.Timer   // the ask timeout; nil until the question is out
-	decided  chan struct{} // closed once decision and reason are set
-	decision forwards.Decision
-	reason   error
+	id      int64
+	req     forwards.ListenRequest
+	waiters int
+	timer   *time.Timer   // the ask timeout; nil until the question is out
+	decided chan struct{} // closed once grant and reason are set
+	grant   forwards.Grant
+	reason  error
 }
 
 func newAskQueue(emit func(Event), timeout time.Duration) *askQueue {
@@ -85,22 +86,22 @@ func newAskQueue(emit func(Event), timeout time.Duration) *askQueue {
 
 // ask is a forwards.Asker: it waits for the user's answer to req, the
 // timeout, or the end of ctx (the peer gave up).
-func (q *askQueue) ask(ctx context.Context, req forwards.ListenRequest) (forwards.Decision, error) {
+func (q *askQueue) ask(ctx context.Context, req forwards.ListenRequest) (forwards.Grant, error) {
 	p, fresh, err := q.join(req)
 	if p == nil {
-		return forwards.Deny, err
+		return forwards.Grant{}, err
 	}
 	if fresh {
 		q.emit(PermissionRequest{ID: p.id, Request: req})
 		q.mu.Lock()
 		if q.byID[p.id] == p { // not answered in the meantime
-			p.timer = time.AfterFunc(q.timeout, func() { q.decide(p.id, forwards.Deny, ErrNoAnswer, true) })
+			p.timer = time.AfterFunc(q.timeout, func() { q.decide(p.id, forwards.Grant{}, ErrNoAnswer, true) })
 		}
 		q.mu.Unlock()
 	}
 	select {
 	case <-p.decided:
-		return p.decision, p.reason
+		return p.grant, p.reason
 	case <-ctx.Done():
 	}
 	q.mu.Lock()
@@ -108,9 +109,9 @@ func (q *askQueue) ask(ctx context.Context, req forwards.ListenRequest) (forward
 	abandoned := p.waiters == 0 && q.byID[p.id] == p
 	q.mu.Unlock()
 	if abandoned {
-		q.decide(p.id, forwards.Deny, nil, true)
+		q.decide(p.id, forwards.Grant{}, nil, true)
 	}
-	return forwards.Deny, nil
+	return forwards.Grant{}, nil
 }
 
 // join adds a waiter to req's question, or makes a new question, or (nil)
@@ -145,7 +146,7 @@ func (q *askQueue) join(req forwards.ListenRequest) (p *pendingAsk, fresh bool, 
 // decide answers question id for all its waiters; withdraw tells the
 // user the question is gone (they did not answer it themselves). It says
 // whether id was waiting.
-func (q *askQueue) decide(id int64, d forwards.Decision, reason error, withdraw bool) bool {
+func (q *askQueue) decide(id int64, g forwards.Grant, reason error, withdraw bool) bool {
 	q.mu.Lock()
 	p := q.byID[id]
 	if p == nil {
@@ -157,10 +158,10 @@ func (q *askQueue) decide(id int64, d forwards.Decision, reason error, withdraw 
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	if d == forwards.Deny && p.waiters > 0 {
+	if g.Decision == forwards.Deny && p.waiters > 0 {
 		q.rememberDenied(p.req)
 	}
-	p.decision, p.reason = d, reason
+	p.grant, p.reason = g, reason
 	close(p.decided)
 	q.mu.Unlock()
 	if withdraw {
@@ -181,8 +182,31 @@ func (q *askQueue) rememberDenied(req forwards.ListenRequest) {
 	q.denied[req] = now
 }
 
-// answer is the user's Answer; false if nothing waits for it.
-func (q *askQueue) answer(a Answer) bool { return q.decide(a.ID, a.Decision, nil, false) }
+// answer is the user's Answer; false if nothing waits for it (or the
+// port is not one).
+func (q *askQueue) answer(a Answer) bool {
+	q.mu.Lock()
+	p := q.byID[a.ID]
+	q.mu.Unlock()
+	if p == nil || a.Port < AnyPort || a.Port > 65535 {
+		return false
+	}
+	g := forwards.Grant{Decision: a.Decision, Port: a.Port}
+	switch a.Port {
+	case 0:
+		g.Port = p.req.Port // what the question showed
+	case AnyPort:
+		g.Port = 0
+	}
+	var reason error
+	if a.Decision == forwards.Deny {
+		reason = forwards.ErrRefusedByUser
+	}
+	return q.decide(a.ID, g, reason, false)
+}
+
+// AnyPort in an Answer listens on any free port, whatever the peer asked.
+const AnyPort = -1
 
 // denyAllPending denies every waiting request; forSession denies all later ones
 // too, without asking.
@@ -194,7 +218,7 @@ func (q *askQueue) denyAllPending(forSession bool) {
 	ids := q.pendingIDs()
 	q.mu.Unlock()
 	for _, id := range ids {
-		q.decide(id, forwards.Deny, nil, true)
+		q.decide(id, forwards.Grant{}, forwards.ErrRefusedByUser, true)
 	}
 }
 
@@ -205,7 +229,7 @@ func (q *askQueue) close() {
 	ids := q.pendingIDs()
 	q.mu.Unlock()
 	for _, id := range ids {
-		q.decide(id, forwards.Deny, nil, true)
+		q.decide(id, forwards.Grant{}, nil, true)
 	}
 }
 
@@ -213,4 +237,13 @@ func (q *askQueue) pendingIDs() []int64 {
 	ids := slices.Collect(maps.Keys(q.byID))
 	slices.Sort(ids)
 	return ids
+}
+
+// What a peer's refusal of our offer says, for frontends (see
+// forwards.RefusedByUser): a person's no, its rules' no, a port it takes
+// the service on only.
+func RefusedByUser(reason string) bool { return forwards.RefusedByUser(reason) }
+func NotPermitted(reason string) bool  { return forwards.NotPermitted(reason) }
+func PortMismatch(reason string) (asked, takes int, ok bool) {
+	return forwards.PortMismatch(reason)
 }

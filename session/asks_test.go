@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ func (c *controller) answer(a Answer) {
 // asked is the outcome of one peer request.
 type asked struct {
 	decision forwards.Decision
+	port     int
 	reason   error
 }
 
@@ -36,8 +38,8 @@ type asked struct {
 func askAsync(ctx context.Context, c *controller, req forwards.ListenRequest) <-chan asked {
 	out := make(chan asked, 1)
 	go func() {
-		d, reason := c.asks.ask(ctx, req)
-		out <- asked{decision: d, reason: reason}
+		g, reason := c.asks.ask(ctx, req)
+		out <- asked{decision: g.Decision, port: g.Port, reason: reason}
 	}()
 	return out
 }
@@ -216,8 +218,8 @@ func TestDenyAll(t *testing.T) {
 	waitCount[PermissionRequest](t, events, 3)
 	c.asks.denyAllPending(false)
 	for _, w := range waiting {
-		if got := outcome(t, w); got.decision != forwards.Deny || got.reason != nil {
-			t.Fatalf("denied-all request: %v (%v), want the user's plain deny", got.decision, got.reason)
+		if got := outcome(t, w); got.decision != forwards.Deny || got.reason != forwards.ErrRefusedByUser {
+			t.Fatalf("denied-all request: %v (%v), want the user's deny", got.decision, got.reason)
 		}
 	}
 	waitCount[PermissionWithdrawn](t, events, 3)
@@ -232,5 +234,39 @@ func TestDenyAll(t *testing.T) {
 	}
 	if n := count[PermissionRequest](events); n != 4 {
 		t.Fatalf("%d questions, want 4", n)
+	}
+}
+
+// The port of an Answer (issue 14, item 13): 0 as asked, AnyPort any free
+// one, else the user's; a user's no says so to the peer.
+func TestAnswerPort(t *testing.T) {
+	c, events := askingController(t)
+	for i, tt := range []struct {
+		asked, answer, want int
+		decision            forwards.Decision
+	}{
+		{8080, 0, 8080, forwards.AllowOnce},
+		{8080, AnyPort, 0, forwards.AllowAlways},
+		{8080, 9000, 9000, forwards.AllowOnce},
+		{0, 0, 0, forwards.AllowOnce},
+		{0, 9001, 9001, forwards.AllowAlways},
+	} {
+		got := askAsync(context.Background(), c, forwards.ListenRequest{Service: fmt.Sprint("s", i), Port: tt.asked})
+		waitCount[PermissionRequest](t, events, i+1)
+		c.answer(Answer{ID: int64(i + 1), Decision: tt.decision, Port: tt.answer})
+		if a := outcome(t, got); a.decision != tt.decision || a.port != tt.want || a.reason != nil {
+			t.Errorf("asked %d, answered %d: %+v, want port %d", tt.asked, tt.answer, a, tt.want)
+		}
+	}
+	pending := askAsync(context.Background(), c, forwards.ListenRequest{Service: "x"})
+	waitCount[PermissionRequest](t, events, 6)
+	for _, bad := range []int{-2, 65536} {
+		if c.asks.answer(Answer{ID: 6, Decision: forwards.AllowOnce, Port: bad}) {
+			t.Errorf("port %d taken", bad)
+		}
+	}
+	c.answer(Answer{ID: 6, Decision: forwards.Deny})
+	if a := outcome(t, pending); a.decision != forwards.Deny || a.reason != forwards.ErrRefusedByUser {
+		t.Errorf("the user's no: %+v", a)
 	}
 }

@@ -237,6 +237,9 @@ func (c *controller) run(ctx context.Context) error {
 		case <-connDone:
 			return ErrLinkStopped
 		case f := <-c.offerFailures:
+			if !c.remotes[f.service] {
+				continue // removed meanwhile: ForwardRemoved said so
+			}
 			delete(c.remotes, f.service)
 			c.emit(OfferFailed{Service: f.service, Err: f.err})
 		case <-c.commands.more:
@@ -404,7 +407,12 @@ func (c *controller) offer(r forwards.Remote) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		if _, err := fw.Offer(ctx, r); err != nil && ctx.Err() == nil {
+		_, err := fw.Offer(ctx, r)
+		// Removed before the peer answered: ForwardRemoved said so.
+		if removed := (*forwards.RemovedError)(nil); errors.As(err, &removed) {
+			return
+		}
+		if err != nil && ctx.Err() == nil {
 			select {
 			case c.offerFailures <- offerFailure{service: r.Name, err: err}:
 			case <-ctx.Done():

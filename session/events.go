@@ -119,6 +119,8 @@ func forwardEvent(e forwards.Event) Event {
 		return ForwardRefused{Service: e.Service, Reason: e.Reason, ByPeer: e.ByPeer}
 	case forwards.Removed:
 		return ForwardRemoved{Service: e.Service}
+	case forwards.Withdrawn:
+		return ForwardWithdrawn{Service: e.Service, Ours: e.Ours}
 	case forwards.ConnectionOpened:
 		return ConnectionOpened{ID: e.ID, Service: e.Service, Incoming: e.Incoming}
 	case forwards.ConnectionClosed:
@@ -184,3 +186,15 @@ func ParseRemote(spec string) (Remote, error) { return forwards.ParseRemote(spec
 
 // FormatSize is a byte count for people ("3.2 MB").
 func FormatSize(n int64) string { return transfer.FormatSize(n) }
+
+// ForwardWithdrawn: the peer ended a service (issue 14). Ours: our offer,
+// which the peer stopped listening for (its user removed it); the peer
+// may no longer connect to our daemon, and the name stays ours until a
+// Remove. Otherwise the peer withdrew its offer, and our listener for it
+// closed (a service we accepted may be offered again).
+type ForwardWithdrawn struct {
+	Service string
+	Ours    bool
+}
+
+func (ForwardWithdrawn) isEvent() {}

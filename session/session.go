@@ -232,10 +232,13 @@ type (
 	AddRemote struct{ Remote Remote }
 	// Remove stops a service, ours or the peer's (a ForwardRemoved follows).
 	Remove struct{ Service string }
-	// Answer decides a PermissionRequest.
+	// Answer decides a PermissionRequest. Port is where to listen if it
+	// allows: 0 the request's port (any free one if it named none),
+	// AnyPort any free one, else that port.
 	Answer struct {
 		ID       int64
 		Decision Decision
+		Port     int
 	}
 	// DenyAll denies every PermissionRequest still waiting (each gets a
 	// PermissionWithdrawn); ForSession denies every later one as well,

@@ -252,7 +252,8 @@ func TestDeniedRequestReachesThePeer(t *testing.T) {
 	req := waitEvent[PermissionRequest](t, events)
 	commands <- Answer{ID: req.ID, Decision: forwards.Deny}
 	refused := waitEvent[ForwardRefused](t, offer)
-	if !refused.ByPeer || refused.Service != "echo" || refused.Reason != "No service permitted for name: echo" {
+	// fowl's reason, and that a person gave it (issue 14).
+	if !refused.ByPeer || refused.Service != "echo" || refused.Reason != "No service permitted for name: echo (refused by the user)" {
 		t.Fatalf("the peer saw %+v", refused)
 	}
 	waitEvent[ForwardRefused](t, events)

@@ -33,7 +33,7 @@ var subprotocols = []*subprotocol{
 		handle:   (*controller).forwardsCommand,
 		events: []Event{ServiceListening{}, AwaitingConnect{}, ForwardRefused{}, ForwardRemoved{},
 			ConnectionOpened{}, ConnectionClosed{}, ForwardProblem{}, Traffic{}, OfferFailed{},
-			PermissionRequest{}, PermissionWithdrawn{}},
+			PermissionRequest{}, PermissionWithdrawn{}, ForwardWithdrawn{}},
 	},
 	{
 		name:     "files",

@@ -122,6 +122,12 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 			who = "The peer refused"
 		}
 		fmt.Fprintf(w, "%s %s: %s\n", who, clean(e.Service), clean(e.Reason))
+	case session.ForwardWithdrawn:
+		if e.Ours {
+			fmt.Fprintf(w, "The peer stopped listening for %s\n", clean(e.Service))
+		} else {
+			fmt.Fprintf(w, "The peer withdrew %s; no longer listening for it\n", clean(e.Service))
+		}
 	case session.ConnectionOpened:
 		fmt.Fprintf(w, "Connection %d for %s opened\n", e.ID, clean(e.Service))
 	case session.ConnectionClosed:

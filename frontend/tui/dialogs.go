@@ -15,6 +15,58 @@ import (
 type dialog struct {
 	perm  *session.PermissionRequest
 	offer *session.TransferOffered
+	// port is the permission's port field as typed: where to listen if
+	// allowed, at first what the peer asked for; empty is any free port.
+	port    string
+	portErr string // why port is not one, after an allow
+}
+
+// maxPortDigits bounds the port field.
+const maxPortDigits = 5
+
+// newPermission is the dialog for a permission request, its port field
+// filled with the peer's.
+func newPermission(e session.PermissionRequest) dialog {
+	d := dialog{perm: &e}
+	if e.Request.Port != 0 {
+		d.port = strconv.Itoa(e.Request.Port)
+	}
+	return d
+}
+
+// listenPort is the port field as an Answer's Port: 0 (as asked) while
+// it is what the peer asked for.
+func (d *dialog) listenPort() (int, error) {
+	switch {
+	case d.port == newPermission(*d.perm).port:
+		return 0, nil
+	case d.port == "":
+		return session.AnyPort, nil
+	}
+	n, err := strconv.Atoi(d.port)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%s is not a port (1 to 65535, or empty for any free port)", d.port)
+	}
+	return n, nil
+}
+
+// editPort applies a digit or backspace to the port field; false for
+// any other key.
+func (d *dialog) editPort(k tea.KeyPressMsg) bool {
+	switch text := k.String(); {
+	case text == "backspace":
+		if d.port != "" {
+			d.port = d.port[:len(d.port)-1]
+		}
+	case len(text) == 1 && text[0] >= '0' && text[0] <= '9':
+		if len(d.port) < maxPortDigits {
+			d.port += text
+		}
+	default:
+		return false
+	}
+	d.portErr = ""
+	return true
 }
 
 // dialogQueue holds the peer's questions in the order they came; the
@@ -45,7 +97,7 @@ func (q *dialogQueue) update(msg tea.Msg) tea.Cmd {
 	case eventMsg:
 		switch e := msg.ev.(type) {
 		case session.PermissionRequest:
-			return q.ask(dialog{perm: &e})
+			return q.ask(newPermission(e))
 		case session.PermissionWithdrawn:
 			q.withdraw(e.ID)
 		case session.TransferOffered:
@@ -212,6 +264,9 @@ func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 		return q.denyAll(true), nil
 	}
 	if d.perm != nil {
+		if q.items[0].editPort(k) {
+			return nil, nil
+		}
 		decision := session.Decision(-1)
 		switch {
 		case key.Matches(k, q.keys.AllowOnce):
@@ -219,13 +274,19 @@ func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 		case key.Matches(k, q.keys.AllowAlways):
 			decision = session.AllowAlways
 		case key.Matches(k, q.keys.Deny):
-			decision = session.Deny
+			q.drop(0)
+			return q.send(session.Answer{ID: d.perm.ID, Decision: session.Deny}), nil
 		}
 		if decision < 0 {
 			return nil, nil
 		}
+		port, err := d.listenPort()
+		if err != nil {
+			q.items[0].portErr = err.Error()
+			return nil, nil
+		}
 		q.drop(0)
-		return q.send(session.Answer{ID: d.perm.ID, Decision: decision}), nil
+		return q.send(session.Answer{ID: d.perm.ID, Decision: decision, Port: port}), nil
 	}
 	switch {
 	case key.Matches(k, q.keys.Accept):
@@ -251,10 +312,21 @@ func (q *dialogQueue) view(width, _ int) string {
 		if r.Port != 0 {
 			where = "127.0.0.1:" + strconv.Itoa(r.Port)
 		}
+		name := strconv.Quote(clean(r.Service))
 		b.WriteString(st.Header.Render("Your peer asks for a port") + "\n\n")
 		b.WriteString(wrap(fmt.Sprintf("Your peer asks to listen for service %s on %s. Connections to it will go to the peer's machine.",
-			st.Code.Render(strconv.Quote(clean(r.Service))), where), width))
-		b.WriteString("\n\n" + wrap(st.Key.Render("o")+" allow once   "+st.Key.Render("a")+" allow always   "+st.Key.Render("d")+" deny", width))
+			st.Code.Render(name), where), width))
+		field := d.port
+		if field == "" {
+			field = st.Dim.Render("any free port")
+		}
+		b.WriteString("\n\n" + wrap("Listen here on port: "+field+st.Key.Render("▏"), width))
+		b.WriteString("\n" + wrap(st.Dim.Render("digits and ⌫ change it; cleared, any free port"), width))
+		if d.portErr != "" {
+			b.WriteString("\n" + wrap(st.Bad.Render("✗ ")+d.portErr, width))
+		}
+		b.WriteString("\n\n" + wrap(st.Key.Render("o")+" allow once   "+st.Key.Render("d")+" deny", width))
+		b.WriteString("\n" + wrap(st.Key.Render("a")+" always allow "+name+" from this peer, this session", width))
 	} else {
 		o := d.offer
 		what := "a file"

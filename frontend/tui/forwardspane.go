@@ -2,6 +2,7 @@ package tui
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -23,6 +24,9 @@ const staleAfter = 3 * session.TrafficInterval
 // rate turns successive byte counts into a smoothed bytes per second
 // (format.go: the raw rate of one Traffic interval jumps).
 type rate = smoothRate
+
+// withdrawnState is a row's state once the peer ended it.
+const withdrawnState = "withdrawn by the peer"
 
 // forwardRow is one service.
 type forwardRow struct {
@@ -199,15 +203,14 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 		r := p.rowFor(e.Service, true)
 		r.ours, r.addr, r.state, r.bad = true, e.Addr, "", false
 	case session.ForwardRefused:
-		who := "refused"
 		if e.ByPeer {
-			who = "refused by the peer"
+			// The OfferFailed that follows says it on the status line.
+			if r := p.row(e.Service); r != nil {
+				r.state, r.bad = peerRefusal(e.Reason).row(), true
+			}
+			return "", false
 		}
-		text := who + ": " + clean(e.Reason)
-		if r := p.row(e.Service); r != nil {
-			r.state, r.bad = text, true
-		}
-		return fmt.Sprintf("%q %s", clean(e.Service), text), true
+		return ourRefusal(e.Service, e.Reason), true
 	case session.ConnectionOpened:
 		if r := p.row(e.Service); r != nil {
 			r.open++
@@ -228,8 +231,23 @@ func (p *forwardsPane) handle(ev session.Event, now time.Time) (notice string, b
 	case session.ForwardRemoved:
 		p.remove(e.Service)
 		return fmt.Sprintf("removed %q", clean(e.Service)), false
+	case session.ForwardWithdrawn:
+		// The row stays, saying so, until d clears it (or, for a
+		// service we accept, the peer offers it again).
+		r := p.rowFor(e.Service, e.Ours)
+		r.state, r.bad = withdrawnState, false
+		if e.Ours {
+			return fmt.Sprintf("your peer stopped listening for %q", clean(e.Service)), false
+		}
+		r.addr = ""
+		return fmt.Sprintf("your peer withdrew %q: its port here is closed", clean(e.Service)), false
 	case session.OfferFailed:
 		r := p.rowFor(e.Service, true)
+		if denied := (*session.DeniedError)(nil); errors.As(e.Err, &denied) {
+			why := peerRefusal(denied.Reason)
+			r.state, r.bad = why.row(), true
+			return why.notice(e.Service), true
+		}
 		r.state, r.bad = "failed: "+errText(e.Err), true
 		return fmt.Sprintf("could not offer %q: %s", clean(e.Service), errText(e.Err)), true
 	case session.Traffic:
@@ -579,4 +597,69 @@ func (p *forwardsPane) view(width, height int) string {
 		lines = append(lines, st.Dim.Render(fmt.Sprintf("  … %d more (↑/↓)", len(all)-shown)))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// refusal is why the peer refused an offer of ours, for people: a person
+// refusing, its rules refusing and anything else are different things to
+// say (issue 14).
+type refusal struct {
+	noAnswer bool   // nobody there answered
+	why      string // after "refused": "" for a person's plain no
+}
+
+// peerRefusal reads the peer's reason: gander's and fowl's own words are
+// recognized, anything else is shown as it came (cleaned).
+func peerRefusal(reason string) refusal {
+	asked, takes, port := session.PortMismatch(reason)
+	switch {
+	case session.RefusedByUser(reason), reason == "Refused by the peer":
+		return refusal{}
+	case reason == session.ErrDeniedRecently.Error():
+		return refusal{why: "it was refused a moment ago"}
+	case reason == session.ErrDeniedForSession.Error():
+		return refusal{why: "it refuses everything this session"}
+	case reason == session.ErrNoAnswer.Error():
+		return refusal{noAnswer: true}
+	case session.NotPermitted(reason):
+		return refusal{why: "not permitted by its rules"}
+	case port:
+		return refusal{why: fmt.Sprintf("it takes only port %d, not %d", takes, asked)}
+	case reason == session.ErrTooManyAsks.Error():
+		return refusal{why: "too many requests wait for its answer"}
+	}
+	return refusal{why: clean(reason)}
+}
+
+// row is the refusal in a row of the table, beside the service's name.
+func (r refusal) row() string {
+	switch {
+	case r.noAnswer:
+		return "your peer did not answer"
+	case r.why == "":
+		return "your peer refused"
+	}
+	return "your peer refused: " + r.why
+}
+
+// notice is the refusal on the status line.
+func (r refusal) notice(service string) string {
+	switch {
+	case r.noAnswer:
+		return fmt.Sprintf("your peer did not answer about %q", clean(service))
+	case r.why == "":
+		return fmt.Sprintf("your peer refused %q", clean(service))
+	}
+	return fmt.Sprintf("your peer refused %q: %s", clean(service), r.why)
+}
+
+// ourRefusal is the notice for a request of the peer's we refused.
+func ourRefusal(service, reason string) string {
+	name := clean(service)
+	switch {
+	case session.RefusedByUser(reason):
+		return fmt.Sprintf("you refused %q", name)
+	case session.NotPermitted(reason):
+		return fmt.Sprintf("refused your peer's %q: nothing here accepts it (a adds it)", name)
+	}
+	return fmt.Sprintf("refused your peer's %q: %s", name, clean(reason))
 }
