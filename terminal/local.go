@@ -16,15 +16,28 @@ type LocalScreen struct {
 	mu    sync.Mutex
 	out   io.Writer   // nil while not shown
 	modes ScreenModes // of what was shown, to undo on leaving
+	// backlog is what the PTY printed while not shown, replayed on Show
+	// (a shell's first prompt comes before its first Show), unless more
+	// than maxBacklog came: then the redraw alone must do.
+	backlog  []byte
+	overflow bool
 }
+
+// maxBacklog bounds what a LocalScreen keeps while not shown.
+const maxBacklog = 64 << 10
 
 // Write is the PTY's output (Host's pump).
 func (s *LocalScreen) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.out != nil {
+	switch {
+	case s.out != nil:
 		s.modes.Observe(b)
 		s.out.Write(b) // a failing screen must not stop the share
+	case !s.overflow && len(s.backlog)+len(b) <= maxBacklog:
+		s.backlog = append(s.backlog, b...)
+	default:
+		s.overflow, s.backlog = true, nil
 	}
 	return len(b), nil
 }
@@ -33,10 +46,12 @@ func (s *LocalScreen) set(w io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.out = w
-	if w == nil {
-		return
-	}
 	s.modes = ScreenModes{}
+	if len(s.backlog) > 0 {
+		s.modes.Observe(s.backlog)
+		w.Write(s.backlog)
+	}
+	s.backlog, s.overflow = nil, false
 }
 
 // restore takes the view off the screen and returns what gives the screen
