@@ -85,7 +85,7 @@ func (p *sharePane) event(ev session.Event) {
 		p.watched = false
 	case session.ShareTyping:
 		if e.Outgoing {
-			p.peerMayType = e.Allowed
+			p.peerMayType, p.dropped = e.Allowed, 0
 			return
 		}
 		p.weMayType, p.asked = e.Allowed, false
@@ -173,15 +173,15 @@ func (p *sharePane) view(width, _ int) string {
 		if p.peerMayType {
 			who = st.Warn.Render("you and your peer type") + " (" + st.Key.Render(p.keys.TakeKeyboard.Help().Key) + " takes it back)"
 		}
-		watch := "your peer is not watching"
+		watch := "peer not watching"
 		if p.watched {
-			watch = "your peer is watching"
+			watch = "peer watching"
 		}
 		if p.dropped > 0 && !p.peerMayType {
-			who += st.Dim.Render(fmt.Sprintf(" (%d of its keys dropped)", p.dropped))
+			who += st.Dim.Render(fmt.Sprintf(" (%d keys dropped)", p.dropped))
 		}
-		line := fmt.Sprintf("⌨ sharing %s · %s · %s · %s show, %s back", st.Code.Render(strconv.Quote(clean(p.ourCommand))),
-			watch, who, st.Key.Render(p.keys.ShareTerminal.Help().Key), session.DetachKeyName)
+		line := fmt.Sprintf("⌨ sharing %s · %s · %s · %s show", st.Code.Render(strconv.Quote(clean(p.ourCommand))),
+			watch, who, st.Key.Render(p.keys.ShareTerminal.Help().Key))
 		lines = append(lines, line)
 	}
 	if p.offered {
@@ -192,8 +192,8 @@ func (p *sharePane) view(width, _ int) string {
 		case p.asked:
 			who += st.Dim.Render(" (keyboard asked for)")
 		}
-		lines = append(lines, fmt.Sprintf("⌨ your peer shares %s · %s · %s watch, %s back",
-			st.Code.Render(strconv.Quote(clean(p.peerCommand))), who, st.Key.Render(p.keys.WatchShare.Help().Key), session.DetachKeyName))
+		lines = append(lines, fmt.Sprintf("⌨ your peer shares %s · %s · %s watch",
+			st.Code.Render(strconv.Quote(clean(p.peerCommand))), who, st.Key.Render(p.keys.WatchShare.Help().Key)))
 	}
 	if len(lines) == 0 {
 		return ""
@@ -301,5 +301,9 @@ func (v *shareView) Run() error {
 	} else {
 		v.do(session.ShowShare{View: view})
 	}
-	return <-done
+	err = <-done
+	// What the shared programs drew is not left on the screen under the
+	// app (nor after it quits).
+	io.WriteString(v.stdout, "\x1b[H\x1b[2J")
+	return err
 }

@@ -42,7 +42,7 @@ func TestShareKeyShownOnlyWithAPeerThatHasIt(t *testing.T) {
 func TestShareHostSide(t *testing.T) {
 	h := sharing(t)
 	h.event(session.ShareOffered{Outgoing: true, Command: "bash"})
-	if s := h.screen(); !contains(s, `sharing "bash"`) || !contains(s, "only you type") || !contains(s, "not watching") {
+	if s := h.screen(); !contains(s, `sharing "bash"`) || !contains(s, "only you type") || !contains(s, "peer not watching") {
 		t.Errorf("no share line:\n%s", s)
 	}
 	h.event(session.ShareGuestJoined{}, session.ShareKeyboardRequested{ID: 7})
@@ -52,13 +52,13 @@ func TestShareHostSide(t *testing.T) {
 	h.press(keyRune('y'))
 	h.wantSent(session.Answer{ID: 7, Decision: session.AllowOnce})
 	h.event(session.ShareTyping{Outgoing: true, Allowed: true})
-	if s := h.screen(); !contains(s, "you and your peer type") || !contains(s, "your peer is watching") || !contains(s, "R take keyboard") {
+	if s := h.screen(); !contains(s, "you and your peer type") || !contains(s, "peer watching") || !contains(s, "R take keyboard") {
 		t.Errorf("who types not shown:\n%s", s)
 	}
 	h.press(keyRune('R'))
 	h.wantSent(session.RevokeTyping{})
 	h.event(session.ShareTyping{Outgoing: true, Allowed: false}, session.ShareInputDropped{Bytes: 5})
-	if s := h.screen(); !contains(s, "only you type") || !contains(s, "5 of its keys dropped") {
+	if s := h.screen(); !contains(s, "only you type") || !contains(s, "5 keys dropped") {
 		t.Errorf("revoked not shown:\n%s", s)
 	}
 	// A second request, denied; then one withdrawn before an answer.

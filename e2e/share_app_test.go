@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// The shared terminal between two gander apps (terminal-v1), in tmux as
+// people use it: the host shares a shell with t and returns to the app;
+// the guest watches with w, its keys are dropped while read-only, it asks
+// for the keyboard with r, the host allows it in a dialog, a command the
+// guest types runs on the host (the file it touches exists, its output is
+// on both screens), the host takes the keyboard back with R and the
+// guest's keys are dropped again (checked on the file system); the guest
+// detaches and re-attaches; both terminals are clean after quitting.
+
+var (
+	shareAppPrompt  = regexp.MustCompile(`(?m)^shared\$`)
+	shareAppBack    = regexp.MustCompile(`⌨ sharing "shell"`)
+	shareAppOffered = regexp.MustCompile(`⌨ your peer shares "shell" · read-only`)
+	shareAppAsked   = regexp.MustCompile(`Your peer asks for the keyboard`)
+	shareAppMayType = regexp.MustCompile(`⌨ your peer shares "shell" · you may type`)
+	shareAppBoth    = regexp.MustCompile(`you and your peer type`)
+	shareAppOnlyYou = regexp.MustCompile(`only you type`)
+	shareAppDropped = regexp.MustCompile(`\(\d+ keys dropped\)`)
+	shareAppWatch   = regexp.MustCompile(`gander: your peer's terminal; Ctrl-\] returns to the app`)
+	shareAppShow    = regexp.MustCompile(`gander: your shared terminal; Ctrl-\] returns to the app`)
+)
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// stillAbsent checks, for a while, that path does not appear.
+func stillAbsent(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if exists(path) {
+			t.Fatalf("%s was made on the host: the guest's keys ran", path)
+		}
+	}
+}
+
+func TestShareAppGanderWithGander(t *testing.T) {
+	mailbox := startMailbox(t)
+	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
+	made := t.TempDir()
+	readOnly, allowed, revoked := filepath.Join(made, "read-only"), filepath.Join(made, "allowed"), filepath.Join(made, "revoked")
+
+	// The shared shell: a plain bash with a prompt of its own.
+	shell := filepath.Join(t.TempDir(), "shell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	host.run("export SHELL=" + shell)
+	host.startGanderApp(mailbox.URL)
+	host.keys("Enter")
+	code := host.waitScreen(tuiCode, 30*time.Second)[1]
+	guest.startGanderApp(mailbox.URL)
+	guest.typeCodeWithCompletion(code)
+	if a, b := host.verifier(), guest.verifier(); a != b {
+		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
+	}
+	host.keys("v")
+	guest.keys("v")
+	host.waitScreen(regexp.MustCompile(`t share terminal`), 10*time.Second)
+
+	// The host shares: full-screen at once, then back to the app.
+	host.keys("t")
+	host.waitScreen(shareAppShow, 10*time.Second)
+	host.waitScreen(shareAppPrompt, 10*time.Second)
+	host.keys("C-]")
+	host.waitScreen(shareAppBack, 10*time.Second)
+	host.waitScreen(shareAppOnlyYou, 5*time.Second)
+
+	// The guest watches; the host shows its share again and presses
+	// Enter, so that a prompt is drawn for both.
+	guest.waitScreen(shareAppOffered, 30*time.Second)
+	guest.keys("w")
+	guest.waitScreen(shareAppWatch, 10*time.Second)
+	host.waitScreen(regexp.MustCompile(`peer watching`), 10*time.Second)
+	host.keys("t")
+	host.waitScreen(shareAppShow, 10*time.Second)
+	host.keys("Enter")
+	guest.waitScreen(shareAppPrompt, 10*time.Second)
+	host.keys("C-]")
+	host.waitScreen(shareAppBack, 10*time.Second)
+
+	// Read-only: the guest's keys are dropped on the host.
+	guest.run("touch " + readOnly)
+	host.waitScreen(shareAppDropped, 10*time.Second)
+	stillAbsent(t, readOnly, 2*time.Second)
+
+	// The guest detaches, asks for the keyboard; the host allows.
+	guest.keys("C-]")
+	guest.waitScreen(shareAppOffered, 10*time.Second)
+	guest.keys("r")
+	host.waitScreen(shareAppAsked, 10*time.Second)
+	host.keys("y")
+	host.waitScreen(shareAppBoth, 10*time.Second)
+	guest.waitScreen(shareAppMayType, 10*time.Second)
+
+	// Re-attached, the guest runs a command: it runs on the host, and
+	// both screens show its output.
+	guest.keys("w")
+	guest.waitScreen(shareAppWatch, 10*time.Second)
+	guest.run("touch " + allowed + " && echo made-by-the-guest")
+	guest.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
+	if !exists(allowed) {
+		t.Fatalf("%s is not on the host: the allowed guest's command did not run there", allowed)
+	}
+	host.keys("t")
+	host.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
+	host.keys("C-]")
+	host.waitScreen(shareAppBack, 10*time.Second)
+
+	// The host takes the keyboard back: the guest's keys are dropped.
+	host.keys("R")
+	host.waitScreen(shareAppOnlyYou, 10*time.Second)
+	time.Sleep(1100 * time.Millisecond) // the next drop gets a report of its own
+	guest.run("touch " + revoked)
+	stillAbsent(t, revoked, 3*time.Second)
+	host.waitScreen(shareAppDropped, 10*time.Second)
+
+	// The guest detaches; its app is back, its terminal too; both quit.
+	guest.keys("C-]")
+	guest.waitScreen(regexp.MustCompile(`⌨ your peer shares "shell" · read-only`), 10*time.Second)
+	guest.quit()
+	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
+	host.quit()
+	for _, term := range []*terminal{host, guest} {
+		term.assertCleanAfterExit("shared$", "⌨")
+	}
+}
