@@ -160,6 +160,7 @@ type Model struct {
 	dialogs     *dialogQueue
 	keysHelp    *helpPane
 	share       *sharePane  // the shared terminal's line and keys
+	pump        *eventPump  // reads the session's events (eventpump.go)
 	sending     *sendPrompt // open while files to send are being chosen
 	// peerTakesNoFiles: the peer does not advertise file transfer.
 	peerTakesNoFiles bool
@@ -209,6 +210,7 @@ func New(sess Session, opts Options) *Model {
 	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
 	m.keysHelp = &helpPane{common: c, help: &m.help}
 	m.share = &sharePane{common: c}
+	m.pump = newEventPump(sess.Events(), m.done)
 	m.resize(80, 24)
 	return m
 }
@@ -295,17 +297,25 @@ func (m *Model) Init() tea.Cmd { return m.waitForEvent() }
 // waitForEvent reads the next session event; Update issues it again after
 // each one.
 func (m *Model) waitForEvent() tea.Cmd {
-	events, done := m.sess.Events(), m.done
+	pump, done := m.pump, m.done
 	return func() tea.Msg {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return eventsClosedMsg{}
-			}
+		ev, ok := pump.next(done)
+		switch {
+		case ok:
 			return eventMsg{ev}
-		case <-done:
+		case isDone(done):
 			return nil
 		}
+		return eventsClosedMsg{}
+	}
+}
+
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
 	}
 }
 
