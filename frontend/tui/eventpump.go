@@ -21,6 +21,11 @@ type eventPump struct {
 	closed bool          // the session's events ended
 	more   chan struct{} // a token while items is not empty or closed
 	room   chan struct{} // a token once next has taken an item
+	// ended is closed once Closed (or the end of the events) has come:
+	// a full-screen view waiting for a command the session dropped
+	// stops waiting.
+	ended     chan struct{}
+	endedOnce sync.Once
 }
 
 const (
@@ -33,7 +38,7 @@ const (
 // newEventPump starts the pump's goroutine, which ends with events or
 // done.
 func newEventPump(events <-chan session.Event, done <-chan struct{}) *eventPump {
-	p := &eventPump{more: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	p := &eventPump{more: make(chan struct{}, 1), room: make(chan struct{}, 1), ended: make(chan struct{})}
 	go p.run(events, done)
 	return p
 }
@@ -51,8 +56,12 @@ func (p *eventPump) run(events <-chan session.Event, done <-chan struct{}) {
 		if !ok {
 			p.closed = true
 			p.mu.Unlock()
+			p.end()
 			wake(p.more)
 			return
+		}
+		if _, last := ev.(session.Closed); last {
+			p.end()
 		}
 		for len(p.items) >= maxPumpedEvents {
 			p.mu.Unlock()
@@ -132,3 +141,5 @@ func (p *eventPump) next(done <-chan struct{}) (session.Event, bool) {
 		}
 	}
 }
+
+func (p *eventPump) end() { p.endedOnce.Do(func() { close(p.ended) }) }

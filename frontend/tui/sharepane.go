@@ -27,6 +27,8 @@ import (
 // dialog of the dialogQueue (keyboardDialog).
 type sharePane struct {
 	*common
+	// ended is closed once the session has ended (eventPump.ended).
+	ended   <-chan struct{}
 	width   int
 	peerHas bool // the peer runs the shared terminal (terminal-v1)
 
@@ -61,7 +63,7 @@ func (p *sharePane) update(msg tea.Msg) tea.Cmd {
 			p.say("shared terminal: "+clean(msg.err.Error()), true)
 		}
 	case endedMsg:
-		*p = sharePane{common: p.common, width: p.width}
+		*p = sharePane{common: p.common, ended: p.ended, width: p.width}
 	case tea.KeyPressMsg:
 		return p.key(msg)
 	}
@@ -138,7 +140,7 @@ func (p *sharePane) key(k tea.KeyPressMsg) tea.Cmd {
 // fullScreen hands the terminal to a view of our share (start: start it
 // first) or of the peer's (watch).
 func (p *sharePane) fullScreen(start, watch bool) tea.Cmd {
-	v := &shareView{do: func(c session.Command) { p.send(c)() }, start: start, watch: watch}
+	v := &shareView{do: func(c session.Command) { p.send(c)() }, ended: p.ended, start: start, watch: watch}
 	return tea.Exec(v, func(err error) tea.Msg { return shareViewDoneMsg{err} })
 }
 
@@ -226,7 +228,10 @@ func keyboardDialogAnswer(keys *keyMap, k tea.KeyPressMsg) (session.Decision, bo
 // stopped); the view puts it in raw mode, lends it to the session's view
 // until DetachKeyName, and gives it back as it found it.
 type shareView struct {
-	do           func(session.Command)
+	do func(session.Command)
+	// ended: the session has ended, so a command it dropped will not
+	// answer (its views end before its Closed).
+	ended        <-chan struct{}
 	start, watch bool
 	stdin        io.Reader
 	stdout       io.Writer
@@ -301,7 +306,15 @@ func (v *shareView) Run() error {
 	} else {
 		v.do(session.ShowShare{View: view})
 	}
-	err = <-done
+	select {
+	case err = <-done:
+	case <-v.ended:
+		select {
+		case err = <-done:
+		default:
+			err = errors.New("the session has ended")
+		}
+	}
 	// What the shared programs drew is not left on the screen under the
 	// app (nor after it quits).
 	io.WriteString(v.stdout, "\x1b[H\x1b[2J")

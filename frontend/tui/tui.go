@@ -209,8 +209,8 @@ func New(sess Session, opts Options) *Model {
 	m.transfers = &transfersPane{common: c}
 	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
 	m.keysHelp = &helpPane{common: c, help: &m.help}
-	m.share = &sharePane{common: c}
 	m.pump = newEventPump(sess.Events(), m.done)
+	m.share = &sharePane{common: c, ended: m.pump.ended}
 	m.resize(80, 24)
 	return m
 }
