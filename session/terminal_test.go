@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gander-pair/gander/forwards"
+	"github.com/gander-pair/gander/terminal"
 )
 
 // pipeKeys is a keyboard a test types into; Cancel ends its reads.
@@ -280,4 +281,82 @@ func FuzzReadControl(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A hostile guest against our share: a view with no share is closed,
+// a second view while one is attached is closed, keys while read-only
+// never reach the PTY, an oversized tty-share frame ends the view and
+// the share goes on; an oversized control message ends the share.
+func TestHostileShareGuest(t *testing.T) {
+	dir := t.TempDir()
+	r, conn, cmds := oneSessionAndAFakePeerWith(t, Config{}, AppVersions())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	shares, err := conn.Listen(terminalShareProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shares.Close()
+
+	early, err := conn.Open(ctx, terminalViewProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	early.Write([]byte{0})
+	if _, err := early.Read(make([]byte, 1)); err == nil {
+		t.Error("a view with no share was served")
+	}
+
+	cmds <- StartShare{Command: []string{"/bin/sh"}}
+	ctrl, err := shares.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := readControl(ctrl); err != nil || m.Kind != kindOffer {
+		t.Fatalf("the share's first message: %+v, %v", m, err)
+	}
+	view, err := conn.Open(ctx, terminalViewProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view.Write(frameOf(t, terminal.WinSize{Cols: 80, Rows: 24}))
+	vc := terminal.NewStreamConn(view)
+	if m, err := vc.ReadMessage(ctx); err != nil || m != (terminal.WinSize{Cols: 80, Rows: 24}) {
+		t.Fatalf("the view's first message: %#v, %v", m, err)
+	}
+	waitEvent[ShareGuestJoined](t, r)
+	second, err := conn.Open(ctx, terminalViewProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Write([]byte{0})
+	if _, err := second.Read(make([]byte, 1)); err == nil {
+		t.Error("a second view at once was served")
+	}
+
+	vc.WriteMessage(ctx, terminal.Write{Data: []byte("touch " + filepath.Join(dir, "hostile") + "\r")})
+	waitEvent[ShareInputDropped](t, r)
+	time.Sleep(300 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(dir, "hostile")); err == nil {
+		t.Fatal("a read-only guest's keys ran on the host")
+	}
+
+	view.Write([]byte{0xff, 0xff, 0xff, 0xff}) // a 4 GiB frame announced
+	waitEvent[ShareGuestLeft](t, r)
+	if has[ShareEnded](r) {
+		t.Fatal("a bad view ended the share")
+	}
+	ctrl.Write([]byte{0, 0, 0xff, 0xff})
+	if e := waitEvent[ShareEnded](t, r); !e.Outgoing || !errors.Is(e.Err, errBadControl) {
+		t.Errorf("ShareEnded = %+v, want the bad control message", e)
+	}
+}
+
+func frameOf(t *testing.T, m terminal.Message) []byte {
+	t.Helper()
+	body, err := terminal.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{byte(len(body) >> 24), byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
 }
