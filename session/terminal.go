@@ -56,6 +56,11 @@ const (
 	keyboardAskInterval = time.Second
 	// maxShareCommand: runes kept of the shared command's name.
 	maxShareCommand = 120
+	// cycleInterval: the peer's shares, and its views of ours, start at
+	// most this often (more are closed unread), and its refusals of the
+	// keyboard are reported no more often: a person is slower, and a
+	// peer that cycles them must not flood the frontend with events.
+	cycleInterval = 200 * time.Millisecond
 )
 
 // Errors of the shared terminal (CommandFailed, TerminalView.Done,
@@ -160,6 +165,8 @@ type terminalShares struct {
 	out        *outgoingShare
 	in         *incomingShare
 	viewCancel context.CancelFunc // the local view's, nil if none
+	lastView   time.Time          // the peer's last view of ours (acceptViews)
+	lastOffer  time.Time          // the peer's last share (acceptOffers)
 }
 
 // outgoingShare is ours: the PTY and its control link to the peer.
@@ -339,10 +346,11 @@ func (t *terminalShares) startShare(cmd StartShare) {
 	t.mu.Lock()
 	t.out = o
 	t.mu.Unlock()
-	ctx := t.ctx
+	// The share's own context ends its questions with it.
+	ctx, cancel := context.WithCancel(t.ctx)
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); o.ctrl.writeLoop(ctx) }()
-	go func() { defer c.wg.Done(); t.runOutgoing(ctx, o) }()
+	go func() { defer c.wg.Done(); defer cancel(); t.runOutgoing(ctx, o) }()
 }
 
 // runOutgoing offers our share and serves its control link until the
@@ -499,9 +507,10 @@ func (t *terminalShares) acceptViews(ctx context.Context) {
 		}
 		t.mu.Lock()
 		o := t.out
-		ok := o != nil && !o.viewing
+		now := time.Now()
+		ok := o != nil && !o.viewing && now.Sub(t.lastView) >= cycleInterval
 		if ok {
-			o.viewing = true
+			o.viewing, t.lastView = true, now
 		}
 		t.mu.Unlock()
 		if !ok {
@@ -528,11 +537,12 @@ func (t *terminalShares) acceptOffers(ctx context.Context) {
 			return
 		}
 		t.mu.Lock()
-		busy := t.in != nil
+		now := time.Now()
+		busy := t.in != nil || now.Sub(t.lastOffer) < cycleInterval
 		var in *incomingShare
 		if !busy {
 			in = &incomingShare{ctrl: newControlLink(sub)}
-			t.in = in
+			t.in, t.lastOffer = in, now
 		}
 		t.mu.Unlock()
 		if busy {
@@ -566,6 +576,7 @@ func (t *terminalShares) runIncoming(ctx context.Context, in *incomingShare) {
 	in.command, in.offered = name, true
 	t.mu.Unlock()
 	c.emit(ShareOffered{Command: name})
+	var lastRefusal time.Time
 	for {
 		m, err = readControl(in.ctrl.r)
 		if err != nil {
@@ -578,7 +589,12 @@ func (t *terminalShares) runIncoming(ctx context.Context, in *incomingShare) {
 		changed := in.mayType != m.Allowed
 		in.mayType = m.Allowed
 		t.mu.Unlock()
-		if changed || !m.Allowed {
+		// A refusal that changes nothing answers our request: said, but
+		// not more often than cycleInterval.
+		if !changed && !m.Allowed && time.Since(lastRefusal) >= cycleInterval {
+			changed, lastRefusal = true, time.Now()
+		}
+		if changed {
 			c.emit(ShareTyping{Allowed: m.Allowed, Reason: cleanShareName(m.Reason)})
 		}
 	}

@@ -221,6 +221,17 @@ func TestHostileShareControl(t *testing.T) {
 		t.Fatal("an oversized control message made a share")
 	}
 
+	// Too soon after the last: closed unread.
+	soon, err := conn.Open(ctx, terminalShareProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soon.Write([]byte{0})
+	if _, err := soon.Read(make([]byte, 1)); err == nil {
+		t.Error("a share right after another was read")
+	}
+	time.Sleep(cycleInterval)
+
 	first, err := conn.Open(ctx, terminalShareProto)
 	if err != nil {
 		t.Fatal(err)
