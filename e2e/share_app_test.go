@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -135,4 +137,68 @@ func TestShareAppGanderWithGander(t *testing.T) {
 	for _, term := range []*terminal{host, guest} {
 		term.assertCleanAfterExit("shared$", "⌨")
 	}
+}
+
+// A link cut while the host's shared terminal prints: the guest's view
+// resumes over the new connection with no line lost, in order.
+func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
+	mailbox := startMailbox(t)
+	relay := startRelay(t)
+	proxy := startProxy(t, relay.Addr)
+	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
+	shell := filepath.Join(t.TempDir(), "shell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	host.run("export SHELL=" + shell)
+	app := "gander --mailbox " + mailbox.URL + " --relay tcp:" + proxy.Addr + " --no-direct"
+	host.run(app)
+	host.waitScreen(tuiLanding, 30*time.Second)
+	host.keys("Enter")
+	code := host.waitScreen(tuiCode, 30*time.Second)[1]
+	guest.run(app)
+	guest.waitScreen(tuiLanding, 30*time.Second)
+	guest.typeCodeWithCompletion(code)
+	if a, b := host.verifier(), guest.verifier(); a != b {
+		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
+	}
+	host.keys("t")
+	host.waitScreen(shareAppPrompt, 10*time.Second)
+	guest.waitScreen(shareAppOffered, 30*time.Second)
+	guest.keys("w")
+	guest.waitScreen(shareAppWatch, 10*time.Second)
+	host.waitScreen(regexp.MustCompile(`(?m)^shared\$`), 5*time.Second)
+
+	// The host types into its own share (its keys always go in): 20
+	// numbered lines, 0.2 s apart; the link is cut after the fifth.
+	host.run(`for i in $(seq 1 20); do echo out-$i; sleep 0.2; done; echo out-end`)
+	guest.waitScreen(regexp.MustCompile(`(?m)^out-5$`), 20*time.Second)
+	if n := proxy.Cut(); n == 0 {
+		t.Fatal("the proxy had no connection to cut")
+	}
+	if regexp.MustCompile(`(?m)^out-end$`).MatchString(guest.screen()) {
+		t.Fatal("the output ended before the cut")
+	}
+	guest.waitScreen(regexp.MustCompile(`(?m)^out-end$`), 60*time.Second)
+	screen := guest.screen()
+	want := ""
+	for i := 1; i <= 20; i++ {
+		want += "out-" + strconv.Itoa(i) + "\n"
+	}
+	if !strings.Contains(screen, want+"out-end") {
+		t.Fatalf("the guest lost or reordered output across the cut:\n%s", screen)
+	}
+
+	guest.keys("C-]")
+	guest.waitScreen(shareAppOffered, 10*time.Second)
+	host.keys("C-]")
+	host.waitScreen(shareAppBack, 10*time.Second)
+	// The link did drop and come back (the guest's log says so).
+	log, err := os.ReadFile(filepath.Join(guest.home, "state", "gander", "gander.log"))
+	if err != nil || !strings.Contains(string(log), "connection lost") || !strings.Contains(string(log), "reconnected") {
+		t.Errorf("the guest's log shows no reconnection (%v):\n%s", err, log)
+	}
+	guest.quit()
+	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
+	host.quit()
 }
