@@ -202,3 +202,52 @@ func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
 	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
 	host.quit()
 }
+
+// The host's window size follows its terminal while its share is shown:
+// larger than the guest's, the guest is told its window is too small;
+// smaller, less redraws for it on both sides.
+func TestShareAppHostResize(t *testing.T) {
+	mailbox := startMailbox(t)
+	file := shareFile(t)
+	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
+	shell := filepath.Join(t.TempDir(), "shell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	host.run("export SHELL=" + shell)
+	host.startGanderApp(mailbox.URL)
+	host.keys("Enter")
+	code := host.waitScreen(tuiCode, 30*time.Second)[1]
+	guest.startGanderApp(mailbox.URL)
+	guest.typeCodeWithCompletion(code)
+	host.verifier()
+	guest.verifier()
+	host.keys("t")
+	host.waitScreen(shareAppPrompt, 10*time.Second)
+	guest.waitScreen(shareAppOffered, 30*time.Second)
+	guest.keys("w")
+	guest.waitScreen(shareAppWatch, 10*time.Second)
+	host.run("less " + file)
+	host.waitScreen(lessTop, 10*time.Second)
+	guest.waitScreen(lessTop, 10*time.Second)
+
+	host.tmux("resize-window", "-x", "120", "-y", "40")
+	guest.waitScreen(regexp.MustCompile(`Your window is smaller than the host's`), 15*time.Second)
+	host.tmux("resize-window", "-x", "80", "-y", "20")
+	nineteen := regexp.MustCompile(`(?m)^share line 019\b.*\n:`)
+	host.waitScreen(nineteen, 15*time.Second)
+	guest.waitScreen(nineteen, 15*time.Second)
+	if strings.Contains(guest.screen(), "smaller than the host's") {
+		t.Errorf("the notice stayed once the host's window became smaller:\n%s", guest.screen())
+	}
+
+	host.typeText("q")
+	host.waitScreen(shareAppPrompt, 10*time.Second)
+	host.keys("C-]")
+	host.waitScreen(shareAppBack, 10*time.Second)
+	guest.keys("C-]")
+	guest.waitScreen(shareAppOffered, 10*time.Second)
+	guest.quit()
+	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
+	host.quit()
+}
