@@ -29,6 +29,14 @@ import (
 // One share each way at a time, one view of it at a time; the guest's
 // request for the keyboard is one of the session's questions (asks.go),
 // answered with Answer like a listen request.
+//
+// Who owns what: the session goroutine starts shares and views
+// (terminalCommand); under controller.wg run the two accept loops (the
+// peer's shares, its views of ours), per share its runner, its control
+// link's writer and reader and its keyboard question, per view of ours
+// the host's Attach, and the one local view. A share's runner ends it
+// (the command ends, the peer closes the link, the session ends) and
+// stop ends them all; terminalShares.mu guards what they share.
 
 // FeatureTerminal is the shared terminal's feature.
 const FeatureTerminal = "terminal-v1"
