@@ -30,7 +30,8 @@ type sharePane struct {
 	// ended is closed once the session has ended (eventPump.ended).
 	ended   <-chan struct{}
 	width   int
-	peerHas bool // the peer runs the shared terminal (terminal-v1)
+	peerIn  bool // the peer is connected
+	peerHas bool // it runs the shared terminal (terminal-v1)
 
 	// Ours.
 	sharing     bool
@@ -73,7 +74,7 @@ func (p *sharePane) update(msg tea.Msg) tea.Cmd {
 func (p *sharePane) event(ev session.Event) {
 	switch e := ev.(type) {
 	case session.PeerConnected:
-		p.peerHas = e.Peer.Accepts(session.FeatureTerminal)
+		p.peerIn, p.peerHas = true, e.Peer.Accepts(session.FeatureTerminal)
 	case session.ShareOffered:
 		if e.Outgoing {
 			p.sharing, p.ourCommand, p.watched, p.peerMayType, p.dropped = true, e.Command, false, false, 0
@@ -118,7 +119,10 @@ func (p *sharePane) key(k tea.KeyPressMsg) tea.Cmd {
 	keys := p.keys
 	switch {
 	case key.Matches(k, keys.ShareTerminal):
-		if !p.peerHas {
+		switch {
+		case !p.peerIn:
+			return nil // nobody to share with yet (t is not offered)
+		case !p.peerHas:
 			p.say("your peer's program has no shared terminal (fowl, or an older gander)", true)
 			return nil
 		}
