@@ -41,7 +41,7 @@ func newPipeIn() *pipeIn {
 }
 
 func (p *pipeIn) Read(b []byte) (int, error) { return p.r.Read(b) }
-func (p *pipeIn) Cancel() bool                { p.r.CloseWithError(errors.New("canceled")); return true }
+func (p *pipeIn) Cancel() bool               { p.r.CloseWithError(errors.New("canceled")); return true }
 
 func waitContains(t *testing.T, b *lockedBuffer, want string) {
 	t.Helper()
