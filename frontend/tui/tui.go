@@ -158,6 +158,8 @@ type Model struct {
 	transfers   *transfersPane
 	dialogs     *dialogQueue
 	keysHelp    *helpPane
+	share       *sharePane  // the shared terminal's line and keys
+	pump        *eventPump  // reads the session's events (eventpump.go)
 	sending     *sendPrompt // open while files to send are being chosen
 	// peerTakesNoFiles: the peer does not advertise file transfer.
 	peerTakesNoFiles bool
@@ -213,6 +215,8 @@ func New(sess Session, opts Options) *Model {
 	m.transfers = &transfersPane{common: c}
 	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
 	m.keysHelp = &helpPane{common: c, help: &m.help}
+	m.pump = newEventPump(sess.Events(), m.done)
+	m.share = &sharePane{common: c, ended: m.pump.ended}
 	m.resize(80, 24)
 	return m
 }
@@ -220,7 +224,7 @@ func New(sess Session, opts Options) *Model {
 // panes are every pane there is now, in a fixed order: each sees every
 // session event, lifecycle message and timer.
 func (m *Model) panes() []pane {
-	ps := []pane{m.status, m.code, m.verifier, m.forwards, m.forwardForm, m.transfers, m.dialogs, m.keysHelp}
+	ps := []pane{m.status, m.code, m.verifier, m.forwards, m.forwardForm, m.transfers, m.dialogs, m.keysHelp, m.share}
 	if m.sending != nil {
 		ps = append(ps, m.sending)
 	}
@@ -307,17 +311,25 @@ func (m *Model) Init() tea.Cmd { return m.waitForEvent() }
 // waitForEvent reads the next session event; Update issues it again after
 // each one.
 func (m *Model) waitForEvent() tea.Cmd {
-	events, done := m.sess.Events(), m.done
+	pump, done := m.pump, m.done
 	return func() tea.Msg {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return eventsClosedMsg{}
-			}
+		ev, ok := pump.next(done)
+		switch {
+		case ok:
 			return eventMsg{ev}
-		case <-done:
+		case isDone(done):
 			return nil
 		}
+		return eventsClosedMsg{}
+	}
+}
+
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -374,7 +386,7 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) resize(w, h int) {
 	m.width, m.height = w, h
 	m.help.SetWidth(w - 2)
-	for _, p := range []pane{m.code, m.verifier, m.forwards, m.transfers} {
+	for _, p := range []pane{m.code, m.verifier, m.forwards, m.transfers, m.share} {
 		p.setSize(w-2, h)
 	}
 	m.status.setSize(w, 2)
@@ -600,7 +612,7 @@ func (m *Model) mainKey(k tea.KeyPressMsg, list focus) tea.Cmd {
 		}
 		return nil
 	}
-	return tea.Batch(m.code.update(k), m.verifier.update(k), m.paneWith(list).update(k))
+	return tea.Batch(m.code.update(k), m.verifier.update(k), m.paneWith(list).update(k), m.share.update(k))
 }
 
 // openSending opens the send prompt holding text (a drop, or nothing).
@@ -643,6 +655,7 @@ func (m *Model) helpKeys() help.KeyMap {
 		short = append(short, k.SendFiles)
 	}
 	short = append(short, m.paneWith(m.listFocus()).helpKeys()...)
+	short = append(short, m.share.helpKeys()...)
 	if !m.transfers.empty() {
 		short = append(short, k.SwitchPane)
 	}
@@ -709,6 +722,9 @@ func (m *Model) body(w, h int) string {
 		top = m.verifier
 	}
 	topView := top.view(inner, h)
+	if line := m.share.view(inner, h); line != "" {
+		topView += "\n\n" + line
+	}
 	sections := []string{topView}
 	room := h - lipgloss.Height(topView)
 	showForwards := m.verifier.known() || !m.forwards.empty()
