@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,6 +50,9 @@ func startTerminal(t testing.TB, name string) *terminal {
 		"HOME=" + home, "XDG_STATE_HOME=" + filepath.Join(home, "state"),
 		"PS1=" + shellPrompt, "PATH=" + filepath.Dir(ganderBin(t)) + ":" + os.Getenv("PATH"),
 		"TERM=xterm-256color", "LANG=C.UTF-8",
+		// bash writes its history when tmux's kill-server hangs it up,
+		// racing the removal of home at the test's end.
+		"HISTFILE=/dev/null",
 	}
 	// Through env: tmux 3.3 lets its own PATH win over new-session -e.
 	args := []string{"-f", "/dev/null", "new-session", "-d", "-s", name,
@@ -59,7 +63,16 @@ func startTerminal(t testing.TB, name string) *terminal {
 		if t.Failed() {
 			t.Logf("screen of %s at the end:\n%s", name, term.screen())
 		}
+		out, _ := exec.Command("tmux", "-S", term.socket, "display-message", "-p", "#{pid}").Output()
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 		exec.Command("tmux", "-S", term.socket, "kill-server").Run()
+		// The server's end, so nothing it ran still writes into home.
+		for deadline := time.Now().Add(5 * time.Second); pid > 0 && time.Now().Before(deadline); {
+			if err := syscall.Kill(pid, 0); err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	})
 	term.waitScreen(atPrompt, 10*time.Second)
 	return term
