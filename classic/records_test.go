@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/gander-pair/gander/transit"
 )
@@ -125,6 +127,33 @@ func TestHandshake(t *testing.T) {
 	got, err := res.rc.readRecord()
 	if err != nil || string(got) != "payload" {
 		t.Fatalf("record: %q, %v", got, err)
+	}
+}
+
+// The receiver sends nothing until the sender's line has come, then its
+// own at once: wormhole-william's sender needs that order (see
+// keys.handshake).
+func TestReceiverAnswersTheSendersLine(t *testing.T) {
+	s, r := testKeys(t)
+	peer, ours := tcpPair(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.handshake(ours, transit.Attempt{Via: "test"})
+		done <- err
+	}()
+	peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := peer.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the receiver spoke first: %d bytes, %v", n, err)
+	}
+	io.WriteString(peer, s.ours)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line := make([]byte, len(r.ours))
+	if _, err := io.ReadFull(peer, line); err != nil || string(line) != r.ours {
+		t.Fatalf("the receiver's answer %q, %v", line, err)
+	}
+	io.WriteString(peer, "go\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
