@@ -2,13 +2,13 @@ package classic
 
 import (
 	"bufio"
-	"syscall"
-	"time"
 	"crypto/rand"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // benchFileSize is what one BenchmarkDataPath iteration sends.
