@@ -41,18 +41,31 @@ func TestClassicGiB(t *testing.T) {
 	ceilings := []ceilingRates{measureCeilings(t, size)}
 	rates := map[string]float64{}
 	cpu := map[string]float64{} // both processes' CPU time, ns a byte
-	for _, pair := range []struct {
+	type pairing struct {
 		name     string
 		from, to classicPeer
-	}{
-		{"gander to gander", ganderClassic, ganderClassic},
-		{"gander to python", ganderClassic, pyClassic},
-		{"python to gander", pyClassic, ganderClassic},
-		{"python to python", pyClassic, pyClassic},
-		{"wormhole-william to wormhole-william", williamClassic, williamClassic},
-	} {
+		bin      string // another gander binary than this tree's
+	}
+	pairs := []pairing{
+		{"gander to gander", ganderClassic, ganderClassic, ""},
+		{"gander to python", ganderClassic, pyClassic, ""},
+		{"python to gander", pyClassic, ganderClassic, ""},
+		{"python to python", pyClassic, pyClassic, ""},
+		{"wormhole-william to wormhole-william", williamClassic, williamClassic, ""},
+	}
+	// GANDER_OLD_BIN: an older gander, run alternately with this one
+	// (new, old, new, old) so that both see the same load.
+	if old := os.Getenv("GANDER_OLD_BIN"); old != "" {
+		pairs = append(pairs[:1], append([]pairing{
+			{"old gander to old gander", ganderClassic, ganderClassic, old},
+			{"gander to gander (again)", ganderClassic, ganderClassic, ""},
+			{"old gander to old gander (again)", ganderClassic, ganderClassic, old},
+		}, pairs[1:]...)...)
+	}
+	for _, pair := range pairs {
 		t.Run(pair.name, func(t *testing.T) {
 			e := env
+			e.ganderBin = pair.bin
 			if pair.from.name == "wormhole-william" {
 				e.publicRelayHere = true
 			}
@@ -76,8 +89,9 @@ func TestClassicGiB(t *testing.T) {
 			}
 			os.Remove(got)
 			rates[pair.name] = size / elapsed.Seconds() / 1e6
-			cpu[pair.name] = float64((exitedCPU(sendProc) + exitedCPU(recvProc)).Nanoseconds()) / size
-			t.Logf("%s: 1 GiB in %v: %.0f MB/s; CPU %.2f ns/B (sender and receiver)", pair.name, elapsed.Round(time.Millisecond), rates[pair.name], cpu[pair.name])
+			s, r := float64(exitedCPU(sendProc).Nanoseconds())/size, float64(exitedCPU(recvProc).Nanoseconds())/size
+			cpu[pair.name] = s + r
+			t.Logf("%s: 1 GiB in %v: %.0f MB/s; CPU %.2f ns/B (sender %.2f, receiver %.2f)", pair.name, elapsed.Round(time.Millisecond), rates[pair.name], s+r, s, r)
 		})
 	}
 	ceilings = append(ceilings, measureCeilings(t, size))
@@ -88,6 +102,11 @@ func TestClassicGiB(t *testing.T) {
 			m.records, m.recordsCPU, m.withHashes, m.withHashesCPU)
 		c.records, c.withHashes = max(c.records, m.records), max(c.withHashes, m.withHashes)
 		c.recordsCPU, c.withHashesCPU = m.recordsCPU, m.withHashesCPU
+	}
+	if o, ok := rates["old gander to old gander"]; ok {
+		t.Logf("this gander / the old one: %.2f and %.2f (rate), %.2f and %.2f (CPU a byte, old / this)",
+			rates["gander to gander"]/o, rates["gander to gander (again)"]/rates["old gander to old gander (again)"],
+			cpu["old gander to old gander"]/cpu["gander to gander"], cpu["old gander to old gander (again)"]/cpu["gander to gander (again)"])
 	}
 	ours, py, william := rates["gander to gander"], rates["python to python"], rates["wormhole-william to wormhole-william"]
 	t.Logf("gander → gander %.0f MB/s = %.2f × the record-format ceiling (goal ≥ 0.8), %.2f × that ceiling with the sha256s, %.2f × py → py %.0f MB/s (goal ≥ 1.5), %.2f × wormhole-william %.0f MB/s",

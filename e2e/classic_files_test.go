@@ -37,14 +37,21 @@ type classicEnv struct {
 	// publicRelayHere: gander runs as wormhole-william does (startHosted),
 	// the public relay's name leading to 127.0.0.1.
 	publicRelayHere bool
+	// ganderBin, if set, is the gander binary to run instead of this
+	// tree's (TestClassicGiB's GANDER_OLD_BIN, to compare with).
+	ganderBin string
 }
 
 // start runs gander, hosted if env says so.
 func (env classicEnv) start(t *testing.T, dir string, args ...string) *process {
-	if env.publicRelayHere {
-		return startHosted(t, dir, ganderBin(t), args...)
+	bin := env.ganderBin
+	if bin == "" {
+		bin = ganderBin(t)
 	}
-	return startProcess(t, dir, ganderBin(t), args...)
+	if env.publicRelayHere {
+		return startHosted(t, dir, bin, args...)
+	}
+	return startProcess(t, dir, bin, args...)
 }
 
 var (
