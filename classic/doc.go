@@ -12,7 +12,7 @@
 //	  receiver → {"answer": {"file_ack": "ok"}}  or  {"error": "transfer rejected"}
 //	Transit (TCP, direct or through a relay; transit.StartRace):
 //	  sender   → "transit sender <hex> ready\n\n"
-//	  receiver → "transit receiver <hex> ready\n\n"
+//	  receiver → "transit receiver <hex> ready\n\n" (once the sender's arrived)
 //	  sender   → "go\n" on the connection it picks ("nevermind\n" on the others)
 //	  sender   → records: 4-byte big-endian length, 24-byte nonce (a counter),
 //	             secretbox of the next bytes of the file (or zip)

@@ -69,13 +69,32 @@ func (k keys) handshake(conn net.Conn, a transit.Attempt) (*recordConn, error) {
 		}
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(conn, k.ours); err != nil {
-		return nil, err
-	}
-	if err := expect(br, k.theirs, ErrBadHandshake); err != nil {
-		return nil, err
-	}
-	if !k.isSender {
+	if k.isSender {
+		if _, err := io.WriteString(conn, k.ours); err != nil {
+			return nil, err
+		}
+		if err := expect(br, k.theirs, ErrBadHandshake); err != nil {
+			return nil, err
+		}
+	} else {
+		// The receiver answers the sender's line, never sends first:
+		// every sender sends its line unasked (wormhole-william's own
+		// receiver waits for it too), and wormhole-william's sender
+		// needs the wait. Its relay connection's watchdog goroutine
+		// (waitForRelayPeer) closes the connection if it sees the race
+		// over before it has seen the relay's "ok" handled; if the
+		// receiver's line is already in the socket with the "ok", the
+		// sender never blocks, the watchdog has not run yet when the
+		// race ends, and its select closes the winning connection half
+		// the time ("use of closed network connection"). Answering
+		// makes the sender block one round trip, and the watchdog
+		// stands down first.
+		if err := expect(br, k.theirs, ErrBadHandshake); err != nil {
+			return nil, err
+		}
+		if _, err := io.WriteString(conn, k.ours); err != nil {
+			return nil, err
+		}
 		if err := expect(br, "go\n", ErrNevermind); err != nil {
 			return nil, err
 		}

@@ -66,6 +66,35 @@ func (p *sendPipeline) Write(b []byte) (int, error) {
 	return written, nil
 }
 
+// ReadFrom reads r into the records' buffers themselves, a record at a
+// time, so that a file is not copied once more on its way (io.Copy uses
+// it).
+func (p *sendPipeline) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-p.free:
+		case <-p.done:
+			return total, p.err
+		}
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			p.h.Write(buf[:n])
+			p.full <- buf[:n]
+			total, p.n = total+int64(n), p.n+int64(n)
+		} else {
+			p.free <- buf
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // finish waits for the last record and returns the sealer's error.
 func (p *sendPipeline) finish() error {
 	close(p.full)

@@ -252,38 +252,15 @@ func (r *receiver) file(ctx context.Context, o *fileOffer) error {
 	if err := r.ask(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".gander-receiving-*")
-	if err != nil {
-		return err
-	}
-	kept := false
-	defer func() {
-		if !kept {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = r.receiveTo(ctx, dir, ".gander-receiving-*", o.Filesize, func(tmp string) error {
+		// A link, not a rename: it fails if dest appeared meanwhile, so
+		// that nothing is ever overwritten.
+		if err := os.Link(tmp, dest); err != nil {
+			return &keepError{tell: "the receiver could not write the file", err: fmt.Errorf("cannot write %s: %w", quoted(dest), err)}
 		}
-	}()
-	rc, err := r.accept(ctx)
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	defer rc.conn.Close()
-	defer watch(ctx, rc)()
-	sum, err := receiveData(rc, tmp, o.Filesize, newProgress(r.stderr, o.Filesize, r.cfg.HideProgress))
-	if err != nil {
-		return ctxErr(ctx, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// A link, not a rename: it fails if dest appeared meanwhile, so that
-	// nothing is ever overwritten.
-	if err := os.Link(tmp.Name(), dest); err != nil {
-		return fmt.Errorf("cannot write %s: %w", quoted(dest), err)
-	}
-	kept = true
-	os.Remove(tmp.Name())
-	if err := sendAck(rc, "ok", sum); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.stderr, "Received file written to: %s\n", sanitize.Line(dest))
@@ -308,7 +285,36 @@ func (r *receiver) directory(ctx context.Context, o *directoryOffer) error {
 	if err := r.ask(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(parent, ".gander-receiving-*.zip")
+	err = r.receiveTo(ctx, parent, ".gander-receiving-*.zip", o.Zipsize, func(tmp string) error {
+		fmt.Fprintln(r.stderr, "Unpacking zipfile..")
+		if _, err := zipsafe.Extract(tmp, dest, extractLimits(o)); err != nil {
+			return &keepError{tell: "the receiver could not unpack the directory", err: fmt.Errorf("unpacking %s: %w", quoted(o.Dirname), err)}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stderr, "Received files written to: %s\n", sanitize.Line(dest))
+	return nil
+}
+
+// keepError is what went wrong putting a complete transfer in its place;
+// the sender's ack says tell and why.
+type keepError struct {
+	tell string
+	err  error
+}
+
+func (e *keepError) Error() string { return e.err.Error() }
+func (e *keepError) Unwrap() error { return e.err }
+
+// receiveTo accepts the offer, streams its size bytes into a temporary
+// file in dir, and hands the complete file's path to keep (which links or
+// unpacks it); the ack tells the sender whether keep succeeded. The
+// temporary file never outlives the call.
+func (r *receiver) receiveTo(ctx context.Context, dir, pattern string, size int64, keep func(tmp string) error) error {
+	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return err
 	}
@@ -322,23 +328,21 @@ func (r *receiver) directory(ctx context.Context, o *directoryOffer) error {
 	}
 	defer rc.conn.Close()
 	defer watch(ctx, rc)()
-	sum, err := receiveData(rc, tmp, o.Zipsize, newProgress(r.stderr, o.Zipsize, r.cfg.HideProgress))
+	sum, err := receiveData(rc, tmp, size, newProgress(r.stderr, size, r.cfg.HideProgress))
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintln(r.stderr, "Unpacking zipfile..")
-	if _, err := zipsafe.Extract(tmp.Name(), dest, extractLimits(o)); err != nil {
-		sendAck(rc, "the receiver could not unpack the directory: "+err.Error(), nil)
-		return fmt.Errorf("unpacking %s: %w", quoted(o.Dirname), err)
-	}
-	if err := sendAck(rc, "ok", sum); err != nil {
+	if err := keep(tmp.Name()); err != nil {
+		var ke *keepError
+		if errors.As(err, &ke) {
+			sendAck(rc, ke.tell+": "+ke.err.Error(), nil)
+		}
 		return err
 	}
-	fmt.Fprintf(r.stderr, "Received files written to: %s\n", sanitize.Line(dest))
-	return nil
+	return sendAck(rc, "ok", sum)
 }
 
 // receiveData writes exactly size bytes of records to f and returns their

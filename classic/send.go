@@ -48,8 +48,8 @@ func prepare(path string) (what, error) {
 				return err
 			}
 			defer f.Close()
-			buf := make([]byte, sendRecordSize)
-			_, err = io.CopyBuffer(out, io.LimitReader(f, w.size), buf)
+			// Into the pipeline's own buffers (sendPipeline.ReadFrom).
+			_, err = io.Copy(out, io.LimitReader(f, w.size))
 			return err
 		}
 	case st.IsDir():
