@@ -53,6 +53,13 @@ func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
 	sc.peerOpened = true
 	m.peerSubchannels++
 	m.subchannels[scid] = sc
+	if sc.flow && sc.win.size > initialFlowWindow {
+		// A window learned from the path: the peer may send that much
+		// at once, rather than after our first read. It rides with the
+		// ACK of the OPEN.
+		sc.win.limit = sc.win.size
+		m.outbox.pushWindowSoon(scid, sc.win.limit)
+	}
 	if l != nil {
 		l.enqueue(sc)
 		return

@@ -164,6 +164,9 @@ type manager struct {
 	// do not take mu.
 	rttNanos     atomic.Int64
 	windowsTotal atomic.Int64
+	// pathWindow is the receive window the path last sized a
+	// subchannel's to, for new subchannels to start with (flow.go).
+	pathWindow atomic.Int64
 }
 
 func newSide() string {

@@ -105,6 +105,9 @@ func newSubchannel(m *manager, scid uint32, subprotocol string) *Subchannel {
 		s.flow = true
 		s.win = newRecvWindow(time.Now())
 		s.out.limited, s.out.credit = true, initialFlowWindow
+		if size := m.pathWindow.Load(); size > initialFlowWindow && m.growWindows(size-initialFlowWindow) {
+			s.win.startAt(size)
+		}
 	}
 	return s
 }
@@ -213,6 +216,9 @@ func (s *Subchannel) creditLocked(n int) {
 	}
 	if limit, ok := s.win.consume(n, time.Now(), s.m.smoothedRTT(), s.m.growWindows); ok {
 		s.announce = limit
+		if s.win.pathSized {
+			s.m.pathWindow.Store(s.win.size)
+		}
 	}
 }
 
@@ -368,7 +374,7 @@ func (s *Subchannel) Close() error {
 func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool, announce int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.flow && !s.win.receive(len(data)) {
+	if s.flow && !s.win.receive(len(data), time.Now()) {
 		return false, 0, errOverWindow
 	}
 	if s.closed || s.remoteEOF || len(data) == 0 {
