@@ -22,21 +22,21 @@ import (
 // BLOCKED at that previous limit (so sent as soon as the WINDOW reached
 // it). That is the round trip plus the time the data waited in queues
 // along the path (the relay's and the kernels' socket buffers), where it
-// delays every other subchannel's records as well; the smallest such
-// sample of the epoch (or else the latest since the window took its
-// size), less the smallest round trip seen (rttEstimator), is the
-// standing queue. If the sender ran out of credit while our reader
+// delays every other subchannel's records as well; the smaller of the
+// latest two such samples since the window took its size, less the
+// smallest round trip seen (rttEstimator), is the standing queue. If the sender ran out of credit while our reader
 // kept up, the window is what limits the rate, and:
 //
 //   - while the queue is within queueSlack, the path may carry more: the
 //     window doubles (as TCP's slow start, until the first queue is seen;
 //     then by an eighth), up to maxFlowWindow and within
 //     maxFlowWindowsTotal;
-//   - once it exceeds two slacks, the path carries no more than it does
-//     and the excess only queues (quic-go grows here, trusting a
-//     congestion controller to keep queues short; nothing does that for
-//     us): the window shrinks to what the path holds in a round trip and
-//     a slack, its bandwidth-delay product with a margin.
+//   - once it exceeds two slacks in two samples in a row, the path
+//     carries no more than it does and the excess only queues (quic-go
+//     grows here, trusting a congestion controller to keep queues short;
+//     nothing does that for us): the window shrinks to what the path
+//     holds in a round trip and a slack, its bandwidth-delay product with
+//     a margin, by half at most.
 //
 // If the epoch took more than 16 round trips per window, the window is
 // far larger than what the reader and the path use: it halves, down to
@@ -80,15 +80,14 @@ type recvWindow struct {
 
 	// The credit being timed: announced at probeAt, when the limit was
 	// probeFrom; blockedAt is the highest limit the sender said BLOCKED
-	// at. creditRTT is the epoch's smallest sample, lastCreditRTT the
-	// latest since the window took its size, at sizedAt (0: none).
-	probing       bool
-	probeFrom     int64
-	probeAt       time.Time
-	blockedAt     int64
-	creditRTT     time.Duration
-	lastCreditRTT time.Duration
-	sizedAt       time.Time
+	// at. samples are the latest two since the window took its size, at
+	// sizedAt (0: none), the latest first.
+	probing   bool
+	probeFrom int64
+	probeAt   time.Time
+	blockedAt int64
+	samples   [2]time.Duration
+	sizedAt   time.Time
 	// ramped: a queue was seen (or the size was learned from the path):
 	// the window grows gently from now on.
 	ramped bool
@@ -128,10 +127,7 @@ func (w *recvWindow) receive(n int, now time.Time) bool {
 			// The sender waited for this credit, announced with the
 			// window's current size: it sent at once.
 			d := max(now.Sub(w.probeAt), time.Nanosecond)
-			if w.creditRTT == 0 || d < w.creditRTT {
-				w.creditRTT = d
-			}
-			w.lastCreditRTT = d
+			w.samples = [2]time.Duration{d, w.samples[0]}
 		}
 	}
 	return w.received <= w.limit
@@ -184,17 +180,20 @@ func (w *recvWindow) tune(now time.Time, rtt time.Duration, grow func(delta int6
 		return false
 	}
 	elapsed := now.Sub(w.epochStart)
-	exhausted, creditRTT := w.exhausted, w.creditRTT
-	if creditRTT == 0 {
-		creditRTT = w.lastCreditRTT
+	exhausted := w.exhausted
+	// One sample may have met a pause of a process on the way (a busy
+	// machine); a standing queue shows in both.
+	creditRTT, confirmed := w.samples[0], w.samples[1] != 0
+	if confirmed {
+		creditRTT = min(creditRTT, w.samples[1])
 	}
-	w.epochStart, w.epochRead, w.exhausted, w.creditRTT = now, w.read, false, 0
+	w.epochStart, w.epochRead, w.exhausted = now, w.read, false
 	size := w.size
 	defer func() {
 		if w.size != size {
 			w.sizeLimit = max(w.limit, w.read+w.size)
 			// Samples of the old size say nothing of the new one.
-			w.sizedAt, w.lastCreditRTT = now, 0
+			w.sizedAt, w.samples = now, [2]time.Duration{}
 		}
 	}()
 	double := func() {
@@ -221,10 +220,10 @@ func (w *recvWindow) tune(now time.Time, rtt time.Duration, grow func(delta int6
 	case limited && creditRTT <= rtt+slack:
 		double()
 		return true
-	case limited && creditRTT > rtt+2*slack:
+	case limited && creditRTT > rtt+2*slack && confirmed:
 		w.ramped = true
 		target := float64(w.size) * float64(rtt+slack) / float64(creditRTT)
-		next := max(int64(target), minFlowWindow)
+		next := max(int64(target), w.size/2, minFlowWindow)
 		grow(next - w.size)
 		w.size = next
 		return true

@@ -214,11 +214,16 @@ func (s *Subchannel) creditLocked(n int) {
 	if !s.flow || n == 0 {
 		return
 	}
-	if limit, ok := s.win.consume(n, time.Now(), s.m.smoothedRTT(), s.m.growWindows); ok {
+	size, rtt := s.win.size, s.m.smoothedRTT()
+	if limit, ok := s.win.consume(n, time.Now(), rtt, s.m.growWindows); ok {
 		s.announce = limit
 		if s.win.pathSized {
 			s.m.pathWindow.Store(s.win.size)
 		}
+	}
+	if s.win.size != size {
+		s.m.log.Debug("receive window tuned", "scid", s.scid, "from", size, "to", s.win.size,
+			"credit round trip", s.win.samples, "rtt", rtt, "by path", s.win.pathSized)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -42,7 +43,8 @@ import (
 // A whole run takes several minutes; GANDER_WAN_RTTS (say "50ms" or
 // "0s,50ms") and GANDER_WAN_ROUTES (a regular expression matched against
 // the route's name, say "relay with|ssh") pick a part of the table;
-// GANDER_WAN_BIN runs another gander binary (an older build, to compare).
+// GANDER_WAN_BIN runs another gander binary (an older build, to compare);
+// GANDER_WAN_LOGS is a directory for the gander processes' debug logs.
 func BenchmarkWAN(b *testing.B) {
 	mailbox := startMailbox(b) // skips outside ./e2e/test.sh
 	relay := startRelay(b)
@@ -359,6 +361,9 @@ func ganderWANForwards(b *testing.B, mailboxURL, relayHint, daemon string) (echo
 		common := []string{"--no-tui", "--mailbox", mailboxURL}
 		if relayHint != "" {
 			common = append(common, "--no-direct", "--relay", relayHint)
+		}
+		if dir := os.Getenv("GANDER_WAN_LOGS"); dir != "" {
+			common = append(common, "--log", filepath.Join(dir, uniqueName(args[0][2:], 0)+".log"))
 		}
 		return startProcess(b, scratch, wanGanderBin(b), append(common, args...)...)
 	}
