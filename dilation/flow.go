@@ -24,8 +24,10 @@ import (
 // along the path (the relay's and the kernels' socket buffers), where it
 // delays every other subchannel's records as well; the smaller of the
 // latest two such samples since the window took its size, less the
-// smallest round trip seen (rttEstimator), is the standing queue. If the sender ran out of credit while our reader
-// kept up, the window is what limits the rate, and:
+// smallest round trip seen (rttEstimator, which these samples feed as
+// well as PINGs do), is the standing queue. If the sender ran out of
+// credit while our reader kept up, the window is what limits the rate,
+// and:
 //
 //   - while the queue is within queueSlack, the path may carry more: the
 //     window doubles (as TCP's slow start, until the first queue is seen;
@@ -88,6 +90,7 @@ type recvWindow struct {
 	blockedAt int64
 	samples   [2]time.Duration
 	sizedAt   time.Time
+	fresh     time.Duration // the latest sample, until taken for the RTT estimate
 	// ramped: a queue was seen (or the size was learned from the path):
 	// the window grows gently from now on.
 	ramped bool
@@ -128,6 +131,7 @@ func (w *recvWindow) receive(n int, now time.Time) bool {
 			// window's current size: it sent at once.
 			d := max(now.Sub(w.probeAt), time.Nanosecond)
 			w.samples = [2]time.Duration{d, w.samples[0]}
+			w.fresh = d
 		}
 	}
 	return w.received <= w.limit
@@ -237,23 +241,39 @@ func (w *recvWindow) tune(now time.Time, rtt time.Duration, grow func(delta int6
 	return false
 }
 
-// rttEstimator keeps the smallest round trip seen within rttMinWindow,
-// from PING/PONG pairs. Not the smoothed one: our PONGs and the peer's
+// rttEstimator keeps the smallest round trip seen over the last
+// rttMinWindow or two, from PING/PONG pairs and from the credit's round
+// trips (see recvWindow). Not the smoothed one: our PONGs and the peer's
 // PINGs queue behind the very data the window lets through, so a
 // smoothed RTT grows with the window and would have it grow without end
-// (bufferbloat); the minimum is the path's own delay.
+// (bufferbloat); the minimum is the path's own delay. PINGs alone are a
+// poor sample through a relay without TCP_NODELAY, which may hold a PING
+// back up to a delayed ACK (40 ms); the credit, timed all along a
+// transfer, catches the moments the queues are empty.
 type rttEstimator struct {
-	min   time.Duration
-	since time.Time // when min was sampled
+	min       time.Duration // the smaller of cur and prev
+	cur, prev time.Duration // the minimum of this period and the last
+	since     time.Time     // when this period started
 }
 
-// rttMinWindow is how long a minimum round trip stands before a larger
-// sample replaces it (the path may have changed: a reconnection).
+// rttMinWindow is how long a period of the minimum filter lasts: a
+// minimum stands that long at least, twice that at most, so that a path
+// that became slower (a reconnection) is followed.
 const rttMinWindow = 10 * time.Second
 
 func (r *rttEstimator) sample(d time.Duration, now time.Time) {
 	d = max(d, time.Microsecond)
-	if r.min == 0 || d <= r.min || now.Sub(r.since) > rttMinWindow {
-		r.min, r.since = d, now
+	if r.since.IsZero() {
+		r.since = now
+	}
+	if now.Sub(r.since) > rttMinWindow {
+		r.prev, r.cur, r.since = r.cur, 0, now
+	}
+	if r.cur == 0 || d < r.cur {
+		r.cur = d
+	}
+	r.min = r.cur
+	if r.prev != 0 && r.prev < r.min {
+		r.min = r.prev
 	}
 }

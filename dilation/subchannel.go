@@ -214,7 +214,7 @@ func (s *Subchannel) creditLocked(n int) {
 	if !s.flow || n == 0 {
 		return
 	}
-	size, rtt := s.win.size, s.m.smoothedRTT()
+	size, rtt, samples := s.win.size, s.m.smoothedRTT(), s.win.samples
 	if limit, ok := s.win.consume(n, time.Now(), rtt, s.m.growWindows); ok {
 		s.announce = limit
 		if s.win.pathSized {
@@ -223,7 +223,7 @@ func (s *Subchannel) creditLocked(n int) {
 	}
 	if s.win.size != size {
 		s.m.log.Debug("receive window tuned", "scid", s.scid, "from", size, "to", s.win.size,
-			"credit round trip", s.win.samples, "rtt", rtt, "by path", s.win.pathSized)
+			"credit round trips", samples, "rtt", rtt, "by path", s.win.pathSized)
 	}
 }
 
@@ -381,6 +381,12 @@ func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool, announce int6
 	defer s.mu.Unlock()
 	if s.flow && !s.win.receive(len(data), time.Now()) {
 		return false, 0, errOverWindow
+	}
+	if s.win.fresh > 0 {
+		// The caller holds the manager's mu.
+		s.m.rtt.sample(s.win.fresh, time.Now())
+		s.m.rttNanos.Store(int64(s.m.rtt.min))
+		s.win.fresh = 0
 	}
 	if s.closed || s.remoteEOF || len(data) == 0 {
 		// After the peer's CLOSE nothing more is delivered.
