@@ -40,7 +40,9 @@ import (
 //     holds in a round trip and a slack, its bandwidth-delay product with
 //     a margin, by half at most.
 //
-// If the epoch took more than 16 round trips per window, the window is
+// If the epoch took more than 16 round trips per window (and more than
+// slowReaderWindowTime: on loopback 16 round trips are a pause of a busy
+// machine's scheduler, not a slow reader), the window is
 // far larger than what the reader and the path use: it halves, down to
 // minFlowWindow. See TestFlowWindowTunesToTheBDP and
 // TestFlowWindowKeepsTheQueueShort.
@@ -175,6 +177,10 @@ func (w *recvWindow) consume(n int, now time.Time, rtt time.Duration, grow func(
 // comes through in a millisecond or two).
 func queueSlack(rtt time.Duration) time.Duration { return rtt/8 + 2*time.Millisecond }
 
+// slowReaderWindowTime is the least time a window must take to be read
+// before a reader counts as slow (see tune).
+const slowReaderWindowTime = 250 * time.Millisecond
+
 // tune ends an epoch once more than half the window was consumed in it,
 // and reports whether the window's size was set by the path (not by the
 // reader): that size is worth starting the next subchannel with.
@@ -233,7 +239,7 @@ func (w *recvWindow) tune(now time.Time, rtt time.Duration, grow func(delta int6
 		return true
 	case limited:
 		return true // about the bandwidth-delay product
-	case rtt > 0 && w.size > minFlowWindow && time.Duration(float64(elapsed)*float64(w.size)/float64(inEpoch)) > 16*rtt:
+	case rtt > 0 && w.size > minFlowWindow && time.Duration(float64(elapsed)*float64(w.size)/float64(inEpoch)) > max(16*rtt, slowReaderWindowTime):
 		next := max(w.size/2, minFlowWindow)
 		grow(next - w.size)
 		w.size = next
