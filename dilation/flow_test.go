@@ -489,3 +489,45 @@ func TestFlowRecordEncoding(t *testing.T) {
 		}
 	}
 }
+
+// A CLOSE waits a little for a ride (see closeWrite); one written just
+// before the connection is closed still reaches the peer, which sees the
+// subchannel end rather than the connection lost.
+func TestCloseRightBeforeConnCloseReachesThePeer(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	l, err := b.Listen("last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := a.Open(ctx, "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+	a.Close()
+	got := make(chan error, 1)
+	go func() {
+		data, err := io.ReadAll(peer)
+		if err == nil && string(data) != "bye" {
+			err = errors.New("read " + hex.EncodeToString(data))
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the peer's subchannel ended with %v, want the data and EOF", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's subchannel did not end: our CLOSE did not reach it")
+	}
+}
