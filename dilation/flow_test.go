@@ -31,6 +31,14 @@ type flowSim struct {
 	updates      []flowSimEvent // limits toward the sender
 	buffered     int64          // arrived, not read
 	delivered    int64          // read by the receiver's reader
+
+	// bottleneck: the sender sends what its credit allows at once, into
+	// a queue that the path drains at rate (a relay's socket buffers),
+	// rather than at the path's rate. maxWait is the longest a record
+	// waited in that queue since it was last reset.
+	bottleneck bool
+	queue      []flowSimEvent // at: when queued; n as in inFlight
+	maxWait    time.Duration
 }
 
 type flowSimEvent struct {
@@ -55,12 +63,15 @@ func (s *flowSim) run(d time.Duration) {
 		// Whole records, as the scheduler sends them.
 		// The path's rate, as a token bucket of a record or two.
 		s.tokens = min(s.tokens+s.rate*simTick.Seconds(), 2*maxDataPayload)
-		for s.tokens >= maxDataPayload && s.sent+maxDataPayload <= s.credit {
+		if s.bottleneck {
+			s.stepBottleneck()
+		}
+		for !s.bottleneck && s.tokens >= maxDataPayload && s.sent+maxDataPayload <= s.credit {
 			s.sent += maxDataPayload
 			s.tokens -= maxDataPayload
 			s.inFlight = append(s.inFlight, flowSimEvent{s.now.Add(s.rtt / 2), maxDataPayload})
 		}
-		if s.tokens >= maxDataPayload && s.saidBlocked != s.credit {
+		if !s.bottleneck && s.tokens >= maxDataPayload && s.saidBlocked != s.credit {
 			s.saidBlocked = s.credit
 			s.inFlight = append(s.inFlight, flowSimEvent{s.now.Add(s.rtt / 2), -s.credit})
 		}
@@ -70,7 +81,7 @@ func (s *flowSim) run(d time.Duration) {
 				s.inFlight = s.inFlight[1:]
 				continue
 			}
-			if !s.w.receive(int(s.inFlight[0].n)) {
+			if !s.w.receive(int(s.inFlight[0].n), s.now) {
 				s.t.Fatalf("the sender exceeded its credit: received %d, limit %d", s.w.received, s.w.limit)
 			}
 			s.buffered += s.inFlight[0].n
@@ -87,6 +98,84 @@ func (s *flowSim) run(d time.Duration) {
 				s.updates = append(s.updates, flowSimEvent{s.now.Add(s.rtt / 2), limit})
 			}
 		}
+	}
+}
+
+// stepBottleneck is a tick of the sender and the queue in front of the
+// path, in bottleneck mode.
+func (s *flowSim) stepBottleneck() {
+	for s.sent+maxDataPayload <= s.credit {
+		s.sent += maxDataPayload
+		s.queue = append(s.queue, flowSimEvent{s.now, maxDataPayload})
+	}
+	if s.saidBlocked != s.credit {
+		s.saidBlocked = s.credit
+		s.queue = append(s.queue, flowSimEvent{s.now, -s.credit})
+	}
+	for len(s.queue) > 0 && (s.queue[0].n < 0 || s.tokens >= float64(s.queue[0].n)) {
+		e := s.queue[0]
+		s.queue = s.queue[1:]
+		if e.n > 0 {
+			s.tokens -= float64(e.n)
+			s.maxWait = max(s.maxWait, s.now.Sub(e.at))
+		}
+		s.inFlight = append(s.inFlight, flowSimEvent{s.now.Add(s.rtt / 2), e.n})
+	}
+}
+
+// When the path queues whatever the sender sends (a sender on loopback
+// next to a relay whose socket buffers hold more than the bandwidth-delay
+// product), the sender is always short of credit; the window must still
+// settle near the product, so that what waits in the queue, ahead of
+// every other subchannel's records, is a fraction of a round trip, and
+// yet the path's rate is reached. The path's rate may change: the window
+// follows it down and up.
+func TestFlowWindowKeepsTheQueueShort(t *testing.T) {
+	for _, c := range []struct {
+		rate float64
+		rtt  time.Duration
+	}{
+		{100e6, 50 * time.Millisecond}, // the WAN benchmark's relay path
+		{200e6, 50 * time.Millisecond},
+		{100e6, 4 * time.Millisecond},
+		{1e9, 200 * time.Microsecond}, // loopback
+	} {
+		bdp := c.rate * c.rtt.Seconds()
+		s := newFlowSim(t, c.rate, c.rtt)
+		s.bottleneck = true
+		check := func(what string, rate float64) {
+			t.Helper()
+			s.run(3 * time.Second)
+			before := s.delivered
+			s.maxWait = 0
+			s.run(time.Second)
+			got := float64(s.delivered - before)
+			bdp := rate * c.rtt.Seconds()
+			// The wait allowed: the standing queue the tuning lets
+			// be (two slacks), the burst one announcement lets the
+			// sender send at once (an eighth of a window of the
+			// round trip and that queue), and a record or two.
+			slack := queueSlack(c.rtt)
+			allowed := 2*slack + (c.rtt+2*slack)/8 + 2*time.Duration(float64(maxDataPayload)/rate*float64(time.Second))
+			t.Logf("%v at %.0f MB/s, %v (BDP %.0f KiB): window %d KiB, %.0f MB/s, longest wait in the queue %v",
+				what, rate/1e6, c.rtt, bdp/1024, s.w.size>>10, got/1e6, s.maxWait)
+			if got < 0.9*rate {
+				t.Errorf("%.0f MB/s with a window of %d KiB, want the path's %.0f", got/1e6, s.w.size>>10, rate/1e6)
+			}
+			if s.maxWait > allowed {
+				t.Errorf("records waited up to %v in the queue (window %d KiB for a BDP of %.0f KiB), want at most %v",
+					s.maxWait, s.w.size>>10, bdp/1024, allowed)
+			}
+		}
+		check("starting", c.rate)
+		s.rate = c.rate / 4
+		check("slowed down", s.rate)
+		s.rate = c.rate
+		check("sped up again", s.rate)
+		if s.total != s.w.size-initialFlowWindow {
+			t.Fatalf("growth accounted %d, window grew by %d", s.total, s.w.size-initialFlowWindow)
+		}
+		_ = bdp
 	}
 }
 
@@ -131,7 +220,7 @@ func TestFlowWindowBounds(t *testing.T) {
 	last := w.limit
 	for range 4096 {
 		now = now.Add(time.Microsecond)
-		if !w.receive(64 << 10) {
+		if !w.receive(64<<10, now) {
 			t.Fatal("a peer within its credit was refused")
 		}
 		if limit, ok := w.consume(64<<10, now, time.Millisecond, refuse); ok {
@@ -144,7 +233,7 @@ func TestFlowWindowBounds(t *testing.T) {
 	if w.size != initialFlowWindow {
 		t.Fatalf("window grew to %d though growth was refused", w.size)
 	}
-	if w.receive(int(w.limit-w.received) + 1) {
+	if w.receive(int(w.limit-w.received)+1, now) {
 		t.Fatal("a byte beyond the limit was accepted")
 	}
 }
@@ -398,5 +487,47 @@ func TestFlowRecordEncoding(t *testing.T) {
 				t.Errorf("%x: %v, want errBadRecord", bad, err)
 			}
 		}
+	}
+}
+
+// A CLOSE waits a little for a ride (see closeWrite); one written just
+// before the connection is closed still reaches the peer, which sees the
+// subchannel end rather than the connection lost.
+func TestCloseRightBeforeConnCloseReachesThePeer(t *testing.T) {
+	a, b := pair(t, Config{}, Config{})
+	l, err := b.Listen("last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := a.Open(ctx, "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+	a.Close()
+	got := make(chan error, 1)
+	go func() {
+		data, err := io.ReadAll(peer)
+		if err == nil && string(data) != "bye" {
+			err = errors.New("read " + hex.EncodeToString(data))
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the peer's subchannel ended with %v, want the data and EOF", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's subchannel did not end: our CLOSE did not reach it")
 	}
 }

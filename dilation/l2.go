@@ -246,10 +246,15 @@ func handshakeVia(conn net.Conn, leader bool, dilationKey []byte, relay string, 
 		return nil, err
 	}
 	l.send, l.recv = toLeader, toFollower
-	if err := l.writeFrame(msg2); err != nil {
+	// msg2 and our KCM in one write: as two small writes in a row, a
+	// relay without TCP_NODELAY would hold the KCM back until msg2 is
+	// acknowledged (up to a delayed ACK, 40 ms).
+	out := appendFrameHeader(make([]byte, 0, 4+len(msg2)+64), len(msg2))
+	out = append(out, msg2...)
+	if out, err = l.sealRecord(out, kcmRecord{}); err != nil {
 		return nil, err
 	}
-	if err := l.writeRecord(kcmRecord{}); err != nil {
+	if err := l.write(out); err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -53,6 +53,13 @@ func (m *manager) gotOpenLocked(scid uint32, subprotocol string) {
 	sc.peerOpened = true
 	m.peerSubchannels++
 	m.subchannels[scid] = sc
+	if sc.flow && sc.win.size > initialFlowWindow {
+		// A window learned from the path: the peer may send that much
+		// at once, rather than after our first read. It rides with the
+		// ACK of the OPEN.
+		sc.win.limit = sc.win.size
+		m.outbox.pushWindowSoon(scid, sc.win.limit)
+	}
 	if l != nil {
 		l.enqueue(sc)
 		return
@@ -219,11 +226,16 @@ func (m *manager) sendOpen(sc *Subchannel) {
 	m.outbox.kick()
 }
 
-// closeWrite queues sc's CLOSE and sends it on the caller's goroutine,
-// like a small Write.
+// closeWrite queues sc's CLOSE to go within flushDelay, as an ACK does:
+// nobody waits for it the way they wait for data, and a connection's end
+// is often followed at once by another's OPEN (a client's next request)
+// or by the ACK of the peer's last data, which it then rides with. Sent
+// alone, two small writes in a row would have a relay without
+// TCP_NODELAY (the stock transit relay) hold the second back until the
+// first is acknowledged: up to the peer's delayed ACK, 40 ms.
 func (m *manager) closeWrite(sc *Subchannel) error {
 	q, err := m.queueClose(sc)
-	q.flush(true)
+	q.soon()
 	return err
 }
 

@@ -164,6 +164,9 @@ type manager struct {
 	// do not take mu.
 	rttNanos     atomic.Int64
 	windowsTotal atomic.Int64
+	// pathWindow is the receive window the path last sized a
+	// subchannel's to, for new subchannels to start with (flow.go).
+	pathWindow atomic.Int64
 }
 
 func newSide() string {
@@ -508,6 +511,31 @@ func (m *manager) writeLink(ctx context.Context, q *sendQueue) {
 
 // dropLink closes the connection in use. Once it returns, nothing reads
 // the records its outbox held.
+// exitFlushTimeout bounds flushOnExit.
+const exitFlushTimeout = 100 * time.Millisecond
+
+// flushOnExit sends what waits for a ride (a CLOSE, an ACK: see
+// closeWrite), so that the peer sees our subchannels closed rather than
+// the connection lost, for at most exitFlushTimeout: the link's close
+// ends a write the peer does not take.
+func (m *manager) flushOnExit() {
+	m.mu.Lock()
+	q := m.outbox
+	m.mu.Unlock()
+	if q == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.flush(false)
+	}()
+	select {
+	case <-done:
+	case <-time.After(exitFlushTimeout):
+	}
+}
+
 func (m *manager) dropLink() {
 	if m.link == nil {
 		return
@@ -729,6 +757,7 @@ func (m *manager) fail(err error) {
 func (m *manager) shutdown() {
 	m.stopConnector()
 	m.stopProbe()
+	m.flushOnExit()
 	m.dropLink()
 	m.stop()
 	m.linkDone.Wait()

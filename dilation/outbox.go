@@ -118,16 +118,31 @@ func (q *sendQueue) pushControl(r record) {
 
 // pushWindow queues a WINDOW for scid and wakes the writer.
 func (q *sendQueue) pushWindow(scid uint32, limit int64) {
+	if q.addWindow(scid, limit) {
+		q.kick()
+	}
+}
+
+// pushWindowSoon queues a WINDOW for scid to ride with the next records
+// (within flushDelay): one the peer does not wait for, whose write of its
+// own could be held back by a relay's Nagle behind the next small write.
+func (q *sendQueue) pushWindowSoon(scid uint32, limit int64) {
+	if q.addWindow(scid, limit) {
+		q.soon()
+	}
+}
+
+func (q *sendQueue) addWindow(scid uint32, limit int64) bool {
 	if q == nil {
-		return
+		return false
 	}
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.windows == nil {
 		q.windows = map[uint32]uint64{}
 	}
 	q.windows[scid] = max(q.windows[scid], uint64(limit))
-	q.mu.Unlock()
-	q.kick()
+	return true
 }
 
 // pushBlocked queues a BLOCKED for scid; the flush under way sends it.

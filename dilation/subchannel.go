@@ -105,6 +105,9 @@ func newSubchannel(m *manager, scid uint32, subprotocol string) *Subchannel {
 		s.flow = true
 		s.win = newRecvWindow(time.Now())
 		s.out.limited, s.out.credit = true, initialFlowWindow
+		if size := m.pathWindow.Load(); size > initialFlowWindow && m.growWindows(size-initialFlowWindow) {
+			s.win.startAt(size)
+		}
 	}
 	return s
 }
@@ -211,8 +214,16 @@ func (s *Subchannel) creditLocked(n int) {
 	if !s.flow || n == 0 {
 		return
 	}
-	if limit, ok := s.win.consume(n, time.Now(), s.m.smoothedRTT(), s.m.growWindows); ok {
+	size, rtt, samples := s.win.size, s.m.smoothedRTT(), s.win.samples
+	if limit, ok := s.win.consume(n, time.Now(), rtt, s.m.growWindows); ok {
 		s.announce = limit
+		if s.win.pathSized {
+			s.m.pathWindow.Store(s.win.size)
+		}
+	}
+	if s.win.size != size {
+		s.m.log.Debug("receive window tuned", "scid", s.scid, "from", size, "to", s.win.size,
+			"credit round trips", samples, "rtt", rtt, "by path", s.win.pathSized)
 	}
 }
 
@@ -368,8 +379,14 @@ func (s *Subchannel) Close() error {
 func (s *Subchannel) deliver(data []byte, buf *[]byte) (kept bool, announce int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.flow && !s.win.receive(len(data)) {
+	if s.flow && !s.win.receive(len(data), time.Now()) {
 		return false, 0, errOverWindow
+	}
+	if s.win.fresh > 0 {
+		// The caller holds the manager's mu.
+		s.m.rtt.sample(s.win.fresh, time.Now())
+		s.m.rttNanos.Store(int64(s.m.rtt.min))
+		s.win.fresh = 0
 	}
 	if s.closed || s.remoteEOF || len(data) == 0 {
 		// After the peer's CLOSE nothing more is delivered.

@@ -132,7 +132,13 @@ func (f *Forwarder) connectIn(c *connection, sc *dilation.Subchannel, fromPeer *
 		f.emit(c.opened())
 		return net.ErrClosed
 	}
-	err := writeFrame(sc, forwardReply{Connected: true})
+	frame, err := encodeFrame(forwardReply{Connected: true})
+	if err == nil && !f.fowlPeer {
+		frame = c.withFirstAnswer(frame, fromPeer)
+	}
+	if err == nil {
+		_, err = sc.Write(frame)
+	}
 	if err == nil {
 		c.startToPeer()
 	}
@@ -217,6 +223,40 @@ func (c *connection) sendRequest(req forwardRequest, firstBytes bool) error {
 	}
 	_, err = c.sc.Write(frame)
 	return err
+}
+
+// firstAnswerWait is how long the reply to a gander peer waits for the
+// daemon's answer to the first bytes that came with the request.
+const firstAnswerWait = 2 * time.Millisecond
+
+// withFirstAnswer hands the daemon the first bytes a gander peer sent
+// behind its request and appends to the reply frame what the daemon
+// answers within firstAnswerWait (a request's response, a banner). Reply
+// and answer then go in one write: as two small writes in a row, a relay
+// without TCP_NODELAY (the stock transit relay) would hold the answer
+// back until the reply is acknowledged, up to a delayed ACK (40 ms).
+func (c *connection) withFirstAnswer(frame []byte, fromPeer *bufio.Reader) []byte {
+	n := fromPeer.Buffered()
+	if n == 0 {
+		return frame
+	}
+	first, _ := fromPeer.Peek(n)
+	c.tcp.SetWriteDeadline(time.Now().Add(firstAnswerWait))
+	wrote, err := c.tcp.Write(first)
+	c.tcp.SetWriteDeadline(time.Time{})
+	fromPeer.Discard(wrote)
+	c.in.Add(int64(wrote))
+	c.service.bytesIn.Add(int64(wrote))
+	if err != nil {
+		return frame
+	}
+	frame = slices.Grow(frame, firstBytesMax)
+	c.tcp.SetReadDeadline(time.Now().Add(firstAnswerWait))
+	got, _ := c.tcp.Read(frame[len(frame):cap(frame)])
+	c.tcp.SetReadDeadline(time.Time{})
+	c.out.Add(int64(got))
+	c.service.bytesOut.Add(int64(got))
+	return frame[:len(frame)+got]
 }
 
 // startToPeer copies the socket to the subchannel (which reads straight
