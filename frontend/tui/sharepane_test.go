@@ -2,7 +2,13 @@ package tui
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -107,11 +113,69 @@ func TestShareGuestSide(t *testing.T) {
 // The view run without a terminal fails at once, sending nothing.
 func TestShareViewNeedsATerminal(t *testing.T) {
 	var sent []session.Command
-	v := &shareView{do: func(c session.Command) { sent = append(sent, c) }, start: true}
+	v := &shareView{do: func(c session.Command) error { sent = append(sent, c); return nil }, start: true}
 	v.SetStdin(nil)
 	v.SetStdout(nil)
 	if err := v.Run(); err != errNoTerminal || len(sent) != 0 {
 		t.Errorf("Run = %v, sent %v", err, sent)
 	}
 	var _ tea.ExecCommand = v
+}
+
+// A view whose command the session refuses outright (too many commands
+// queued) ends at once, saying why, rather than waiting for a Done that
+// never comes.
+func TestShareViewRefusedEndsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		start, watch bool
+		refuse       string // the command refused
+		want         string
+	}{
+		{"watch", false, true, "session.WatchShare", "could not show the shared terminal: the session is busy"},
+		{"show", false, false, "session.ShowShare", "could not show the shared terminal: the session is busy"},
+		{"start", true, false, "session.StartShare", "could not start sharing your terminal: the session is busy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Skip("no pty:", err)
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			go func() { // drain what the view writes
+				buf := make([]byte, 1024)
+				for {
+					if _, err := ptmx.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			var sent []string
+			v := &shareView{start: tc.start, watch: tc.watch, ended: make(chan struct{}), // never ends
+				do: func(c session.Command) error {
+					name := fmt.Sprintf("%T", c)
+					sent = append(sent, name)
+					if name == tc.refuse {
+						return session.ErrTooManyCommands
+					}
+					return nil
+				}}
+			v.SetStdin(tty)
+			v.SetStdout(tty)
+			done := make(chan error, 1)
+			go func() { done <- v.Run() }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, session.ErrTooManyCommands) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Run = %v, want %q", err, tc.want)
+				}
+				if sent[len(sent)-1] != tc.refuse {
+					t.Errorf("sent %v after the refusal of %s", sent, tc.refuse)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the refused view waits")
+			}
+		})
+	}
 }

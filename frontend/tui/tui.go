@@ -216,7 +216,7 @@ func New(sess Session, opts Options) *Model {
 	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
 	m.keysHelp = &helpPane{common: c, help: &m.help}
 	m.pump = newEventPump(sess.Events(), m.done)
-	m.share = &sharePane{common: c, ended: m.pump.ended}
+	m.share = &sharePane{common: c, ended: m.pump.ended, do: sess.Do}
 	m.resize(80, 24)
 	return m
 }
