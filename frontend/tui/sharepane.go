@@ -84,7 +84,8 @@ func (p *sharePane) event(ev session.Event) {
 			return
 		}
 		p.offered, p.peerCommand, p.weMayType, p.asked = true, e.Command, false, false
-		p.say(fmt.Sprintf("your peer shares a terminal (%s): press w to watch", clean(e.Command)), false)
+		p.say(fmt.Sprintf("your peer shares a terminal (%s): press w to watch (in it, %s asks for the keyboard)",
+			clean(e.Command), session.AskKeyboardEscape), false)
 	case session.ShareGuestJoined:
 		p.watched = true
 	case session.ShareGuestLeft:
@@ -300,11 +301,7 @@ func (v *shareView) Run() error {
 		return session.WinSize{Cols: cols, Rows: rows}
 	}
 
-	what := "your shared terminal"
-	if v.watch {
-		what = "your peer's terminal"
-	}
-	fmt.Fprintf(v.stdout, "\x1b[H\x1b[2Jgander: %s; %s returns to the app.\r\n", what, session.DetachKeyName)
+	fmt.Fprint(v.stdout, "\x1b[H\x1b[2J"+v.hint()+"\r\n")
 	done := make(chan error, 1)
 	view := session.TerminalView{In: keys, Out: v.stdout, Size: size, Resized: resized, Done: done}
 	err = v.begin(view, size())
@@ -327,6 +324,16 @@ func (v *shareView) Run() error {
 	// app (nor after it quits).
 	io.WriteString(v.stdout, "\x1b[H\x1b[2J")
 	return err
+}
+
+// hint is the line the view starts with: how to leave, and for a guest
+// how to ask for the keyboard without leaving.
+func (v *shareView) hint() string {
+	if v.watch {
+		return fmt.Sprintf("gander: your peer's terminal; %s returns to the app, %s asks for the keyboard.",
+			session.DetachKeyName, session.AskKeyboardEscape)
+	}
+	return fmt.Sprintf("gander: your shared terminal; %s returns to the app.", session.DetachKeyName)
 }
 
 // begin hands the session the view's commands: an error, readable, if

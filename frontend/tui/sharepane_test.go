@@ -86,6 +86,12 @@ func TestShareHostSide(t *testing.T) {
 func TestShareGuestSide(t *testing.T) {
 	h := sharing(t)
 	h.event(session.ShareOffered{Command: "zsh"})
+	if s := h.screen(); !contains(s, "Enter ~ k asks for the keyboard") {
+		t.Errorf("the offer's notice does not say how to ask from the view:\n%s", s)
+	}
+	if hint := (&shareView{watch: true}).hint(); !contains(hint, "Ctrl-] returns to the app") || !contains(hint, "Enter ~ k asks for the keyboard") {
+		t.Errorf("the guest's view starts with %q", hint)
+	}
 	if s := h.screen(); !contains(s, `your peer shares "zsh"`) || !contains(s, "only your peer types") || !contains(s, "w watch") || !contains(s, "r ask keyboard") {
 		t.Errorf("no share line:\n%s", s)
 	}
@@ -177,5 +183,34 @@ func TestShareViewRefusedEndsAtOnce(t *testing.T) {
 				t.Fatal("the refused view waits")
 			}
 		})
+	}
+}
+
+// The help's second page lists the shared terminal's keys, the
+// full-screen view's escapes too; space flips, any other key closes,
+// and the next ? starts on the first page again.
+func TestScreenHelpOverlayShare(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.press(keyRune('?'), keyRune(' '))
+	h.golden("help_overlay_share")
+	s := h.screen()
+	for _, want := range []string{"t share terminal", "T stop share", "R take keyboard", "w watch", "r ask keyboard",
+		"y     let them type", "ctrl+]", "enter ~ k", "enter ~ ~"} {
+		if !contains(s, want) {
+			t.Errorf("no %q on the help's second page:\n%s", want, s)
+		}
+	}
+	h.press(keyRune(' '))
+	if s := h.screen(); !contains(s, "page 1 of 2") || !contains(s, "Port request") {
+		t.Errorf("space did not flip back:\n%s", s)
+	}
+	h.press(keyRune(' '), keyRune('x'))
+	if contains(h.screen(), "Keys") {
+		t.Errorf("x did not close the help:\n%s", h.screen())
+	}
+	h.press(keyRune('?'))
+	if !contains(h.screen(), "page 1 of 2") {
+		t.Errorf("the help reopened on its second page:\n%s", h.screen())
 	}
 }

@@ -566,7 +566,14 @@ func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
 	case focusClosing:
 		return nil
 	case focusHelp:
-		m.showHelp = m.showHelp && !isKey // any key closes it
+		if isKey && key.Matches(k, m.keys.HelpPage) {
+			m.keysHelp.flip()
+			return nil
+		}
+		if isKey { // any other key closes it
+			m.showHelp = false
+			m.keysHelp.closed()
+		}
 		return nil
 	case focusForwards, focusTransfers:
 		if !isKey {
