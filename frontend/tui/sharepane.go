@@ -330,7 +330,7 @@ func (v *shareView) Run() error {
 // how to ask for the keyboard without leaving.
 func (v *shareView) hint() string {
 	if v.watch {
-		return fmt.Sprintf("gander: your peer's terminal; %s returns to the app, %s asks for the keyboard.",
+		return fmt.Sprintf("gander: your peer's terminal; %s returns to the app; %s asks to type.",
 			session.DetachKeyName, session.AskKeyboardEscape)
 	}
 	return fmt.Sprintf("gander: your shared terminal; %s returns to the app.", session.DetachKeyName)

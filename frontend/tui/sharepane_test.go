@@ -89,7 +89,7 @@ func TestShareGuestSide(t *testing.T) {
 	if s := h.screen(); !contains(s, "Enter ~ k asks for the keyboard") {
 		t.Errorf("the offer's notice does not say how to ask from the view:\n%s", s)
 	}
-	if hint := (&shareView{watch: true}).hint(); !contains(hint, "Ctrl-] returns to the app") || !contains(hint, "Enter ~ k asks for the keyboard") {
+	if hint := (&shareView{watch: true}).hint(); !contains(hint, "Ctrl-] returns to the app") || !contains(hint, "Enter ~ k asks to type") {
 		t.Errorf("the guest's view starts with %q", hint)
 	}
 	if s := h.screen(); !contains(s, `your peer shares "zsh"`) || !contains(s, "only your peer types") || !contains(s, "w watch") || !contains(s, "r ask keyboard") {
