@@ -142,7 +142,8 @@ type (
 	// keys going to it, until DetachKeyName.
 	ShowShare struct{ View TerminalView }
 	// WatchShare (guest) attaches to the peer's share and shows it on
-	// View until DetachKeyName: our keys reach it once the host allows.
+	// View until DetachKeyName: our keys reach it once the host allows;
+	// until then AskKeyboardEscape in the view asks for them.
 	WatchShare struct{ View TerminalView }
 	// DetachShare ends the view ShowShare or WatchShare runs.
 	DetachShare struct{}
@@ -201,6 +202,24 @@ type incomingShare struct {
 	command string
 	offered bool
 	mayType bool
+	lastAsk time.Time // our last request for the keyboard
+}
+
+// askKeyboard asks the peer for in's keyboard (AskKeyboard, or the
+// view's AskKeyboardEscape), at most once per cycleInterval: the host
+// looks at no more anyway, and a held key must not fill the control
+// link's queue (which would end the share).
+func (t *terminalShares) askKeyboard(in *incomingShare) {
+	t.mu.Lock()
+	now := time.Now()
+	ok := t.in == in && in.offered && now.Sub(in.lastAsk) >= cycleInterval
+	if ok {
+		in.lastAsk = now
+	}
+	t.mu.Unlock()
+	if ok {
+		in.ctrl.send(controlMsg{Kind: kindAskKeyboard})
+	}
 }
 
 func startTerminal(c *controller, conn *dilation.Conn, _ Peer) (started, error) {
@@ -287,7 +306,7 @@ func (c *controller) terminalCommand(cmd Command) {
 			c.emit(CommandFailed{Err: ErrNoShare})
 			return
 		}
-		in.ctrl.send(controlMsg{Kind: kindAskKeyboard})
+		t.askKeyboard(in)
 	case ShowShare:
 		t.show(cmd.View)
 	case WatchShare:
@@ -665,12 +684,19 @@ func (t *terminalShares) show(v TerminalView) {
 // watch is WatchShare.
 func (t *terminalShares) watch(v TerminalView) {
 	t.mu.Lock()
-	ok := t.in != nil && t.in.offered
+	in := t.in
+	ok := in != nil && in.offered
 	t.mu.Unlock()
 	if !ok {
 		v.end(ErrNoShare)
 		return
 	}
+	readOnly := func() bool {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.in == in && !in.mayType
+	}
+	v.In = newKeyEscapes(v.In, readOnly, func() { t.askKeyboard(in) })
 	t.startView(v, func(ctx context.Context) error {
 		sub, err := t.conn.Open(ctx, terminalViewProto)
 		if err != nil {

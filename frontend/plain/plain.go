@@ -44,6 +44,9 @@ func Run(ctx context.Context, cfg session.Config, sends []string, stdout io.Writ
 	var link linkLines
 	for ev := range s.Events() {
 		printEvent(out, &link, ev)
+		if answer := refusal(ev); answer != nil {
+			s.Do(answer)
+		}
 		if _, ok := ev.(session.CodeReady); ok && len(sends) > 0 {
 			// --send speaks gander's own file transfer: a `wormhole
 			// receive` on the other end would wait as silently as we do.
@@ -57,6 +60,19 @@ func Run(ctx context.Context, cfg session.Config, sends []string, stdout io.Writ
 	}
 	return err
 }
+
+// refusal is the answer to a question of the peer's that plain lines
+// cannot put to anyone (nil if ev is none): no, at once, rather than a
+// peer kept waiting for the question's timeout.
+func refusal(ev session.Event) session.Command {
+	if e, ok := ev.(session.ShareKeyboardRequested); ok {
+		return session.Answer{ID: e.ID, Decision: session.Deny}
+	}
+	return nil
+}
+
+// fromApp is how to do what plain lines cannot.
+const fromApp = "from the app (gander without --no-tui)"
 
 // sendsHint follows the code when --send is given.
 const sendsHint = "The files go to a gander peer (gander CODE). For `wormhole receive` or another wormhole client, " +
@@ -138,6 +154,9 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 		}
 	case session.ForwardProblem:
 		fmt.Fprintf(w, "Problem: %s\n", clean(e.Err.Error()))
+	case session.ShareOffered, session.ShareGuestJoined, session.ShareGuestLeft, session.ShareKeyboardRequested,
+		session.ShareTyping, session.ShareInputDropped, session.ShareEnded:
+		printShare(w, ev)
 	case session.TransferOffered:
 		fmt.Fprintf(w, "The peer offers %s (%d bytes)\n", clean(e.Name), e.Size)
 	case session.TransferAccepted:
@@ -185,6 +204,58 @@ func printEvent(w io.Writer, link *linkLines, ev session.Event) {
 			fmt.Fprintf(w, "Sent %s\n", clean(e.Name))
 		default:
 			fmt.Fprintf(w, "Received %s as %s\n", clean(e.Name), clean(e.SavedAs))
+		}
+	}
+}
+
+// printShare tells the shared terminal's events: plain lines cannot
+// show one, nor answer the peer's request for the keyboard (Run refuses
+// it), so they say what happened and where to act.
+func printShare(w io.Writer, ev session.Event) {
+	clean := func(s string) string { return sanitize.Text(s, false) }
+	because := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return ": " + clean(err.Error())
+	}
+	switch e := ev.(type) {
+	case session.ShareOffered:
+		if e.Outgoing {
+			fmt.Fprintf(w, "Sharing a terminal (%s) with the peer, read-only\n", clean(e.Command))
+		} else {
+			fmt.Fprintf(w, "The peer shares a terminal (%s); plain lines cannot show it: watch it %s\n", clean(e.Command), fromApp)
+		}
+	case session.ShareGuestJoined:
+		fmt.Fprintln(w, "The peer is watching your shared terminal")
+	case session.ShareGuestLeft:
+		fmt.Fprintf(w, "The peer stopped watching your shared terminal%s\n", because(e.Err))
+	case session.ShareKeyboardRequested:
+		fmt.Fprintf(w, "The peer asked for the keyboard of your shared terminal: refused (plain lines cannot ask you; answer %s)\n", fromApp)
+	case session.ShareTyping:
+		switch {
+		case e.Outgoing && e.Allowed:
+			fmt.Fprintln(w, "The peer may now type into your shared terminal")
+		case e.Outgoing:
+			fmt.Fprintln(w, "The peer may no longer type into your shared terminal")
+		case e.Allowed:
+			fmt.Fprintln(w, "The peer lets you type into its shared terminal")
+		case e.Reason != "":
+			fmt.Fprintf(w, "You may not type into the peer's shared terminal: %s\n", clean(e.Reason))
+		default:
+			fmt.Fprintln(w, "You may not type into the peer's shared terminal")
+		}
+	case session.ShareInputDropped:
+		why := "it may not type"
+		if e.Reason != "" {
+			why = clean(e.Reason)
+		}
+		fmt.Fprintf(w, "Dropped %d bytes the peer typed into your shared terminal (%s)\n", e.Bytes, why)
+	case session.ShareEnded:
+		if e.Outgoing {
+			fmt.Fprintf(w, "Your shared terminal ended%s\n", because(e.Err))
+		} else {
+			fmt.Fprintf(w, "The peer's shared terminal ended%s\n", because(e.Err))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package plain
 
 import (
+	"errors"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,5 +75,46 @@ func TestPrintEventLinkStatus(t *testing.T) {
 				t.Errorf("printed:\n%s\nwant:\n%s", out.String(), tc.want)
 			}
 		})
+	}
+}
+
+// Every event of the shared terminal is a line; what the peer supplied
+// is sanitised, and its request for the keyboard is refused at once
+// (plain lines cannot ask), saying where to answer.
+func TestPrintEventShare(t *testing.T) {
+	for _, tc := range []struct {
+		ev   session.Event
+		want string
+	}{
+		{session.ShareOffered{Outgoing: true, Command: "bash"}, "Sharing a terminal (bash) with the peer, read-only\n"},
+		{session.ShareOffered{Command: "vim \x1b[2Jx"}, "The peer shares a terminal (vim \ufffd[2Jx); plain lines cannot show it: " +
+			"watch it from the app (gander without --no-tui)\n"},
+		{session.ShareGuestJoined{}, "The peer is watching your shared terminal\n"},
+		{session.ShareGuestLeft{}, "The peer stopped watching your shared terminal\n"},
+		{session.ShareGuestLeft{Err: errors.New("link lost")}, "The peer stopped watching your shared terminal: link lost\n"},
+		{session.ShareKeyboardRequested{ID: 3}, "The peer asked for the keyboard of your shared terminal: refused " +
+			"(plain lines cannot ask you; answer from the app (gander without --no-tui))\n"},
+		{session.ShareTyping{Outgoing: true, Allowed: true}, "The peer may now type into your shared terminal\n"},
+		{session.ShareTyping{Outgoing: true}, "The peer may no longer type into your shared terminal\n"},
+		{session.ShareTyping{Allowed: true}, "The peer lets you type into its shared terminal\n"},
+		{session.ShareTyping{Reason: "the host did not allow typing"}, "You may not type into the peer's shared terminal: the host did not allow typing\n"},
+		{session.ShareTyping{}, "You may not type into the peer's shared terminal\n"},
+		{session.ShareInputDropped{Bytes: 12, Reason: "read-only: guests may not type"},
+			"Dropped 12 bytes the peer typed into your shared terminal (read-only: guests may not type)\n"},
+		{session.ShareInputDropped{Bytes: 1}, "Dropped 1 bytes the peer typed into your shared terminal (it may not type)\n"},
+		{session.ShareEnded{Outgoing: true}, "Your shared terminal ended\n"},
+		{session.ShareEnded{Err: session.ErrPeerEndedShare}, "The peer's shared terminal ended: the peer closed the shared terminal\n"},
+	} {
+		var b strings.Builder
+		printEvent(&b, &linkLines{}, tc.ev)
+		if b.String() != tc.want {
+			t.Errorf("%#v:\n got %q\nwant %q", tc.ev, b.String(), tc.want)
+		}
+	}
+	if got := refusal(session.ShareKeyboardRequested{ID: 3}); got != (session.Answer{ID: 3, Decision: session.Deny}) {
+		t.Errorf("refusal = %#v, want a Deny of 3", got)
+	}
+	if got := refusal(session.ShareOffered{}); got != nil {
+		t.Errorf("refusal of an offer = %#v", got)
 	}
 }

@@ -9,24 +9,44 @@ import (
 	"charm.land/lipgloss/v2"
 )
 
-// helpPane is the ? overlay: every key, by where it applies. The root
-// opens it and closes it on any key.
+// helpPane is the ? overlay: every key, by where it applies, on two
+// pages (all of them do not fit 80×24): the app's, then the shared
+// terminal's. The root opens it, flips it with HelpPage and closes it
+// on any other key.
 type helpPane struct {
 	*common
 	help *help.Model // the root's, shared with the help line
+	page int         // 0 or 1
 }
+
+// helpPages is how many pages the overlay has.
+const helpPages = 2
+
+// flip shows the next page.
+func (p *helpPane) flip() { p.page = (p.page + 1) % helpPages }
+
+// closed: the next opening starts on the first page.
+func (p *helpPane) closed() { p.page = 0 }
 
 func (p *helpPane) update(tea.Msg) tea.Cmd { return nil }
 func (p *helpPane) setSize(int, int)       {}
 func (p *helpPane) setFocus(focus)         {}
 
 func (p *helpPane) helpKeys() []key.Binding {
-	return []key.Binding{p.keys.CloseHelp}
+	return []key.Binding{p.keys.HelpPage, p.keys.CloseHelp}
 }
 
-// sections are the overlay's groups.
+// sections are the groups of the page shown.
 func (p *helpPane) sections() []helpSection {
 	k := p.keys
+	if p.page == 1 {
+		return []helpSection{
+			{"Your shared terminal", []key.Binding{k.ShareTerminal, k.StopShare, k.TakeKeyboard}},
+			{"Your peer's", []key.Binding{k.WatchShare, k.AskKeyboard}},
+			{"Peer asks to type", []key.Binding{k.LetType, k.KeepReadOnly}},
+			{"Full-screen view", []key.Binding{k.ViewDetach, k.ViewAskKeyboard, k.ViewTilde}},
+		}
+	}
 	return []helpSection{
 		{"Session", []key.Binding{k.Confirm, k.CopyCode, k.AddForward, k.RemoveForward, k.SendFiles}},
 		{"Lists", []key.Binding{k.Up, k.Down, k.SwitchPane, k.CancelTransfer, k.ClearTransfers}},
@@ -70,5 +90,9 @@ func (p *helpPane) view(width, height int) string {
 	if lipgloss.Height(strings.Join(rows, sep))+2 > height {
 		sep = "\n"
 	}
-	return p.styles.Header.Render("Keys") + "\n\n" + strings.Join(rows, sep)
+	title := p.styles.Header.Render("Keys") + p.styles.Dim.Render(" · page 1 of 2 · space: shared terminal")
+	if p.page == 1 {
+		title = p.styles.Header.Render("Keys: shared terminal") + p.styles.Dim.Render(" · page 2 of 2 · space: back")
+	}
+	return fit(title, width) + "\n\n" + strings.Join(rows, sep)
 }

@@ -11,6 +11,7 @@ type keyMap struct {
 	ForceQuit key.Binding // ctrl+c, always
 	Help      key.Binding
 	CloseHelp key.Binding // shown while the help is open: any key closes it
+	HelpPage  key.Binding // the help's other page (the shared terminal's keys)
 
 	// Code entry.
 	Complete key.Binding
@@ -52,6 +53,9 @@ type keyMap struct {
 	ShareTerminal, StopShare, TakeKeyboard key.Binding
 	WatchShare, AskKeyboard                key.Binding
 	LetType, KeepReadOnly                  key.Binding
+	// In a full-screen view: shown in the help only (the session reads
+	// them, session.DetachKeyName and session.AskKeyboardEscape).
+	ViewDetach, ViewAskKeyboard, ViewTilde key.Binding
 }
 
 func newKeyMap() *keyMap {
@@ -63,6 +67,7 @@ func newKeyMap() *keyMap {
 		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit"),
 		Help:      b([]string{"?"}, "?", "help"),
 		CloseHelp: b([]string{"esc"}, "any key", "close help"),
+		HelpPage:  b([]string{"space"}, "space", "more keys"),
 
 		Complete: b([]string{"tab"}, "tab", "complete"),
 		Submit:   b([]string{"enter"}, "enter", "join / new code"),
@@ -107,6 +112,10 @@ func newKeyMap() *keyMap {
 		AskKeyboard:   b([]string{"r"}, "r", "ask keyboard"),
 		LetType:       b([]string{"y"}, "y", "let them type"),
 		KeepReadOnly:  b([]string{"n", "esc"}, "n/esc", "keep read-only"),
+
+		ViewDetach:      b([]string{"ctrl+]"}, "ctrl+]", "back to the app (the share goes on)"),
+		ViewAskKeyboard: b([]string{"enter ~ k"}, "enter ~ k", "ask for the keyboard (watching, read-only)"),
+		ViewTilde:       b([]string{"enter ~ ~"}, "enter ~ ~", "types one ~ there"),
 	}
 }
 

@@ -28,7 +28,10 @@ import (
 type sharePane struct {
 	*common
 	// ended is closed once the session has ended (eventPump.ended).
-	ended   <-chan struct{}
+	ended <-chan struct{}
+	// do is the session's Do: a full-screen view needs to know at once
+	// when its command is refused.
+	do      func(session.Command) error
 	width   int
 	peerIn  bool // the peer is connected
 	peerHas bool // it runs the shared terminal (terminal-v1)
@@ -64,7 +67,7 @@ func (p *sharePane) update(msg tea.Msg) tea.Cmd {
 			p.say("shared terminal: "+clean(msg.err.Error()), true)
 		}
 	case endedMsg:
-		*p = sharePane{common: p.common, ended: p.ended, width: p.width}
+		*p = sharePane{common: p.common, ended: p.ended, do: p.do, width: p.width}
 	case tea.KeyPressMsg:
 		return p.key(msg)
 	}
@@ -81,7 +84,8 @@ func (p *sharePane) event(ev session.Event) {
 			return
 		}
 		p.offered, p.peerCommand, p.weMayType, p.asked = true, e.Command, false, false
-		p.say(fmt.Sprintf("your peer shares a terminal (%s): press w to watch", clean(e.Command)), false)
+		p.say(fmt.Sprintf("your peer shares a terminal (%s): press w to watch (in it, %s asks for the keyboard)",
+			clean(e.Command), session.AskKeyboardEscape), false)
 	case session.ShareGuestJoined:
 		p.watched = true
 	case session.ShareGuestLeft:
@@ -144,7 +148,7 @@ func (p *sharePane) key(k tea.KeyPressMsg) tea.Cmd {
 // fullScreen hands the terminal to a view of our share (start: start it
 // first) or of the peer's (watch).
 func (p *sharePane) fullScreen(start, watch bool) tea.Cmd {
-	v := &shareView{do: func(c session.Command) { p.send(c)() }, ended: p.ended, start: start, watch: watch}
+	v := &shareView{do: p.do, ended: p.ended, start: start, watch: watch}
 	return tea.Exec(v, func(err error) tea.Msg { return shareViewDoneMsg{err} })
 }
 
@@ -232,7 +236,9 @@ func keyboardDialogAnswer(keys *keyMap, k tea.KeyPressMsg) (session.Decision, bo
 // stopped); the view puts it in raw mode, lends it to the session's view
 // until DetachKeyName, and gives it back as it found it.
 type shareView struct {
-	do func(session.Command)
+	// do hands the session a command; an error (ErrTooManyCommands,
+	// ErrSessionEnded) means it was dropped and will never answer.
+	do func(session.Command) error
 	// ended: the session has ended, so a command it dropped will not
 	// answer (its views end before its Closed).
 	ended        <-chan struct{}
@@ -295,20 +301,15 @@ func (v *shareView) Run() error {
 		return session.WinSize{Cols: cols, Rows: rows}
 	}
 
-	what := "your shared terminal"
-	if v.watch {
-		what = "your peer's terminal"
-	}
-	fmt.Fprintf(v.stdout, "\x1b[H\x1b[2Jgander: %s; %s returns to the app.\r\n", what, session.DetachKeyName)
+	fmt.Fprint(v.stdout, "\x1b[H\x1b[2J"+v.hint()+"\r\n")
 	done := make(chan error, 1)
 	view := session.TerminalView{In: keys, Out: v.stdout, Size: size, Resized: resized, Done: done}
-	if v.start {
-		v.do(session.StartShare{Size: size()})
-	}
-	if v.watch {
-		v.do(session.WatchShare{View: view})
-	} else {
-		v.do(session.ShowShare{View: view})
+	err = v.begin(view, size())
+	if err != nil {
+		// Refused outright: the view would otherwise wait for a Done
+		// that never comes.
+		io.WriteString(v.stdout, "\x1b[H\x1b[2J")
+		return err
 	}
 	select {
 	case err = <-done:
@@ -323,4 +324,34 @@ func (v *shareView) Run() error {
 	// app (nor after it quits).
 	io.WriteString(v.stdout, "\x1b[H\x1b[2J")
 	return err
+}
+
+// hint is the line the view starts with: how to leave, and for a guest
+// how to ask for the keyboard without leaving.
+func (v *shareView) hint() string {
+	if v.watch {
+		return fmt.Sprintf("gander: your peer's terminal; %s returns to the app; %s asks to type.",
+			session.DetachKeyName, session.AskKeyboardEscape)
+	}
+	return fmt.Sprintf("gander: your shared terminal; %s returns to the app.", session.DetachKeyName)
+}
+
+// begin hands the session the view's commands: an error, readable, if
+// it refused one (then no Done comes).
+func (v *shareView) begin(view session.TerminalView, size session.WinSize) error {
+	if v.start {
+		if err := v.do(session.StartShare{Size: size}); err != nil {
+			return fmt.Errorf("could not start sharing your terminal: %w", err)
+		}
+	}
+	var err error
+	if v.watch {
+		err = v.do(session.WatchShare{View: view})
+	} else {
+		err = v.do(session.ShowShare{View: view})
+	}
+	if err != nil {
+		return fmt.Errorf("could not show the shared terminal: %w", err)
+	}
+	return nil
 }

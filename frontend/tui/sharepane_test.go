@@ -2,7 +2,13 @@ package tui
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -80,6 +86,12 @@ func TestShareHostSide(t *testing.T) {
 func TestShareGuestSide(t *testing.T) {
 	h := sharing(t)
 	h.event(session.ShareOffered{Command: "zsh"})
+	if s := h.screen(); !contains(s, "Enter ~ k asks for the keyboard") {
+		t.Errorf("the offer's notice does not say how to ask from the view:\n%s", s)
+	}
+	if hint := (&shareView{watch: true}).hint(); !contains(hint, "Ctrl-] returns to the app") || !contains(hint, "Enter ~ k asks to type") {
+		t.Errorf("the guest's view starts with %q", hint)
+	}
 	if s := h.screen(); !contains(s, `your peer shares "zsh"`) || !contains(s, "only your peer types") || !contains(s, "w watch") || !contains(s, "r ask keyboard") {
 		t.Errorf("no share line:\n%s", s)
 	}
@@ -107,11 +119,98 @@ func TestShareGuestSide(t *testing.T) {
 // The view run without a terminal fails at once, sending nothing.
 func TestShareViewNeedsATerminal(t *testing.T) {
 	var sent []session.Command
-	v := &shareView{do: func(c session.Command) { sent = append(sent, c) }, start: true}
+	v := &shareView{do: func(c session.Command) error { sent = append(sent, c); return nil }, start: true}
 	v.SetStdin(nil)
 	v.SetStdout(nil)
 	if err := v.Run(); err != errNoTerminal || len(sent) != 0 {
 		t.Errorf("Run = %v, sent %v", err, sent)
 	}
 	var _ tea.ExecCommand = v
+}
+
+// A view whose command the session refuses outright (too many commands
+// queued) ends at once, saying why, rather than waiting for a Done that
+// never comes.
+func TestShareViewRefusedEndsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		start, watch bool
+		refuse       string // the command refused
+		want         string
+	}{
+		{"watch", false, true, "session.WatchShare", "could not show the shared terminal: the session is busy"},
+		{"show", false, false, "session.ShowShare", "could not show the shared terminal: the session is busy"},
+		{"start", true, false, "session.StartShare", "could not start sharing your terminal: the session is busy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Skip("no pty:", err)
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			go func() { // drain what the view writes
+				buf := make([]byte, 1024)
+				for {
+					if _, err := ptmx.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			var sent []string
+			v := &shareView{start: tc.start, watch: tc.watch, ended: make(chan struct{}), // never ends
+				do: func(c session.Command) error {
+					name := fmt.Sprintf("%T", c)
+					sent = append(sent, name)
+					if name == tc.refuse {
+						return session.ErrTooManyCommands
+					}
+					return nil
+				}}
+			v.SetStdin(tty)
+			v.SetStdout(tty)
+			done := make(chan error, 1)
+			go func() { done <- v.Run() }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, session.ErrTooManyCommands) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Run = %v, want %q", err, tc.want)
+				}
+				if sent[len(sent)-1] != tc.refuse {
+					t.Errorf("sent %v after the refusal of %s", sent, tc.refuse)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the refused view waits")
+			}
+		})
+	}
+}
+
+// The help's second page lists the shared terminal's keys, the
+// full-screen view's escapes too; space flips, any other key closes,
+// and the next ? starts on the first page again.
+func TestScreenHelpOverlayShare(t *testing.T) {
+	h := connected(t, 80, 24, Options{})
+	withForwards(h)
+	h.press(keyRune('?'), keyRune(' '))
+	h.golden("help_overlay_share")
+	s := h.screen()
+	for _, want := range []string{"t share terminal", "T stop share", "R take keyboard", "w watch", "r ask keyboard",
+		"y     let them type", "ctrl+]", "enter ~ k", "enter ~ ~"} {
+		if !contains(s, want) {
+			t.Errorf("no %q on the help's second page:\n%s", want, s)
+		}
+	}
+	h.press(keyRune(' '))
+	if s := h.screen(); !contains(s, "page 1 of 2") || !contains(s, "Port request") {
+		t.Errorf("space did not flip back:\n%s", s)
+	}
+	h.press(keyRune(' '), keyRune('x'))
+	if contains(h.screen(), "Keys") {
+		t.Errorf("x did not close the help:\n%s", h.screen())
+	}
+	h.press(keyRune('?'))
+	if !contains(h.screen(), "page 1 of 2") {
+		t.Errorf("the help reopened on its second page:\n%s", h.screen())
+	}
 }

@@ -216,7 +216,7 @@ func New(sess Session, opts Options) *Model {
 	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
 	m.keysHelp = &helpPane{common: c, help: &m.help}
 	m.pump = newEventPump(sess.Events(), m.done)
-	m.share = &sharePane{common: c, ended: m.pump.ended}
+	m.share = &sharePane{common: c, ended: m.pump.ended, do: sess.Do}
 	m.resize(80, 24)
 	return m
 }
@@ -566,7 +566,14 @@ func (m *Model) handleInput(msg tea.Msg) tea.Cmd {
 	case focusClosing:
 		return nil
 	case focusHelp:
-		m.showHelp = m.showHelp && !isKey // any key closes it
+		if isKey && key.Matches(k, m.keys.HelpPage) {
+			m.keysHelp.flip()
+			return nil
+		}
+		if isKey { // any other key closes it
+			m.showHelp = false
+			m.keysHelp.closed()
+		}
 		return nil
 	case focusForwards, focusTransfers:
 		if !isKey {
