@@ -124,6 +124,13 @@ type manager struct {
 	peerRelays  []transit.Hint // the relays the peer announced, for probing
 	peerDirect  bool           // the peer announced direct hints
 	mailboxErr  error          // why the mailbox's dilation messages ended
+	// The Follower acts on the peer's "reconnect" at most once per
+	// minGenerationInterval: generationAt is when the latest generation
+	// started, and laterReconnect fires when a reconnect held back
+	// (reconnectHeld) is due.
+	generationAt   time.Time
+	laterReconnect *time.Timer
+	reconnectHeld  bool
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
@@ -179,6 +186,9 @@ func (m *manager) run(ctx context.Context) {
 	m.nudge = time.NewTimer(time.Hour)
 	m.nudge.Stop()
 	defer m.nudge.Stop()
+	m.laterReconnect = time.NewTimer(time.Hour)
+	m.laterReconnect.Stop()
+	defer m.laterReconnect.Stop()
 	go m.pumpMailbox(ctx)
 	m.connectors.Add(1)
 	go func() {
@@ -200,6 +210,9 @@ func (m *manager) run(ctx context.Context) {
 		case <-m.nudge.C:
 			m.nudgeDue = time.Time{}
 			m.nudgePeer()
+		case <-m.laterReconnect.C:
+			m.reconnectHeld = false
+			m.peerAsksReconnect(true)
 		}
 	}
 }
@@ -358,16 +371,8 @@ func (m *manager) gotL1(data []byte) {
 		}
 		m.connector.AddHints(hints)
 	case "reconnect":
-		if m.leader {
-			return
-		}
-		switch m.state {
-		case stateConnected:
-			m.state = stateAbandoning
-			m.link.close()
-		case stateConnecting, stateLonely:
-			m.stopConnector()
-			m.startProbe()
+		if !m.leader {
+			m.peerAsksReconnect(false)
 		}
 	case "reconnecting":
 		if m.leader && m.state == stateFlushing {
@@ -378,9 +383,38 @@ func (m *manager) gotL1(data []byte) {
 	}
 }
 
+// peerAsksReconnect is the Follower given the Leader's "reconnect" (held
+// if it was held back until minGenerationInterval after the generation
+// started): each generation dials the relay and up to transit.MaxPeerHints
+// addresses the peer chose, and answers through the mailbox, so a peer
+// flooding reconnects gets one generation per interval, not one per
+// message. The reconnects arriving meanwhile are one: the Leader is waiting
+// for our "reconnecting", not counting.
+func (m *manager) peerAsksReconnect(held bool) {
+	switch m.state {
+	case stateConnected:
+		if held {
+			return // connected since: the Leader chose this connection
+		}
+		m.state = stateAbandoning
+		m.link.close()
+	case stateConnecting, stateLonely:
+		if wait := minGenerationInterval - time.Since(m.generationAt); wait > 0 {
+			if !m.reconnectHeld {
+				m.reconnectHeld = true
+				m.laterReconnect.Reset(wait)
+			}
+			return
+		}
+		m.stopConnector()
+		m.startProbe()
+	}
+}
+
 // startGeneration starts a connector and sends our hints.
 func (m *manager) startGeneration() {
 	m.generation++
+	m.generationAt = time.Now()
 	m.state = stateConnecting
 	if m.leader {
 		m.nudgeWithin(m.nudgeDelay(generationPatience))

@@ -1,0 +1,62 @@
+package dilation
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A Follower flooded with "reconnect" starts at most one generation per
+// minGenerationInterval: each generation listens, dials the relay and up to
+// transit.MaxPeerHints addresses the peer chose, and answers through the
+// mailbox, so a peer must not make it do that as fast as it can send.
+// (With no relay the probe before each generation is immediate: the case a
+// loopback relay comes close to.)
+func TestReconnectFloodIsRateLimited(t *testing.T) {
+	mb := newFakeMailbox()
+	c, err := Start(mb, Config{Side: sideLow, NoDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(m l1Message) {
+		data, _ := json.Marshal(m)
+		mb.toGander <- data
+	}
+	send(l1Message{Type: "please", Side: sideHigh, UseVersion: "ged"})
+	agreed := make(chan int)
+	go func() {
+		n := 0
+		deadline := time.After(1500 * time.Millisecond)
+		for {
+			select {
+			case msg := <-mb.fromGander:
+				if strings.Contains(string(msg), `"reconnecting"`) {
+					n++
+				}
+			case <-deadline:
+				agreed <- n
+				return
+			}
+		}
+	}()
+	const flood = 2000
+	start := time.Now()
+	for range flood {
+		send(l1Message{Type: "reconnect"})
+	}
+	got := <-agreed
+	elapsed := time.Since(start)
+	// One at once, then one per interval; and at least one, as an honest
+	// Leader's reconnect must not be lost.
+	most := 1 + int(elapsed/minGenerationInterval) + 1
+	if got > most || got == 0 {
+		t.Fatalf("%d reconnects in %v made gander start %d generations, want 1 to %d",
+			flood, elapsed.Round(time.Millisecond), got, most)
+	}
+	t.Logf("%d reconnects in %v: %d generations started", flood, elapsed.Round(time.Millisecond), got)
+	if g := c.Status().Generation; g > most+1 {
+		t.Fatalf("generation %d after the flood, want at most %d", g, most+1)
+	}
+}
