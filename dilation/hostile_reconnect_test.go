@@ -2,6 +2,7 @@ package dilation
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,32 @@ func TestReconnectFloodIsRateLimited(t *testing.T) {
 	t.Logf("%d reconnects in %v: %d generations started", flood, elapsed.Round(time.Millisecond), got)
 	if g := c.Status().Generation; g > most+1 {
 		t.Fatalf("generation %d after the flood, want at most %d", g, most+1)
+	}
+}
+
+// A peer that connects and at once says "reconnect", over and over, gets
+// the same one generation per minGenerationInterval: a Follower abandons a
+// connection younger than that only once it is that old. It does abandon
+// it then: an honest Leader's reconnect is never lost.
+func TestReconnectOnYoungConnectionWaits(t *testing.T) {
+	start := time.Now() // the generation starts after this
+	p := dialHostile(t, Config{Side: sideLow})
+	if !p.leader {
+		t.Fatal("the peer should lead")
+	}
+	closed := make(chan time.Time, 1)
+	go func() {
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, p.conn)
+		closed <- time.Now()
+	}()
+	for range 100 {
+		data, _ := json.Marshal(l1Message{Type: "reconnect"})
+		p.mb.toGander <- data
+	}
+	at := <-closed
+	if after := at.Sub(start); after < minGenerationInterval || after > 3*time.Second {
+		t.Fatalf("gander abandoned its connection %v after the generation began, want %v to 3s",
+			after.Round(time.Millisecond), minGenerationInterval)
 	}
 }

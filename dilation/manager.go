@@ -212,7 +212,7 @@ func (m *manager) run(ctx context.Context) {
 			m.nudgePeer()
 		case <-m.laterReconnect.C:
 			m.reconnectHeld = false
-			m.peerAsksReconnect(true)
+			m.peerAsksReconnect()
 		}
 	}
 }
@@ -372,7 +372,7 @@ func (m *manager) gotL1(data []byte) {
 		m.connector.AddHints(hints)
 	case "reconnect":
 		if !m.leader {
-			m.peerAsksReconnect(false)
+			m.peerAsksReconnect()
 		}
 	case "reconnecting":
 		if m.leader && m.state == stateFlushing {
@@ -383,32 +383,31 @@ func (m *manager) gotL1(data []byte) {
 	}
 }
 
-// peerAsksReconnect is the Follower given the Leader's "reconnect" (held
-// if it was held back until minGenerationInterval after the generation
-// started): each generation dials the relay and up to transit.MaxPeerHints
-// addresses the peer chose, and answers through the mailbox, so a peer
-// flooding reconnects gets one generation per interval, not one per
-// message. The reconnects arriving meanwhile are one: the Leader is waiting
-// for our "reconnecting", not counting.
-func (m *manager) peerAsksReconnect(held bool) {
-	switch m.state {
-	case stateConnected:
-		if held {
-			return // connected since: the Leader chose this connection
+// peerAsksReconnect is the Follower given the Leader's "reconnect" (or one
+// held back until minGenerationInterval after the generation started):
+// each generation dials the relay and up to transit.MaxPeerHints addresses
+// the peer chose, and answers through the mailbox, so a peer flooding
+// reconnects gets one generation per interval, not one per message. The
+// reconnects arriving meanwhile count as one: the Leader waits for our
+// "reconnecting", it does not count.
+func (m *manager) peerAsksReconnect() {
+	if m.state != stateConnected && m.state != stateConnecting && m.state != stateLonely {
+		return
+	}
+	if wait := minGenerationInterval - time.Since(m.generationAt); wait > 0 {
+		if !m.reconnectHeld {
+			m.reconnectHeld = true
+			m.laterReconnect.Reset(wait)
 		}
+		return
+	}
+	if m.state == stateConnected {
 		m.state = stateAbandoning
 		m.link.close()
-	case stateConnecting, stateLonely:
-		if wait := minGenerationInterval - time.Since(m.generationAt); wait > 0 {
-			if !m.reconnectHeld {
-				m.reconnectHeld = true
-				m.laterReconnect.Reset(wait)
-			}
-			return
-		}
-		m.stopConnector()
-		m.startProbe()
+		return
 	}
+	m.stopConnector()
+	m.startProbe()
 }
 
 // startGeneration starts a connector and sends our hints.
