@@ -3,13 +3,15 @@ package dilation
 import (
 	"encoding/json"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // A Follower flooded with "reconnect" starts at most one generation per
-// minGenerationInterval: each generation listens, dials the relay and up to
+// minGenerationInterval (the first at once): each generation listens, dials the relay and up to
 // transit.MaxPeerHints addresses the peer chose, and answers through the
 // mailbox, so a peer must not make it do that as fast as it can send.
 // (With no relay the probe before each generation is immediate: the case a
@@ -63,28 +65,48 @@ func TestReconnectFloodIsRateLimited(t *testing.T) {
 }
 
 // A peer that connects and at once says "reconnect", over and over, gets
-// the same one generation per minGenerationInterval: a Follower abandons a
-// connection younger than that only once it is that old. It does abandon
-// it then: an honest Leader's reconnect is never lost.
-func TestReconnectOnYoungConnectionWaits(t *testing.T) {
-	start := time.Now() // the generation starts after this
+// the same one new generation per minGenerationInterval: the Follower
+// abandons the first connection at once (an honest Leader's reconnect is
+// not delayed) and the next one only once the interval has passed since.
+func TestReconnectOnEveryConnectionWaits(t *testing.T) {
 	p := dialHostile(t, Config{Side: sideLow})
 	if !p.leader {
 		t.Fatal("the peer should lead")
 	}
-	closed := make(chan time.Time, 1)
-	go func() {
-		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		io.Copy(io.Discard, p.conn)
-		closed <- time.Now()
-	}()
-	for range 100 {
-		data, _ := json.Marshal(l1Message{Type: "reconnect"})
-		p.mb.toGander <- data
+	abandoned := func(conn net.Conn) <-chan time.Time {
+		closed := make(chan time.Time, 1)
+		go func() {
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.Copy(io.Discard, conn)
+			closed <- time.Now()
+		}()
+		return closed
 	}
-	at := <-closed
+	reconnect, _ := json.Marshal(l1Message{Type: "reconnect"})
+	start := time.Now()
+	first := abandoned(p.conn)
+	p.mb.toGander <- reconnect
+	if at := <-first; at.Sub(start) > 500*time.Millisecond {
+		t.Fatalf("gander abandoned its first connection %v after the reconnect, want at once", at.Sub(start))
+	}
+	// gander agrees ("reconnecting", hints); the peer connects again and
+	// asks again.
+	port := p.mb.ganderHintPort(t)
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if scriptLeader(t, conn, hostileKey) == nil {
+		t.FailNow()
+	}
+	second := abandoned(conn)
+	for range 100 {
+		p.mb.toGander <- reconnect
+	}
+	at := <-second
 	if after := at.Sub(start); after < minGenerationInterval || after > 3*time.Second {
-		t.Fatalf("gander abandoned its connection %v after the generation began, want %v to 3s",
+		t.Fatalf("gander abandoned its second connection %v after the first reconnect, want %v to 3s",
 			after.Round(time.Millisecond), minGenerationInterval)
 	}
 }

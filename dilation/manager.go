@@ -125,12 +125,13 @@ type manager struct {
 	peerDirect  bool           // the peer announced direct hints
 	mailboxErr  error          // why the mailbox's dilation messages ended
 	// The Follower acts on the peer's "reconnect" at most once per
-	// minGenerationInterval: generationAt is when the latest generation
-	// started, and laterReconnect fires when a reconnect held back
-	// (reconnectHeld) is due.
-	generationAt   time.Time
-	laterReconnect *time.Timer
-	reconnectHeld  bool
+	// minGenerationInterval: reconnectedAt is when it last did, and
+	// laterReconnect fires when a reconnect held back (reconnectHeld,
+	// while connected or not) is due.
+	reconnectedAt       time.Time
+	laterReconnect      *time.Timer
+	reconnectHeld       bool
+	reconnectHeldOnLink *link // the connection in use when it was held
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
@@ -212,7 +213,12 @@ func (m *manager) run(ctx context.Context) {
 			m.nudgePeer()
 		case <-m.laterReconnect.C:
 			m.reconnectHeld = false
-			m.peerAsksReconnect()
+			// A reconnect held while not connected, or on another
+			// connection, predates the one in use: the Leader, waiting
+			// for our "reconnecting", connects in no generation.
+			if m.state != stateConnected || m.link == m.reconnectHeldOnLink {
+				m.peerAsksReconnect()
+			}
 		}
 	}
 }
@@ -384,7 +390,7 @@ func (m *manager) gotL1(data []byte) {
 }
 
 // peerAsksReconnect is the Follower given the Leader's "reconnect" (or one
-// held back until minGenerationInterval after the generation started):
+// held back until minGenerationInterval after it last acted on one):
 // each generation dials the relay and up to transit.MaxPeerHints addresses
 // the peer chose, and answers through the mailbox, so a peer flooding
 // reconnects gets one generation per interval, not one per message. The
@@ -394,13 +400,14 @@ func (m *manager) peerAsksReconnect() {
 	if m.state != stateConnected && m.state != stateConnecting && m.state != stateLonely {
 		return
 	}
-	if wait := minGenerationInterval - time.Since(m.generationAt); wait > 0 {
+	if wait := minGenerationInterval - time.Since(m.reconnectedAt); wait > 0 {
 		if !m.reconnectHeld {
-			m.reconnectHeld = true
+			m.reconnectHeld, m.reconnectHeldOnLink = true, m.link
 			m.laterReconnect.Reset(wait)
 		}
 		return
 	}
+	m.reconnectedAt = time.Now()
 	if m.state == stateConnected {
 		m.state = stateAbandoning
 		m.link.close()
@@ -413,7 +420,6 @@ func (m *manager) peerAsksReconnect() {
 // startGeneration starts a connector and sends our hints.
 func (m *manager) startGeneration() {
 	m.generation++
-	m.generationAt = time.Now()
 	m.state = stateConnecting
 	if m.leader {
 		m.nudgeWithin(m.nudgeDelay(generationPatience))
