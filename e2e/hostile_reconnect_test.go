@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gander-pair/gander/dilation"
+	"github.com/gander-pair/gander/transit"
 )
 
 // magic-wormhole 0.24's Dilation, made to misbehave
@@ -200,6 +201,17 @@ func TestHostileReconnectFlood(t *testing.T) {
 				done, generation, c.Status().Generation, dialled, concurrent, before, peak, after,
 				cpuUsed.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 
+			// dilation's minGenerationInterval: one generation a second
+			// (the peer's reconnects count once per second, whatever their
+			// number), each dialling at most transit.MaxPeerHints hints.
+			generations := c.Status().Generation - generation
+			if most := 2 + int(elapsed/time.Second); generations > most {
+				t.Errorf("the flood made gander start %d generations in %v, over %d", generations, elapsed.Round(time.Millisecond), most)
+			}
+			if dialled > transit.MaxPeerHints*(generations+1) || concurrent > transit.MaxPeerHints {
+				t.Errorf("gander made %d connections to the peer's hints, %d at once, in %d generations: over %d a generation",
+					dialled, concurrent, generations, transit.MaxPeerHints)
+			}
 			if grew := peak.goroutines - before.goroutines; grew > 300 {
 				t.Errorf("goroutines grew by %d during the flood, over 300", grew)
 			}
