@@ -22,9 +22,11 @@ import (
 // the L1 messages that start a new generation: "reconnect", "reconnecting"
 // and "connection-hints" with many hints each, thousands of them, as fast
 // as the mailbox takes them. Gander leads in one run (the peer first drops
-// its connection, so that gander is reconnecting as the flood arrives) and
-// follows in the other (every "reconnect" asks it to abandon its
-// connection). Its goroutines, file descriptors (sockets: listeners and
+// its connection and ignores gander's "reconnect" until the flood is sent,
+// so that gander's generations dial the flood's hints) and follows in the
+// other (every "reconnect" asks it to abandon its connection or the
+// generation under way). The flood's hints point at a listener here that
+// counts gander's connections and holds them unanswered. Its goroutines, file descriptors (sockets: listeners and
 // connection attempts), RSS and CPU must stay bounded, and the connection
 // must work afterwards. Gander runs in this process: the samples are this
 // process's.
