@@ -212,11 +212,12 @@ func (m *manager) run(ctx context.Context) {
 			m.nudgeDue = time.Time{}
 			m.nudgePeer()
 		case <-m.laterReconnect.C:
-			m.reconnectHeld = false
 			// A reconnect held while not connected, or on another
 			// connection, predates the one in use: the Leader, waiting
 			// for our "reconnecting", connects in no generation.
-			if m.state != stateConnected || m.link == m.reconnectHeldOnLink {
+			heldOnThisLink := m.link == m.reconnectHeldOnLink
+			m.reconnectHeld, m.reconnectHeldOnLink = false, nil
+			if m.state != stateConnected || heldOnThisLink {
 				m.peerAsksReconnect()
 			}
 		}
@@ -394,8 +395,8 @@ func (m *manager) gotL1(data []byte) {
 // each generation dials the relay and up to transit.MaxPeerHints addresses
 // the peer chose, and answers through the mailbox, so a peer flooding
 // reconnects gets one generation per interval, not one per message. The
-// reconnects arriving meanwhile count as one: the Leader waits for our
-// "reconnecting", it does not count.
+// reconnects arriving meanwhile count as one: the Leader waits for one
+// "reconnecting", however many it sent.
 func (m *manager) peerAsksReconnect() {
 	if m.state != stateConnected && m.state != stateConnecting && m.state != stateLonely {
 		return
