@@ -74,6 +74,12 @@ const (
 	// that a flood cannot flood the log as well.
 	refusalsLoggedInFull = 16
 	refusalLogEvery      = 1024
+
+	// minGenerationInterval is how often, at most, the peer's "reconnect"
+	// makes a Follower start a new generation (see peerAsksReconnect): an
+	// honest Leader asks once per generation, after seconds. Each
+	// generation dials at most transit.MaxPeerHints of the peer's hints.
+	minGenerationInterval = time.Second
 )
 
 // Per-subchannel flow control (gander-flow-v1, between gander peers only;

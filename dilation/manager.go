@@ -124,6 +124,14 @@ type manager struct {
 	peerRelays  []transit.Hint // the relays the peer announced, for probing
 	peerDirect  bool           // the peer announced direct hints
 	mailboxErr  error          // why the mailbox's dilation messages ended
+	// The Follower acts on the peer's "reconnect" at most once per
+	// minGenerationInterval: reconnectedAt is when it last did, and
+	// laterReconnect fires when a reconnect held back (reconnectHeld,
+	// while connected or not) is due.
+	reconnectedAt       time.Time
+	laterReconnect      *time.Timer
+	reconnectHeld       bool
+	reconnectHeldOnLink *link // the connection in use when it was held
 
 	// Guarded by mu: L4 and L5. Nothing done under mu blocks; records
 	// for the peer go to the outbox.
@@ -182,6 +190,9 @@ func (m *manager) run(ctx context.Context) {
 	m.nudge = time.NewTimer(time.Hour)
 	m.nudge.Stop()
 	defer m.nudge.Stop()
+	m.laterReconnect = time.NewTimer(time.Hour)
+	m.laterReconnect.Stop()
+	defer m.laterReconnect.Stop()
 	go m.pumpMailbox(ctx)
 	m.connectors.Add(1)
 	go func() {
@@ -203,6 +214,15 @@ func (m *manager) run(ctx context.Context) {
 		case <-m.nudge.C:
 			m.nudgeDue = time.Time{}
 			m.nudgePeer()
+		case <-m.laterReconnect.C:
+			// A reconnect held while not connected, or on another
+			// connection, predates the one in use: the Leader, waiting
+			// for our "reconnecting", connects in no generation.
+			heldOnThisLink := m.link == m.reconnectHeldOnLink
+			m.reconnectHeld, m.reconnectHeldOnLink = false, nil
+			if m.state != stateConnected || heldOnThisLink {
+				m.peerAsksReconnect()
+			}
 		}
 	}
 }
@@ -361,16 +381,8 @@ func (m *manager) gotL1(data []byte) {
 		}
 		m.connector.AddHints(hints)
 	case "reconnect":
-		if m.leader {
-			return
-		}
-		switch m.state {
-		case stateConnected:
-			m.state = stateAbandoning
-			m.link.close()
-		case stateConnecting, stateLonely:
-			m.stopConnector()
-			m.startProbe()
+		if !m.leader {
+			m.peerAsksReconnect()
 		}
 	case "reconnecting":
 		if m.leader && m.state == stateFlushing {
@@ -379,6 +391,34 @@ func (m *manager) gotL1(data []byte) {
 	default:
 		m.log.Debug("ignoring unknown dilation message", "type", msg.Type)
 	}
+}
+
+// peerAsksReconnect is the Follower given the Leader's "reconnect" (or one
+// held back until minGenerationInterval after it last acted on one):
+// each generation dials the relay and up to transit.MaxPeerHints addresses
+// the peer chose, and answers through the mailbox, so a peer flooding
+// reconnects gets one generation per interval, not one per message. The
+// reconnects arriving meanwhile count as one: the Leader waits for one
+// "reconnecting", however many it sent.
+func (m *manager) peerAsksReconnect() {
+	if m.state != stateConnected && m.state != stateConnecting && m.state != stateLonely {
+		return
+	}
+	if wait := minGenerationInterval - time.Since(m.reconnectedAt); wait > 0 {
+		if !m.reconnectHeld {
+			m.reconnectHeld, m.reconnectHeldOnLink = true, m.link
+			m.laterReconnect.Reset(wait)
+		}
+		return
+	}
+	m.reconnectedAt = time.Now()
+	if m.state == stateConnected {
+		m.state = stateAbandoning
+		m.link.close()
+		return
+	}
+	m.stopConnector()
+	m.startProbe()
 }
 
 // startGeneration starts a connector and sends our hints.
