@@ -101,6 +101,15 @@ func TestReconnectOnEveryConnectionWaits(t *testing.T) {
 		t.FailNow()
 	}
 	second := abandoned(conn)
+	// The reconnects below are about this connection: send them once
+	// gander uses it (the fake mailbox is faster than the handshake; a
+	// reconnect that comes before is one about the connection before).
+	for deadline := time.Now().Add(3 * time.Second); p.gander.Status().State != Connected; {
+		if time.Now().After(deadline) {
+			t.Fatalf("gander never took the second connection: %+v", p.gander.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for range 100 {
 		p.mb.toGander <- reconnect
 	}
