@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,14 @@ type ptyProcess struct {
 	out     bytes.Buffer
 	changed chan struct{} // closed (and replaced) at every read
 	last    time.Time     // when the last bytes came
+	reads   []ptyRead     // when each read's bytes came, in order
+}
+
+// ptyRead is one read of the terminal's output: the output's length
+// after it, and when it came.
+type ptyRead struct {
+	end int
+	at  time.Time
 }
 
 // startPTY starts name with args on a new cols×rows terminal, in its own
@@ -76,6 +85,7 @@ func (p *ptyProcess) read() {
 			p.mu.Lock()
 			p.out.Write(buf[:n])
 			p.last = now
+			p.reads = append(p.reads, ptyRead{p.out.Len(), now})
 			close(p.changed)
 			p.changed = make(chan struct{})
 			p.mu.Unlock()
@@ -132,6 +142,22 @@ func (p *ptyProcess) since(from int) ([]byte, time.Time, <-chan struct{}) {
 	defer p.mu.Unlock()
 	b := p.out.Bytes()
 	return b[min(from, len(b)):], p.last, p.changed
+}
+
+// arrival is when the byte at offset came (zero if it has not yet).
+func (p *ptyProcess) arrival(offset int) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(p.reads, offset, func(r ptyRead, offset int) int {
+		if r.end <= offset {
+			return -1
+		}
+		return 1
+	})
+	if i == len(p.reads) {
+		return time.Time{}
+	}
+	return p.reads[i].at
 }
 
 // write types s.
