@@ -50,12 +50,14 @@ type askQueue struct {
 	timeout time.Duration
 	now     func() time.Time
 
-	mu        sync.Mutex
-	last      int64
-	byID      map[int64]*pendingAsk
-	byRequest map[forwards.ListenRequest]*pendingAsk
+	mu   sync.Mutex
+	last int64
+	byID map[int64]*pendingAsk
+	// Requests are keyed by what they ask: a forwards.ListenRequest, or
+	// another comparable value (keyboardAsk, the shared terminal's).
+	byRequest map[any]*pendingAsk
 	// denied is when each request was last denied, for DeniedMemory.
-	denied  map[forwards.ListenRequest]time.Time
+	denied  map[any]time.Time
 	denyAll bool // DenyAll{ForSession: true}
 	closed  bool // the session ended: everything is denied
 }
@@ -63,7 +65,7 @@ type askQueue struct {
 // pendingAsk is one question and every request waiting for its answer.
 type pendingAsk struct {
 	id       int64
-	req      forwards.ListenRequest
+	req      any
 	waiters  int
 	timer    *time.Timer   // the ask timeout; nil until the question is out
 	decided  chan struct{} // closed once decision and reason are set
@@ -78,20 +80,26 @@ func newAskQueue(emit func(Event), timeout time.Duration) *askQueue {
 	return &askQueue{
 		emit: emit, timeout: timeout, now: time.Now,
 		byID:      map[int64]*pendingAsk{},
-		byRequest: map[forwards.ListenRequest]*pendingAsk{},
-		denied:    map[forwards.ListenRequest]time.Time{},
+		byRequest: map[any]*pendingAsk{},
+		denied:    map[any]time.Time{},
 	}
 }
 
 // ask is a forwards.Asker: it waits for the user's answer to req, the
 // timeout, or the end of ctx (the peer gave up).
 func (q *askQueue) ask(ctx context.Context, req forwards.ListenRequest) (forwards.Decision, error) {
+	return q.askAbout(ctx, req, func(id int64) Event { return PermissionRequest{ID: id, Request: req} })
+}
+
+// askAbout is ask for any request (a comparable key): question makes
+// the event that puts it to the user, with the question's ID.
+func (q *askQueue) askAbout(ctx context.Context, req any, question func(id int64) Event) (forwards.Decision, error) {
 	p, fresh, err := q.join(req)
 	if p == nil {
 		return forwards.Deny, err
 	}
 	if fresh {
-		q.emit(PermissionRequest{ID: p.id, Request: req})
+		q.emit(question(p.id))
 		q.mu.Lock()
 		if q.byID[p.id] == p { // not answered in the meantime
 			p.timer = time.AfterFunc(q.timeout, func() { q.decide(p.id, forwards.Deny, ErrNoAnswer, true) })
@@ -115,7 +123,7 @@ func (q *askQueue) ask(ctx context.Context, req forwards.ListenRequest) (forward
 
 // join adds a waiter to req's question, or makes a new question, or (nil)
 // says why req is denied at once.
-func (q *askQueue) join(req forwards.ListenRequest) (p *pendingAsk, fresh bool, err error) {
+func (q *askQueue) join(req any) (p *pendingAsk, fresh bool, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
@@ -171,7 +179,7 @@ func (q *askQueue) decide(id int64, d forwards.Decision, reason error, withdraw 
 
 // rememberDenied notes a denial and forgets the expired ones, so the map
 // holds no more than the denials of the last DeniedMemory.
-func (q *askQueue) rememberDenied(req forwards.ListenRequest) {
+func (q *askQueue) rememberDenied(req any) {
 	now := q.now()
 	for r, at := range q.denied {
 		if now.Sub(at) >= DeniedMemory {

@@ -25,6 +25,7 @@ const (
 var featureAbout = map[string]string{
 	FeatureForwards: "port forwarding",
 	FeatureFiles:    "file transfer",
+	FeatureTerminal: "shared terminal",
 }
 
 // Bounds on what ParsePeer keeps of a peer's features: anything beyond

@@ -22,7 +22,7 @@ func TestAppVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1"]}}`
+	const want = `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1","terminal-v1"]}}`
 	if string(ours) != want {
 		t.Errorf("AppVersions() = %s, want %s", ours, want)
 	}
@@ -57,8 +57,8 @@ func TestParsePeer(t *testing.T) {
 		files    bool // Accepts(FeatureFiles)
 	}{
 		{"fowl 26.8", `{"fowl":{"features":["core-v1"]}}`, PeerFowl, []string{"core-v1"}, false},
-		{"this gander", `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1"]}}`,
-			PeerGander, []string{"forwards-v1", "files-v1"}, true},
+		{"this gander", `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1","files-v1","terminal-v1"]}}`,
+			PeerGander, []string{"forwards-v1", "files-v1", "terminal-v1"}, true},
 		{"a gander before files-v1", `{"fowl":{"features":["core-v1"]},"gander":{"features":["forwards-v1"]}}`,
 			PeerGander, []string{"forwards-v1"}, false},
 		{"a later gander", `{"gander":{"features":["forwards-v1","files-v1","terminal-v1"],"extra":{"x":1}}}`,

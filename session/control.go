@@ -141,6 +141,9 @@ type controller struct {
 	// which subprotocols run.
 	peer         Peer
 	pendingSends []string // paths to send once connected
+	// term is the shared terminal, once connected with a peer that has
+	// it (terminal.go).
+	term *terminalShares
 }
 
 // offerFailure is an offer of ours the peer refused, or that failed.

@@ -184,3 +184,55 @@ func ParseRemote(spec string) (Remote, error) { return forwards.ParseRemote(spec
 
 // FormatSize is a byte count for people ("3.2 MB").
 func FormatSize(n int64) string { return transfer.FormatSize(n) }
+
+// Events of the shared terminal (terminal.go; gander peers with
+// FeatureTerminal only). Outgoing means our share (we host), else the
+// peer's (we are the guest).
+type (
+	// ShareOffered: a share started: ours, offered to the peer
+	// (Outgoing), or the peer's, which WatchShare shows. Command is what
+	// runs in it, for people (the peer's is sanitised).
+	ShareOffered struct {
+		Outgoing bool
+		Command  string
+	}
+	// ShareGuestJoined / ShareGuestLeft (host): the peer started or
+	// stopped watching our share (Err: why it was dropped; nil when it
+	// detached).
+	ShareGuestJoined struct{}
+	ShareGuestLeft   struct{ Err error }
+	// ShareKeyboardRequested (host): the peer asks to type into our
+	// share. Answer{ID, Decision} decides (any allow lets it type, until
+	// RevokeTyping); PermissionWithdrawn{ID} if it goes unanswered.
+	ShareKeyboardRequested struct{ ID int64 }
+	// ShareTyping: who may type changed. Outgoing: we let the peer type
+	// into our share (Allowed) or took it back. Else the peer's host did
+	// so for us; Reason says why not (a refusal of AskKeyboard comes as
+	// Allowed false).
+	ShareTyping struct {
+		Outgoing bool
+		Allowed  bool
+		Reason   string
+	}
+	// ShareInputDropped (host): the peer typed while it may not; Bytes of
+	// it never reached the PTY. At most one a second.
+	ShareInputDropped struct {
+		Bytes  int
+		Reason string
+	}
+	// ShareEnded: the share ended (ours: the command exited, StopShare,
+	// or the peer closed it; the peer's: its host ended it). Err is nil
+	// after a normal end.
+	ShareEnded struct {
+		Outgoing bool
+		Err      error
+	}
+)
+
+func (ShareOffered) isEvent()           {}
+func (ShareGuestJoined) isEvent()       {}
+func (ShareGuestLeft) isEvent()         {}
+func (ShareKeyboardRequested) isEvent() {}
+func (ShareTyping) isEvent()            {}
+func (ShareInputDropped) isEvent()      {}
+func (ShareEnded) isEvent()             {}

@@ -46,6 +46,17 @@ var subprotocols = []*subprotocol{
 		events: []Event{TransferOffered{}, TransferProgress{}, TransferFinished{}, TransferAccepted{},
 			TransfersRefused{}, PartialsRemoved{}},
 	},
+	{
+		name:    "terminal",
+		feature: FeatureTerminal,
+		listens: []string{terminalShareProto, terminalViewProto},
+		start:   startTerminal,
+		commands: []Command{StartShare{}, StopShare{}, AllowTyping{}, RevokeTyping{}, ShowShare{},
+			WatchShare{}, DetachShare{}, AskKeyboard{}},
+		handle: (*controller).terminalCommand,
+		events: []Event{ShareOffered{}, ShareGuestJoined{}, ShareGuestLeft{}, ShareKeyboardRequested{},
+			ShareTyping{}, ShareInputDropped{}, ShareEnded{}},
+	},
 }
 
 // subprotocol is one row of the table.

@@ -181,8 +181,9 @@ func (h *Host) pump() {
 	for _, g := range h.guests {
 		g.drop(ErrHostClosed)
 	}
-	h.mu.Unlock()
+	// Under mu: Resize and refresh use the PTY's descriptor under it.
 	h.ptmx.Close()
+	h.mu.Unlock()
 	close(h.done)
 	h.emit(Exited{Err: h.exitErr})
 }
@@ -287,8 +288,13 @@ func (h *Host) Resize(s WinSize) error {
 	}
 	h.mu.Lock()
 	h.size = s
+	if h.closed {
+		h.mu.Unlock()
+		return ErrHostClosed
+	}
+	err := pty.Setsize(h.ptmx, winsize(s))
 	h.mu.Unlock()
-	if err := pty.Setsize(h.ptmx, winsize(s)); err != nil {
+	if err != nil {
 		return err
 	}
 	h.broadcast(s)
@@ -311,9 +317,12 @@ func (h *Host) refresh() {
 		h.mu.Unlock()
 		return
 	}
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
 	h.lastRefresh = time.Now()
 	s := h.size
-	h.mu.Unlock()
 	if s.Rows > 1 {
 		pty.Setsize(h.ptmx, winsize(WinSize{Cols: s.Cols, Rows: s.Rows - 1}))
 	}

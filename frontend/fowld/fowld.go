@@ -22,6 +22,16 @@
 //	{"kind": "refuse-file", "id": N}
 //	{"kind": "cancel-transfer", "id": N}
 //
+// gander's own, for a shared terminal with a gander peer (terminal-v1;
+// the view itself needs a terminal, so --json hosts and steers a share
+// but shows none: watch it from the app):
+//
+//	{"kind": "share-start", "command": S, "cols": N, "rows": N}   all optional: $SHELL, 80x24; read-only for the peer
+//	{"kind": "share-stop"}
+//	{"kind": "share-allow-typing"}      also answers a share-keyboard-requested (yes)
+//	{"kind": "share-revoke-typing"}     also answers it (no)
+//	{"kind": "share-ask-keyboard"}      as the peer's guest
+//
 // Events (stdout), keys in fowld's order, "kind" last, formatted as
 // Python's json.dumps formats them (", " and ": " separators, non-ASCII
 // escaped), so that even a controller matching text sees fowld's lines:
@@ -44,6 +54,13 @@
 //	{"id": N, "name": S, "directory": B, "size": B, "files": N, "save_dir": D, "kind": "transfer-offered"}
 //	{"id": N, "name": S, "outgoing": B, "bytes": B, "size": B, "kind": "transfer-progress"}
 //	{"id": N, "name": S, "outgoing": B, "saved_as": P | "error": E, "kind": "transfer-finished"}
+//	{"outgoing": B, "command": S, "kind": "share-offered"}            ours offered (outgoing) or the peer's
+//	{"kind": "share-guest-joined"}                                     the peer watches ours
+//	{"error": E, "kind": "share-guest-left"}                           error only if dropped
+//	{"id": N, "kind": "share-keyboard-requested"}                     the peer asks to type
+//	{"outgoing": B, "allowed": B, "reason": R, "kind": "share-typing"} who may type changed
+//	{"bytes": N, "reason": R, "kind": "share-input-dropped"}          at most one a second
+//	{"outgoing": B, "error": E, "kind": "share-ended"}                error only if it failed
 //
 // fowld 26.8 defines listening-failed, remote-connect-failed and pong but
 // never emits them; neither does gander. A refused offer is an error
@@ -114,6 +131,8 @@ const (
 	defaultCloseTimeout = 10 * time.Second
 	// maxCloseTimeout keeps a session-close timeout a valid Duration.
 	maxCloseTimeout = 1e9 // seconds
+	// terminalMaxSide bounds share-start's cols and rows.
+	terminalMaxSide = 10000
 )
 
 // Run runs a controlled session speaking fowld's protocol: commands
@@ -322,6 +341,31 @@ func decodeCommand(line []byte) (session.Command, error) {
 		default:
 			cmd = session.CancelTransfer{ID: id}
 		}
+	case "share-start":
+		command, _, err := f.str("command")
+		var cols, rows int64
+		if err == nil {
+			cols, _, err = f.integer("cols", 1, terminalMaxSide)
+		}
+		if err == nil {
+			rows, _, err = f.integer("rows", 1, terminalMaxSide)
+		}
+		if err != nil {
+			return nil, commandError(line, "%v", err)
+		}
+		start := session.StartShare{Size: session.WinSize{Cols: int(cols), Rows: int(rows)}}
+		if command != "" {
+			start.Command = []string{"/bin/sh", "-c", command}
+		}
+		cmd = start
+	case "share-stop":
+		cmd = session.StopShare{}
+	case "share-allow-typing":
+		cmd = session.AllowTyping{}
+	case "share-revoke-typing":
+		cmd = session.RevokeTyping{}
+	case "share-ask-keyboard":
+		cmd = session.AskKeyboard{}
 	case "ping":
 		if _, ok := f.get("ping_id"); !ok {
 			return nil, commandError(line, `"ping_id" is missing`)
@@ -597,6 +641,20 @@ func (e *fowldEncoder) encode(ev session.Event) []byte {
 		} else {
 			add(pyObject{{"message", fmt.Sprintf("%d more file offers ended: %s", ev.Count, ev.Reason)}, {"kind", "error"}})
 		}
+	case session.ShareOffered:
+		add(pyObject{{"outgoing", ev.Outgoing}, {"command", ev.Command}, {"kind", "share-offered"}})
+	case session.ShareGuestJoined:
+		add(pyObject{{"kind", "share-guest-joined"}})
+	case session.ShareGuestLeft:
+		add(withError(nil, ev.Err, "share-guest-left"))
+	case session.ShareKeyboardRequested:
+		add(pyObject{{"id", ev.ID}, {"kind", "share-keyboard-requested"}})
+	case session.ShareTyping:
+		add(pyObject{{"outgoing", ev.Outgoing}, {"allowed", ev.Allowed}, {"reason", ev.Reason}, {"kind", "share-typing"}})
+	case session.ShareInputDropped:
+		add(pyObject{{"bytes", ev.Bytes}, {"reason", ev.Reason}, {"kind", "share-input-dropped"}})
+	case session.ShareEnded:
+		add(withError(pyObject{{"outgoing", ev.Outgoing}}, ev.Err, "share-ended"))
 	case session.Closed:
 		add(pyObject{{"result", closedResult(ev.Err)}, {"kind", "closed"}})
 	}
@@ -605,6 +663,14 @@ func (e *fowldEncoder) encode(ev session.Event) []byte {
 
 // closedResult is fowld's word for how the session closed: the mailbox
 // mood, or what went wrong.
+// withError is o, then "error" if err is set, then kind.
+func withError(o pyObject, err error, kind string) pyObject {
+	if err != nil {
+		o = append(o, pyField{"error", err.Error()})
+	}
+	return append(o, pyField{"kind", kind})
+}
+
 func closedResult(err error) string {
 	switch {
 	case err == nil, errors.Is(err, session.ErrCloseTimeout):

@@ -14,8 +14,9 @@ import (
 
 // dialog is a question from the peer: one of the two is set.
 type dialog struct {
-	perm  *session.PermissionRequest
-	offer *session.TransferOffered
+	perm     *session.PermissionRequest
+	offer    *session.TransferOffered
+	keyboard *session.ShareKeyboardRequested // sharepane.go
 }
 
 // dialogQueue holds the peer's questions in the order they came; the
@@ -51,6 +52,8 @@ func (q *dialogQueue) update(msg tea.Msg) tea.Cmd {
 			q.withdraw(e.ID)
 		case session.TransferOffered:
 			return q.ask(dialog{offer: &e})
+		case session.ShareKeyboardRequested:
+			return q.ask(dialog{keyboard: &e})
 		}
 	case endedMsg:
 		q.clear()
@@ -86,6 +89,8 @@ func (q *dialogQueue) helpKeys() []key.Binding {
 		return []key.Binding{k.Submit, k.Cancel}
 	case q.items[0].perm != nil:
 		return []key.Binding{k.AllowOnce, k.AllowAlways, k.Deny, k.DenyAll, k.Block}
+	case q.items[0].keyboard != nil:
+		return []key.Binding{k.LetType, k.KeepReadOnly, k.DenyAll, k.Block}
 	}
 	return []key.Binding{k.Accept, k.AcceptInto, k.Refuse, k.RefuseAll, k.Block}
 }
@@ -122,8 +127,11 @@ func (q *dialogQueue) offers() int {
 
 // refuse answers one question no.
 func (q *dialogQueue) refuse(d dialog) tea.Cmd {
-	if d.perm != nil {
+	switch {
+	case d.perm != nil:
 		return q.send(session.Answer{ID: d.perm.ID, Decision: session.Deny})
+	case d.keyboard != nil:
+		return q.send(session.Answer{ID: d.keyboard.ID, Decision: session.Deny})
 	}
 	return q.send(session.RefuseTransfer{ID: d.offer.ID})
 }
@@ -156,7 +164,7 @@ func inOrder(cmds []tea.Cmd) tea.Cmd {
 // withdraw drops a permission request the session no longer waits for.
 func (q *dialogQueue) withdraw(id int64) {
 	for i, d := range q.items {
-		if d.perm != nil && d.perm.ID == id {
+		if d.perm != nil && d.perm.ID == id || d.keyboard != nil && d.keyboard.ID == id {
 			q.drop(i)
 			return
 		}
@@ -208,6 +216,14 @@ func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 	case key.Matches(k, q.keys.Block):
 		return q.denyAll(true), nil
 	}
+	if d.keyboard != nil {
+		decision, ok := keyboardDialogAnswer(q.keys, k)
+		if !ok {
+			return nil, nil
+		}
+		q.drop(0)
+		return q.send(session.Answer{ID: d.keyboard.ID, Decision: decision}), nil
+	}
 	if d.perm != nil {
 		decision := session.Decision(-1)
 		switch {
@@ -248,7 +264,9 @@ func (q *dialogQueue) answer(msg tea.Msg) (tea.Cmd, *accepted) {
 func (q *dialogQueue) view(width, _ int) string {
 	st, d := q.styles, q.items[0]
 	var b strings.Builder
-	if d.perm != nil {
+	if d.keyboard != nil {
+		b.WriteString(keyboardDialogView(st, width))
+	} else if d.perm != nil {
 		r := d.perm.Request
 		where := "127.0.0.1, on any free port"
 		if r.Port != 0 {

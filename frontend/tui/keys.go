@@ -45,6 +45,12 @@ type keyMap struct {
 
 	// The closed screen; NewCode only when the code was spoiled.
 	Exit, NewCode key.Binding
+
+	// The shared terminal (sharepane.go): ours, the peer's, and the
+	// dialog of the peer's request for our keyboard.
+	ShareTerminal, StopShare, TakeKeyboard key.Binding
+	WatchShare, AskKeyboard                key.Binding
+	LetType, KeepReadOnly                  key.Binding
 }
 
 func newKeyMap() *keyMap {
@@ -91,6 +97,14 @@ func newKeyMap() *keyMap {
 
 		Exit:    b([]string{"q", "enter", "esc", "space"}, "any key", "exit"),
 		NewCode: b([]string{"n"}, "n", "new code"),
+
+		ShareTerminal: b([]string{"t"}, "t", "share terminal"),
+		StopShare:     b([]string{"T"}, "T", "stop share"),
+		TakeKeyboard:  b([]string{"R"}, "R", "take keyboard"),
+		WatchShare:    b([]string{"w"}, "w", "watch"),
+		AskKeyboard:   b([]string{"r"}, "r", "ask keyboard"),
+		LetType:       b([]string{"y"}, "y", "let them type"),
+		KeepReadOnly:  b([]string{"n", "esc"}, "n/esc", "keep read-only"),
 	}
 }
 

@@ -159,6 +159,7 @@ type Model struct {
 	transfers   *transfersPane
 	dialogs     *dialogQueue
 	keysHelp    *helpPane
+	share       *sharePane  // the shared terminal's line and keys
 	sending     *sendPrompt // open while files to send are being chosen
 	// peerTakesNoFiles: the peer does not advertise file transfer.
 	peerTakesNoFiles bool
@@ -207,6 +208,7 @@ func New(sess Session, opts Options) *Model {
 	m.transfers = &transfersPane{common: c}
 	m.dialogs = &dialogQueue{common: c, onAccept: m.transfers.accept}
 	m.keysHelp = &helpPane{common: c, help: &m.help}
+	m.share = &sharePane{common: c}
 	m.resize(80, 24)
 	return m
 }
@@ -214,7 +216,7 @@ func New(sess Session, opts Options) *Model {
 // panes are every pane there is now, in a fixed order: each sees every
 // session event, lifecycle message and timer.
 func (m *Model) panes() []pane {
-	ps := []pane{m.status, m.code, m.verifier, m.forwards, m.forwardForm, m.transfers, m.dialogs, m.keysHelp}
+	ps := []pane{m.status, m.code, m.verifier, m.forwards, m.forwardForm, m.transfers, m.dialogs, m.keysHelp, m.share}
 	if m.sending != nil {
 		ps = append(ps, m.sending)
 	}
@@ -351,7 +353,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) resize(w, h int) {
 	m.width, m.height = w, h
 	m.help.SetWidth(w - 2)
-	for _, p := range []pane{m.code, m.verifier, m.forwards, m.transfers} {
+	for _, p := range []pane{m.code, m.verifier, m.forwards, m.transfers, m.share} {
 		p.setSize(w-2, h)
 	}
 	m.status.setSize(w, 2)
@@ -548,7 +550,7 @@ func (m *Model) mainKey(k tea.KeyPressMsg, list focus) tea.Cmd {
 		}
 		return nil
 	}
-	return tea.Batch(m.code.update(k), m.verifier.update(k), m.paneWith(list).update(k))
+	return tea.Batch(m.code.update(k), m.verifier.update(k), m.paneWith(list).update(k), m.share.update(k))
 }
 
 // openSending opens the send prompt holding text (a drop, or nothing).
@@ -588,6 +590,7 @@ func (m *Model) helpKeys() help.KeyMap {
 		short = append(short, k.SendFiles)
 	}
 	short = append(short, m.paneWith(m.listFocus()).helpKeys()...)
+	short = append(short, m.share.helpKeys()...)
 	if !m.transfers.empty() {
 		short = append(short, k.SwitchPane)
 	}
@@ -650,6 +653,9 @@ func (m *Model) body(w, h int) string {
 		top = m.verifier
 	}
 	topView := top.view(inner, h)
+	if line := m.share.view(inner, h); line != "" {
+		topView += "\n\n" + line
+	}
 	sections := []string{topView}
 	room := h - lipgloss.Height(topView)
 	showForwards := m.verifier.known() || !m.forwards.empty()
