@@ -2,18 +2,27 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	xterm "github.com/charmbracelet/x/term"
+	"github.com/muesli/cancelreader"
 	"golang.org/x/sys/unix"
+
+	"github.com/gander-pair/gander/session"
 )
 
 // BenchmarkShare measures what a guest feels typing into a shared
@@ -35,22 +44,40 @@ func BenchmarkShare(b *testing.B) {
 	file := sparseFile(b, shareLoadSize)
 
 	routes := []shareRoute{
-		{"gander share ↔ gander join", func(b *testing.B) *ptyProcess { return ganderSharePair(b, mailbox.URL) }},
-		{"shwim ↔ shwim", func(b *testing.B) *ptyProcess { return shwimSharePair(b, mailbox.URL) }},
+		{"gander app ↔ gander app", func(b *testing.B) shareGuest { return ganderAppPair(b, mailbox.URL, file) }},
+		{"shwim ↔ shwim", ptyRoute(func(b *testing.B) *ptyProcess { return shwimSharePair(b, mailbox.URL) })},
+		{"gander share ↔ gander join", ptyRoute(func(b *testing.B) *ptyProcess { return ganderSharePair(b, mailbox.URL) })},
+		// What shwim's share costs without the wormhole.
+		{"tty-share ↔ tty-share, no wormhole", ptyRoute(ttySharePair)},
 	}
 	loads := []shareLoad{
 		{"idle", "", nil},
-		{"wormhole send", "a concurrent 1 GiB `wormhole send` (magic-wormhole 0.24, py→py, another session, through the same relay)",
-			func(b *testing.B) *process { return pyTransfer(b, mailbox.URL, relay.Hint, file) }},
+		{"same session", "the host sends the guest a 1 GiB file in the same session (gander's files-v1 beside terminal-v1); shwim and tty-share have no file transfer",
+			func(b *testing.B, g shareGuest) runningLoad {
+				if g.sameSession == nil {
+					return nil
+				}
+				return g.sameSession(b)
+			}},
+		{"gander send", "a concurrent 1 GiB `gander send` → `gander receive` (another session: gander's own work, in other processes)",
+			func(b *testing.B, _ shareGuest) runningLoad {
+				return processLoad{ganderTransfer(b, mailbox.URL, relay.Hint, file)}
+			}},
+		{"wormhole send", "a concurrent 1 GiB `wormhole send` (magic-wormhole 0.24, py→py: another session on the same 2 cores)",
+			func(b *testing.B, _ shareGuest) runningLoad {
+				return processLoad{pyTransfer(b, mailbox.URL, relay.Hint, file)}
+			}},
 	}
 	results := map[string]map[string]echoRun{}
 	for _, route := range routes {
 		results[route.name] = map[string]echoRun{}
 		b.Run(route.name, func(b *testing.B) {
 			guest := route.setup(b)
-			warmUp(b, guest)
+			warmUp(b, guest.term)
 			for _, load := range loads {
-				results[route.name][load.name] = measureShareEcho(b, guest, load)
+				if run, ok := measureShareEcho(b, guest, load); ok {
+					results[route.name][load.name] = run
+				}
 			}
 		})
 	}
@@ -75,17 +102,40 @@ const rawEchoCommand = "stty raw -echo; exec cat"
 
 type shareRoute struct {
 	name string
-	// setup starts a host and a guest; it returns the guest, on a
-	// terminal of the benchmark's, joined (raw mode) and ready.
-	setup func(b *testing.B) *ptyProcess
+	// setup starts a host and a guest; it returns the guest's terminal
+	// (the benchmark's), joined (raw mode) and ready.
+	setup func(b *testing.B) shareGuest
+}
+
+// shareGuest is a route's guest: its terminal, and the load its session
+// can carry beside the share (nil: none, as shwim has no file transfer).
+type shareGuest struct {
+	term        *ptyProcess
+	sameSession func(b *testing.B) runningLoad
 }
 
 // shareLoad is what runs beside the samples.
 type shareLoad struct {
 	name, describe string
-	// start starts it and returns the process whose end is the load's
-	// end (nil: idle).
-	start func(b *testing.B) *process
+	// start starts it (nil: idle; a nil start for the route: not
+	// measured).
+	start func(b *testing.B, guest shareGuest) runningLoad
+}
+
+// runningLoad is a load that runs: ended says whether it is over, stop
+// ends it (or waits for its end).
+type runningLoad interface {
+	ended() bool
+	stop()
+}
+
+// processLoad is a load that is a process.
+type processLoad struct{ *process }
+
+func (p processLoad) ended() bool { return p.exited() }
+
+func ptyRoute(setup func(b *testing.B) *ptyProcess) func(b *testing.B) shareGuest {
+	return func(b *testing.B) shareGuest { return shareGuest{term: setup(b)} }
 }
 
 // echoRun is one route under one load.
@@ -94,6 +144,61 @@ type echoRun struct {
 	n             int
 	stall         error
 	loadEnded     bool // the load was over before the last sample
+	// sched is how long this process's goroutines waited to run while
+	// the samples were taken (runtime/metrics): for the in-process
+	// guest, what Go's scheduler added.
+	sched schedHistogram
+}
+
+// schedHistogram is runtime/metrics' /sched/latencies:seconds.
+type schedHistogram struct {
+	counts  []uint64
+	buckets []float64
+}
+
+func schedLatencies() schedHistogram {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return schedHistogram{}
+	}
+	h := s[0].Value.Float64Histogram()
+	return schedHistogram{counts: slices.Clone(h.Counts), buckets: h.Buckets}
+}
+
+// since is what was counted after before.
+func (h schedHistogram) since(before schedHistogram) schedHistogram {
+	if len(before.counts) != len(h.counts) {
+		return h
+	}
+	d := schedHistogram{counts: make([]uint64, len(h.counts)), buckets: h.buckets}
+	for i := range h.counts {
+		d.counts[i] = h.counts[i] - before.counts[i]
+	}
+	return d
+}
+
+// quantile is the upper bound of the bucket holding the q quantile.
+func (h schedHistogram) quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range h.counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, c := range h.counts {
+		if seen += c; seen >= rank {
+			upper := h.buckets[i+1]
+			if math.IsInf(upper, 1) {
+				upper = h.buckets[i]
+			}
+			return time.Duration(upper * float64(time.Second))
+		}
+	}
+	return 0
 }
 
 func (r echoRun) String() string {
@@ -101,10 +206,187 @@ func (r echoRun) String() string {
 		return fmt.Sprintf("stalled after %d: %v", r.n, r.stall)
 	}
 	s := fmt.Sprintf("%s / %s ms", ms(r.p50), ms(r.p99))
+	if len(r.sched.counts) > 0 {
+		s += fmt.Sprintf(" [sched p99 %s]", ms(r.sched.quantile(0.99)))
+	}
 	if r.loadEnded {
 		s += " (load ended early)"
 	}
 	return s
+}
+
+// ganderAppPair is the share between two gander peers in their normal
+// session (fowl's app id, terminal-v1): the host is `gander --json`,
+// which starts the share and lets the guest type when asked; the guest
+// is a session of the benchmark's own (the session API the app's view
+// runs on: --json cannot show a share), its view on a terminal of the
+// benchmark's in raw mode. Its same-session load: the host sends file.
+func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
+	host := startProcess(b, scratch, ganderBin(b), "--json", "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1")
+	jsonCommand(b, host, `{"kind": "allocate-code", "length": 2}`)
+	code := host.waitFor(b, regexp.MustCompile(`"code": "([^"]+)", "kind": "code-allocated"`), 30*time.Second)[1]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	guest, err := session.Start(ctx, session.Config{
+		MailboxURL: mailboxURL, TransitRelay: "tcp:127.0.0.1:1", Code: code,
+		SaveDir: b.TempDir(), AcceptFiles: true, ClientVersion: "e2e", Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	events := newSessionEvents(guest)
+	var keys cancelreader.CancelReader
+	// The view ends first (its keyboard with it), then the session; the
+	// keyboard is closed only once nothing reads it.
+	b.Cleanup(func() {
+		guest.Do(session.DetachShare{})
+		if keys != nil {
+			keys.Cancel()
+		}
+		guest.Do(session.Close{Timeout: time.Second})
+		done := make(chan struct{})
+		go func() { guest.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			b.Error("the guest's session did not end within 10 s")
+		}
+		cancel()
+		select {
+		case <-events.done:
+		case <-time.After(10 * time.Second):
+			b.Error("the guest's session events did not end within 10 s of its context")
+		}
+		if keys != nil {
+			keys.Close()
+		}
+	})
+	host.waitFor(b, regexp.MustCompile(`"kind": "peer-connected"`), 60*time.Second)
+	jsonCommand(b, host, fmt.Sprintf(`{"kind": "share-start", "command": %q, "cols": %d, "rows": %d}`, rawEchoCommand, shareCols, shareRows))
+	events.wait(b, "the host's share", func(ev session.Event) bool {
+		o, ok := ev.(session.ShareOffered)
+		return ok && !o.Outgoing
+	})
+
+	term, tty := openTerminal(b, shareCols, shareRows)
+	if _, err := xterm.MakeRaw(tty.Fd()); err != nil {
+		b.Fatal(err)
+	}
+	if keys, err = cancelreader.NewReader(tty); err != nil {
+		b.Fatal(err)
+	}
+	viewDone := make(chan error, 1)
+	guest.Do(session.WatchShare{View: session.TerminalView{
+		In: keys, Out: tty, Done: viewDone,
+		Size: func() session.WinSize { return session.WinSize{Cols: shareCols, Rows: shareRows} },
+	}})
+	guest.Do(session.AskKeyboard{})
+	host.waitFor(b, regexp.MustCompile(`"kind": "share-keyboard-requested"`), 30*time.Second)
+	jsonCommand(b, host, `{"kind": "share-allow-typing"}`)
+	events.wait(b, "the keyboard", func(ev session.Event) bool {
+		t, ok := ev.(session.ShareTyping)
+		return ok && t.Allowed
+	})
+	return shareGuest{term: term, sameSession: func(b *testing.B) runningLoad {
+		jsonCommand(b, host, fmt.Sprintf(`{"kind": "send-file", "path": %q}`, file))
+		events.wait(b, "the file flowing", func(ev session.Event) bool {
+			p, ok := ev.(session.TransferProgress)
+			return ok && !p.Outgoing && p.Done > 0
+		})
+		return transferLoad{b, events}
+	}}
+}
+
+// transferLoad is a file the guest's session receives.
+type transferLoad struct {
+	b      *testing.B
+	events *sessionEvents
+}
+
+func (l transferLoad) ended() bool { return l.events.has(transferFinished) }
+
+// stop waits for the file to arrive whole (1 GiB takes seconds).
+func (l transferLoad) stop() {
+	ev := l.events.wait(l.b, "the file's end", transferFinished)
+	if err := ev.(session.TransferFinished).Err; err != nil {
+		l.b.Fatalf("the same-session file: %v", err)
+	}
+}
+
+func transferFinished(ev session.Event) bool {
+	f, ok := ev.(session.TransferFinished)
+	return ok && !f.Outgoing
+}
+
+func jsonCommand(b *testing.B, p *process, line string) {
+	b.Helper()
+	p.writeStdin(b, line+"\n")
+}
+
+// sessionEvents keeps every event of a session the benchmark runs.
+type sessionEvents struct {
+	done chan struct{} // the session's events have ended
+
+	mu      sync.Mutex
+	events  []session.Event
+	changed chan struct{}
+}
+
+func newSessionEvents(s *session.Session) *sessionEvents {
+	e := &sessionEvents{done: make(chan struct{}), changed: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		for ev := range s.Events() {
+			e.mu.Lock()
+			if _, progress := ev.(session.TransferProgress); !progress || len(e.events) < 10000 {
+				e.events = append(e.events, ev)
+			}
+			close(e.changed)
+			e.changed = make(chan struct{})
+			e.mu.Unlock()
+		}
+	}()
+	return e
+}
+
+func (e *sessionEvents) find(match func(session.Event) bool) (session.Event, <-chan struct{}) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.events {
+		if match(ev) {
+			return ev, nil
+		}
+	}
+	return nil, e.changed
+}
+
+func (e *sessionEvents) has(match func(session.Event) bool) bool {
+	ev, _ := e.find(match)
+	return ev != nil
+}
+
+// wait waits up to a minute for an event that matches.
+func (e *sessionEvents) wait(b *testing.B, what string, match func(session.Event) bool) session.Event {
+	b.Helper()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	for {
+		ev, changed := e.find(match)
+		if ev != nil {
+			return ev
+		}
+		select {
+		case <-changed:
+		case <-e.done:
+			b.Fatalf("the guest's session ended waiting for %s", what)
+		case <-deadline.C:
+			e.mu.Lock()
+			last := slices.Clone(e.events[max(0, len(e.events)-20):])
+			e.mu.Unlock()
+			b.Fatalf("no %s within a minute; the guest's last events: %+v", what, last)
+		}
+	}
 }
 
 func ganderSharePair(b *testing.B, mailboxURL string) *ptyProcess {
@@ -119,14 +401,7 @@ func ganderSharePair(b *testing.B, mailboxURL string) *ptyProcess {
 
 func shwimSharePair(b *testing.B, mailboxURL string) *ptyProcess {
 	shwim := venvBin(b, "shwim")
-	if _, err := exec.LookPath("tty-share"); err != nil {
-		b.Skip("tty-share is not installed (e2e/test.sh installs it)")
-	}
-	// tty-share runs $SHELL: here, the raw echo.
-	shell := filepath.Join(b.TempDir(), "echo-shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\n"+rawEchoCommand+"\n"), 0o755); err != nil {
-		b.Fatal(err)
-	}
+	shell := echoShell(b)
 	host := startPTY(b, shareCols, shareRows, []string{"SHELL=" + shell}, shwim, "--mailbox", mailboxURL)
 	code := host.waitFor(shwimHostCode, 30*time.Second)[1]
 	guest := startPTY(b, shareCols, shareRows, nil, shwim, "--mailbox", mailboxURL, code)
@@ -135,6 +410,39 @@ func shwimSharePair(b *testing.B, mailboxURL string) *ptyProcess {
 	host.write("\r")
 	go discardOutput(host)
 	return guest
+}
+
+// ttySharePair is tty-share's server and client on loopback, as shwim
+// runs them but without the wormhole between them.
+func ttySharePair(b *testing.B) *ptyProcess {
+	shell := echoShell(b)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(b))
+	host := startPTY(b, shareCols, shareRows, nil, "tty-share", "--listen", addr, "--command", shell)
+	host.waitFor(regexp.MustCompile(`Press Enter to continue`), 30*time.Second)
+	host.write("\r")
+	go discardOutput(host)
+	var guest *ptyProcess
+	for attempt := 0; ; attempt++ { // until the server listens
+		guest = startPTY(b, shareCols, shareRows, nil, "tty-share", "http://"+addr+"/s/local/")
+		time.Sleep(time.Second)
+		if !guest.exited() || attempt == 9 {
+			return guest
+		}
+	}
+}
+
+// echoShell is the shell tty-share runs ($SHELL, or --command): the raw
+// echo. It skips the benchmark without tty-share.
+func echoShell(b *testing.B) string {
+	b.Helper()
+	if _, err := exec.LookPath("tty-share"); err != nil {
+		b.Skip("tty-share is not installed (e2e/test.sh installs it)")
+	}
+	shell := filepath.Join(b.TempDir(), "echo-shell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\n"+rawEchoCommand+"\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return shell
 }
 
 // discardOutput keeps nothing of a host's output, which its reader
@@ -207,19 +515,24 @@ func waitEcho(p *ptyProcess, from int, c byte, timeout time.Duration) (time.Time
 	}
 }
 
-// measureShareEcho takes the samples with load running.
-func measureShareEcho(b *testing.B, guest *ptyProcess, load shareLoad) echoRun {
+// measureShareEcho takes the samples with load running; false if the
+// load does not apply to the route.
+func measureShareEcho(b *testing.B, g shareGuest, load shareLoad) (echoRun, bool) {
 	b.Helper()
-	var loadProc *process
+	guest := g.term
+	var running runningLoad
 	if load.start != nil {
-		loadProc = load.start(b)
+		if running = load.start(b, g); running == nil {
+			return echoRun{}, false
+		}
 		time.Sleep(shareLoadHeadStart)
-		if loadProc.exited() {
-			b.Fatalf("the load (%s) ended before the samples began: %v\n%s", load.name, loadProc.err, loadProc.output())
+		if running.ended() {
+			b.Fatalf("the load (%s) ended before the samples began", load.name)
 		}
 	}
 	var r echoRun
 	var samples []time.Duration
+	schedBefore := schedLatencies()
 	next := time.Now()
 	for i := 0; i < shareEchoSamples; i++ {
 		time.Sleep(time.Until(next))
@@ -238,9 +551,10 @@ func measureShareEcho(b *testing.B, guest *ptyProcess, load shareLoad) echoRun {
 			next = now
 		}
 	}
-	if loadProc != nil {
-		r.loadEnded = loadProc.exited()
-		loadProc.stop()
+	r.sched = schedLatencies().since(schedBefore)
+	if running != nil {
+		r.loadEnded = running.ended()
+		running.stop()
 	}
 	r.n = len(samples)
 	if len(samples) > 0 {
@@ -248,7 +562,7 @@ func measureShareEcho(b *testing.B, guest *ptyProcess, load shareLoad) echoRun {
 		r.p50, r.p99, r.max = nearestRank(samples, 0.5), nearestRank(samples, 0.99), samples[len(samples)-1]
 	}
 	time.Sleep(time.Second) // the queues drain before the next run
-	return r
+	return r, true
 }
 
 // nearestRank is the nearest-rank percentile of sorted samples, to the
@@ -277,12 +591,31 @@ func sparseFile(b *testing.B, size int64) string {
 // (magic-wormhole 0.24) and returns the receiver.
 func pyTransfer(b *testing.B, mailboxURL, relayHint, file string) *process {
 	b.Helper()
-	wormhole := venvBin(b, "wormhole")
-	send := startProcess(b, filepath.Dir(file), wormhole, "--relay-url", mailboxURL, "--transit-helper", relayHint,
-		"send", "--hide-progress", file)
+	return classicTransfer(b, venvBin(b, "wormhole"), mailboxURL, relayHint, file)
+}
+
+// ganderTransfer is pyTransfer with gander's send and receive.
+func ganderTransfer(b *testing.B, mailboxURL, relayHint, file string) *process {
+	b.Helper()
+	return classicTransfer(b, ganderBin(b), mailboxURL, relayHint, file)
+}
+
+// classicTransfer runs `PROGRAM send` of file to `PROGRAM receive`
+// (magic-wormhole's command line, which gander's speaks too) and returns
+// the receiver.
+func classicTransfer(b *testing.B, program, mailboxURL, relayHint, file string) *process {
+	b.Helper()
+	// magic-wormhole takes these before the subcommand; gander after it.
+	args := func(sub string, rest ...string) []string {
+		common := []string{"--relay-url", mailboxURL, "--transit-helper", relayHint}
+		if filepath.Base(program) == "gander" {
+			return append(append([]string{sub}, common...), rest...)
+		}
+		return append(append(common, sub), rest...)
+	}
+	send := startProcess(b, filepath.Dir(file), program, args("send", "--hide-progress", file)...)
 	code := send.waitFor(b, codeLine, 30*time.Second)[1]
-	return startProcess(b, b.TempDir(), wormhole, "--relay-url", mailboxURL, "--transit-helper", relayHint,
-		"receive", "--hide-progress", "--accept-file", code)
+	return startProcess(b, b.TempDir(), program, args("receive", "--hide-progress", "--accept-file", code)...)
 }
 
 // printShare prints the table: per route, idle and each load, and the
@@ -290,22 +623,22 @@ func pyTransfer(b *testing.B, mailboxURL, relayHint, file string) *process {
 func printShare(routes []shareRoute, loads []shareLoad, results map[string]map[string]echoRun) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nkeystroke → echo through a shared terminal: %d samples every %v, p50 / p99\n", shareEchoSamples, shareEchoInterval)
-	fmt.Fprintf(&sb, "%-30s", "route")
+	fmt.Fprintf(&sb, "%-36s", "route")
 	for _, l := range loads {
-		fmt.Fprintf(&sb, " %-24s", l.name)
+		fmt.Fprintf(&sb, " %-38s", l.name)
 	}
 	sb.WriteString(" goal: load ≤ 1.5×idle + 5 ms\n")
 	for _, r := range routes {
-		res, ok := results[r.name]
-		if !ok {
+		res := results[r.name]
+		if len(res) == 0 {
 			continue
 		}
-		fmt.Fprintf(&sb, "%-30s", r.name)
+		fmt.Fprintf(&sb, "%-36s", r.name)
 		for _, l := range loads {
 			if run, ok := res[l.name]; ok {
-				fmt.Fprintf(&sb, " %-24s", run)
+				fmt.Fprintf(&sb, " %-38s", run)
 			} else {
-				fmt.Fprintf(&sb, " %-24s", "-")
+				fmt.Fprintf(&sb, " %-38s", "n/a")
 			}
 		}
 		idle := res["idle"]
@@ -324,13 +657,19 @@ func printShare(routes []shareRoute, loads []shareLoad, results map[string]map[s
 		}
 		sb.WriteString(" " + strings.Join(verdicts, "; ") + "\n")
 	}
-	if len(routes) >= 2 {
-		g, s := results[routes[0].name], results[routes[1].name]
+	// gander's routes against shwim's, load by load.
+	ratio := func(a, b string) {
+		ra, rb := results[a], results[b]
 		for _, l := range loads {
-			if gr, sr := g[l.name], s[l.name]; gr.n > 0 && sr.n > 0 && gr.stall == nil && sr.stall == nil {
-				fmt.Fprintf(&sb, "%s / %s, %s: p50 %.2f×, p99 %.2f×\n", routes[0].name, routes[1].name, l.name,
-					float64(gr.p50)/float64(sr.p50), float64(gr.p99)/float64(sr.p99))
+			if x, y := ra[l.name], rb[l.name]; x.n > 0 && y.n > 0 && x.stall == nil && y.stall == nil {
+				fmt.Fprintf(&sb, "%s / %s, %s: p50 %.3f×, p99 %.3f×\n", a, b, l.name,
+					float64(x.p50)/float64(y.p50), float64(x.p99)/float64(y.p99))
 			}
+		}
+	}
+	for _, r := range routes {
+		if strings.HasPrefix(r.name, "gander") {
+			ratio(r.name, "shwim ↔ shwim")
 		}
 	}
 	sb.WriteString("loads:\n")

@@ -96,6 +96,28 @@ func (p *ptyProcess) read() {
 	}
 }
 
+// openTerminal is a terminal for an in-process program: the test holds
+// the master (a ptyProcess without a process), the program the tty it
+// returns. Cleanup closes both.
+func openTerminal(t testing.TB, cols, rows int) (*ptyProcess, *os.File) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err == nil {
+		err = pty.Setsize(ptmx, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+	}
+	if err != nil {
+		t.Fatalf("opening a terminal: %v", err)
+	}
+	p := &ptyProcess{t: t, name: "in-process terminal", ptmx: ptmx, done: make(chan struct{}), changed: make(chan struct{})}
+	go p.read()
+	t.Cleanup(func() {
+		tty.Close()
+		p.ptmx.Close()
+		<-p.done
+	})
+	return p, tty
+}
+
 // stop hangs the program up (SIGHUP to its session, as a closed terminal
 // does), then kills it if it is still there after stopGracePeriod.
 func (p *ptyProcess) stop() {
@@ -120,6 +142,17 @@ func (p *ptyProcess) stop() {
 	}
 	p.ptmx.Close()
 	<-p.done
+}
+
+// exited says whether the program (and whatever else held its
+// terminal) has gone.
+func (p *ptyProcess) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // text is everything the program has written so far.
