@@ -35,6 +35,8 @@ import (
 //
 //	./e2e/test.sh -run '^$' -bench Share -benchtime 1x
 //
+// GANDER_SHARE_LOADS (e.g. "idle,same session") runs only some loads.
+//
 // Routes: gander share ↔ gander join, and shwim ↔ shwim (26.8, running
 // Debian's tty-share), both over the direct loopback path (shwim cannot
 // be told a transit relay). Loads: see shareLoads.
@@ -67,6 +69,11 @@ func BenchmarkShare(b *testing.B) {
 			func(b *testing.B, _ shareGuest) runningLoad {
 				return processLoad{pyTransfer(b, mailbox.URL, relay.Hint, file)}
 			}},
+	}
+	// GANDER_SHARE_LOADS=idle,same session runs only those loads
+	// (-bench 'Share/ROUTE' picks routes).
+	if only := os.Getenv("GANDER_SHARE_LOADS"); only != "" {
+		loads = slices.DeleteFunc(loads, func(l shareLoad) bool { return !slices.Contains(strings.Split(only, ","), l.name) })
 	}
 	results := map[string]map[string]echoRun{}
 	for _, route := range routes {
