@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/metrics"
 	"slices"
 	"strconv"
@@ -35,7 +36,10 @@ import (
 //
 //	./e2e/test.sh -run '^$' -bench Share -benchtime 1x
 //
-// GANDER_SHARE_LOADS (e.g. "idle,same session") runs only some loads.
+// GANDER_SHARE_LOADS (e.g. "idle,same session") runs only some loads;
+// GANDER_SHARE_GOMAXPROCS sets the gander app peers' GOMAXPROCS, and
+// GANDER_SHARE_SS=1 prints the sockets (ss -tnio) now and then under
+// load: the experiments behind the README's analysis.
 //
 // Routes: gander share ↔ gander join, and shwim ↔ shwim (26.8, running
 // Debian's tty-share), both over the direct loopback path (shwim cannot
@@ -229,7 +233,16 @@ func (r echoRun) String() string {
 // runs on: --json cannot show a share), its view on a terminal of the
 // benchmark's in raw mode. Its same-session load: the host sends file.
 func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
-	host := startProcess(b, scratch, ganderBin(b), "--json", "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1")
+	// GANDER_SHARE_GOMAXPROCS sets both peers' (an experiment: how much
+	// of the wait is for a P).
+	var env []string
+	if n := os.Getenv("GANDER_SHARE_GOMAXPROCS"); n != "" {
+		env = []string{"GOMAXPROCS=" + n}
+		if procs, err := strconv.Atoi(n); err == nil {
+			b.Cleanup(func() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs)) })
+		}
+	}
+	host := startProcess(b, scratch, "env", append(env, ganderBin(b), "--json", "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1")...)
 	jsonCommand(b, host, `{"kind": "allocate-code", "length": 2}`)
 	code := host.waitFor(b, regexp.MustCompile(`"code": "([^"]+)", "kind": "code-allocated"`), 30*time.Second)[1]
 
@@ -554,6 +567,10 @@ func measureShareEcho(b *testing.B, g shareGuest, load shareLoad) (echoRun, bool
 			break
 		}
 		samples = append(samples, at.Sub(sent))
+		if i%50 == 25 && running != nil && os.Getenv("GANDER_SHARE_SS") != "" {
+			out, _ := exec.Command("ss", "-tnio").CombinedOutput()
+			fmt.Printf("ss during %s, sample %d (%v):\n%s\n", load.name, i, at.Sub(sent), out)
+		}
 		if now := time.Now(); next.Before(now) {
 			next = now
 		}
