@@ -154,7 +154,7 @@ type echoRun struct {
 	p50, p99, max time.Duration
 	n             int
 	stall         error
-	loadEnded     bool // the load was over before the last sample
+	restarts      int // the load ended during the samples and was started again
 	// sched is how long this process's goroutines waited to run while
 	// the samples were taken (runtime/metrics): for the in-process
 	// guest, what Go's scheduler added.
@@ -220,8 +220,8 @@ func (r echoRun) String() string {
 	if len(r.sched.counts) > 0 {
 		s += fmt.Sprintf(" [sched p99 %s]", ms(r.sched.quantile(0.99)))
 	}
-	if r.loadEnded {
-		s += " (load ended early)"
+	if r.restarts > 0 {
+		s += fmt.Sprintf(" (load restarted %d×)", r.restarts)
 	}
 	return s
 }
@@ -309,29 +309,35 @@ func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
 		return ok && t.Allowed
 	})
 	return shareGuest{term: term, sameSession: func(b *testing.B) runningLoad {
+		finishedBefore := events.count(transferFinished)
+		progressBefore := events.count(transferFlowing)
 		jsonCommand(b, host, fmt.Sprintf(`{"kind": "send-file", "path": %q}`, file))
-		events.wait(b, "the file flowing", func(ev session.Event) bool {
-			p, ok := ev.(session.TransferProgress)
-			return ok && !p.Outgoing && p.Done > 0
-		})
-		return transferLoad{b, events}
+		events.waitCount(b, "the file flowing", transferFlowing, progressBefore+1)
+		return transferLoad{b, events, finishedBefore}
 	}}
 }
 
-// transferLoad is a file the guest's session receives.
+// transferLoad is a file the guest's session receives: the one after
+// the first finishedBefore.
 type transferLoad struct {
-	b      *testing.B
-	events *sessionEvents
+	b              *testing.B
+	events         *sessionEvents
+	finishedBefore int
 }
 
-func (l transferLoad) ended() bool { return l.events.has(transferFinished) }
+func (l transferLoad) ended() bool { return l.events.count(transferFinished) > l.finishedBefore }
 
 // stop waits for the file to arrive whole (1 GiB takes seconds).
 func (l transferLoad) stop() {
-	ev := l.events.wait(l.b, "the file's end", transferFinished)
+	ev := l.events.waitCount(l.b, "the file's end", transferFinished, l.finishedBefore+1)
 	if err := ev.(session.TransferFinished).Err; err != nil {
 		l.b.Fatalf("the same-session file: %v", err)
 	}
+}
+
+func transferFlowing(ev session.Event) bool {
+	p, ok := ev.(session.TransferProgress)
+	return ok && !p.Outgoing && p.Done > 0 && p.Done < p.Size
 }
 
 func transferFinished(ev session.Event) bool {
@@ -350,17 +356,23 @@ type sessionEvents struct {
 
 	mu      sync.Mutex
 	events  []session.Event
+	flowing map[int64]bool // transfers whose flowing progress is kept
 	changed chan struct{}
 }
 
 func newSessionEvents(s *session.Session) *sessionEvents {
-	e := &sessionEvents{done: make(chan struct{}), changed: make(chan struct{})}
+	e := &sessionEvents{done: make(chan struct{}), changed: make(chan struct{}), flowing: map[int64]bool{}}
 	go func() {
 		defer close(e.done)
 		for ev := range s.Events() {
 			e.mu.Lock()
-			if _, progress := ev.(session.TransferProgress); !progress || len(e.events) < 10000 {
+			// Of a transfer's many progress events only the first that
+			// shows it flowing is kept.
+			if p, progress := ev.(session.TransferProgress); !progress || transferFlowing(p) && !e.flowing[p.ID] {
 				e.events = append(e.events, ev)
+				if progress {
+					e.flowing[p.ID] = true
+				}
 			}
 			close(e.changed)
 			e.changed = make(chan struct{})
@@ -381,9 +393,44 @@ func (e *sessionEvents) find(match func(session.Event) bool) (session.Event, <-c
 	return nil, e.changed
 }
 
-func (e *sessionEvents) has(match func(session.Event) bool) bool {
-	ev, _ := e.find(match)
-	return ev != nil
+// count is how many events so far match.
+func (e *sessionEvents) count(match func(session.Event) bool) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.events {
+		if match(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitCount waits up to a minute for the nth event that matches.
+func (e *sessionEvents) waitCount(b *testing.B, what string, match func(session.Event) bool, n int) session.Event {
+	b.Helper()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	for {
+		e.mu.Lock()
+		seen, changed := 0, e.changed
+		for _, ev := range e.events {
+			if match(ev) {
+				if seen++; seen == n {
+					e.mu.Unlock()
+					return ev
+				}
+			}
+		}
+		e.mu.Unlock()
+		select {
+		case <-changed:
+		case <-e.done:
+			b.Fatalf("the guest's session ended waiting for %s", what)
+		case <-deadline.C:
+			b.Fatalf("no %s within a minute (%d of %d)", what, seen, n)
+		}
+	}
 }
 
 // wait waits up to a minute for an event that matches.
@@ -571,13 +618,19 @@ func measureShareEcho(b *testing.B, g shareGuest, load shareLoad) (echoRun, bool
 			out, _ := exec.Command("ss", "-tnio").CombinedOutput()
 			fmt.Printf("ss during %s, sample %d (%v):\n%s\n", load.name, i, at.Sub(sent), out)
 		}
+		// A load that is over starts again: the samples take longer
+		// than a transfer (shwim's echo takes ~90 ms).
+		if running != nil && running.ended() {
+			running.stop()
+			running = load.start(b, g)
+			r.restarts++
+		}
 		if now := time.Now(); next.Before(now) {
 			next = now
 		}
 	}
 	r.sched = schedLatencies().since(schedBefore)
 	if running != nil {
-		r.loadEnded = running.ended()
 		running.stop()
 	}
 	r.n = len(samples)
