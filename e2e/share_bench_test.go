@@ -37,9 +37,11 @@ import (
 //	./e2e/test.sh -run '^$' -bench Share -benchtime 1x
 //
 // GANDER_SHARE_LOADS (e.g. "idle,same session") runs only some loads;
-// GANDER_SHARE_GOMAXPROCS sets the gander app peers' GOMAXPROCS, and
-// GANDER_SHARE_SS=1 prints the sockets (ss -tnio) now and then under
-// load: the experiments behind the README's analysis.
+// GANDER_SHARE_GOMAXPROCS sets the gander app peers' GOMAXPROCS,
+// GANDER_SHARE_HOST_INPROCESS=1 runs the app route's host in this
+// process too (so that the Go scheduling and mutex figures printed
+// cover it), and GANDER_SHARE_SS=1 prints the sockets (ss -tnio) now and
+// then under load: the experiments behind the README's analysis.
 //
 // Routes: gander share ↔ gander join, and shwim ↔ shwim (26.8, running
 // Debian's tty-share), both over the direct loopback path (shwim cannot
@@ -159,6 +161,19 @@ type echoRun struct {
 	// the samples were taken (runtime/metrics): for the in-process
 	// guest, what Go's scheduler added.
 	sched schedHistogram
+	// mutexShare is the time this process's goroutines spent blocked on
+	// a sync.Mutex during the samples, per second of them.
+	mutexShare float64
+}
+
+// mutexWait is runtime/metrics' /sync/mutex/wait/total:seconds.
+func mutexWait() time.Duration {
+	s := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return time.Duration(s[0].Value.Float64() * float64(time.Second))
 }
 
 // schedHistogram is runtime/metrics' /sched/latencies:seconds.
@@ -218,7 +233,7 @@ func (r echoRun) String() string {
 	}
 	s := fmt.Sprintf("%s / %s ms", ms(r.p50), ms(r.p99))
 	if len(r.sched.counts) > 0 {
-		s += fmt.Sprintf(" [sched p99 %s]", ms(r.sched.quantile(0.99)))
+		s += fmt.Sprintf(" [sched p99 %s, mutex %.0f ms/s]", ms(r.sched.quantile(0.99)), r.mutexShare*1000)
 	}
 	if r.restarts > 0 {
 		s += fmt.Sprintf(" (load restarted %d×)", r.restarts)
@@ -242,48 +257,19 @@ func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
 			b.Cleanup(func() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs)) })
 		}
 	}
-	host := startProcess(b, scratch, "env", append(env, ganderBin(b), "--json", "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1")...)
-	jsonCommand(b, host, `{"kind": "allocate-code", "length": 2}`)
-	code := host.waitFor(b, regexp.MustCompile(`"code": "([^"]+)", "kind": "code-allocated"`), 30*time.Second)[1]
-
-	ctx, cancel := context.WithCancel(context.Background())
-	guest, err := session.Start(ctx, session.Config{
-		MailboxURL: mailboxURL, TransitRelay: "tcp:127.0.0.1:1", Code: code,
-		SaveDir: b.TempDir(), AcceptFiles: true, ClientVersion: "e2e", Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		cancel()
-		b.Fatal(err)
+	// GANDER_SHARE_HOST_INPROCESS=1 runs the host as a session of the
+	// benchmark's too (an experiment: the scheduling latency then
+	// covers the host).
+	var h shareHost
+	if os.Getenv("GANDER_SHARE_HOST_INPROCESS") != "" {
+		h = inProcessHost(b, mailboxURL)
+	} else {
+		h = jsonHost(b, mailboxURL, env)
 	}
-	events := newSessionEvents(guest)
-	var keys cancelreader.CancelReader
-	// The view ends first (its keyboard with it), then the session; the
-	// keyboard is closed only once nothing reads it.
-	b.Cleanup(func() {
-		guest.Do(session.DetachShare{})
-		if keys != nil {
-			keys.Cancel()
-		}
-		guest.Do(session.Close{Timeout: time.Second})
-		done := make(chan struct{})
-		go func() { guest.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			b.Error("the guest's session did not end within 10 s")
-		}
-		cancel()
-		select {
-		case <-events.done:
-		case <-time.After(10 * time.Second):
-			b.Error("the guest's session events did not end within 10 s of its context")
-		}
-		if keys != nil {
-			keys.Close()
-		}
-	})
-	host.waitFor(b, regexp.MustCompile(`"kind": "peer-connected"`), 60*time.Second)
-	jsonCommand(b, host, fmt.Sprintf(`{"kind": "share-start", "command": %q, "cols": %d, "rows": %d}`, rawEchoCommand, shareCols, shareRows))
+
+	guest, events, keys := startGuestSession(b, mailboxURL, h.code)
+	h.peerConnected()
+	h.startShare()
 	events.wait(b, "the host's share", func(ev session.Event) bool {
 		o, ok := ev.(session.ShareOffered)
 		return ok && !o.Outgoing
@@ -293,17 +279,18 @@ func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
 	if _, err := xterm.MakeRaw(tty.Fd()); err != nil {
 		b.Fatal(err)
 	}
-	if keys, err = cancelreader.NewReader(tty); err != nil {
+	reader, err := cancelreader.NewReader(tty)
+	if err != nil {
 		b.Fatal(err)
 	}
+	*keys = reader
 	viewDone := make(chan error, 1)
 	guest.Do(session.WatchShare{View: session.TerminalView{
-		In: keys, Out: tty, Done: viewDone,
+		In: *keys, Out: tty, Done: viewDone,
 		Size: func() session.WinSize { return session.WinSize{Cols: shareCols, Rows: shareRows} },
 	}})
 	guest.Do(session.AskKeyboard{})
-	host.waitFor(b, regexp.MustCompile(`"kind": "share-keyboard-requested"`), 30*time.Second)
-	jsonCommand(b, host, `{"kind": "share-allow-typing"}`)
+	h.allowTyping()
 	events.wait(b, "the keyboard", func(ev session.Event) bool {
 		t, ok := ev.(session.ShareTyping)
 		return ok && t.Allowed
@@ -311,10 +298,108 @@ func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
 	return shareGuest{term: term, sameSession: func(b *testing.B) runningLoad {
 		finishedBefore := events.count(transferFinished)
 		progressBefore := events.count(transferFlowing)
-		jsonCommand(b, host, fmt.Sprintf(`{"kind": "send-file", "path": %q}`, file))
+		h.sendFile(file)
 		events.waitCount(b, "the file flowing", transferFlowing, progressBefore+1)
-		return transferLoad{b, events, finishedBefore}
+		return &transferLoad{b: b, events: events, finishedBefore: finishedBefore, started: time.Now(), size: fileSize(b, file)}
 	}}
+}
+
+// shareHost is the host of ganderAppPair: gander --json, or a session
+// of the benchmark's.
+type shareHost struct {
+	code          string
+	peerConnected func()
+	startShare    func()
+	allowTyping   func() // once the guest has asked
+	sendFile      func(path string)
+}
+
+func jsonHost(b *testing.B, mailboxURL string, env []string) shareHost {
+	host := startProcess(b, scratch, "env", append(env, ganderBin(b), "--json", "--mailbox", mailboxURL, "--relay", "tcp:127.0.0.1:1")...)
+	jsonCommand(b, host, `{"kind": "allocate-code", "length": 2}`)
+	code := host.waitFor(b, regexp.MustCompile(`"code": "([^"]+)", "kind": "code-allocated"`), 30*time.Second)[1]
+	return shareHost{
+		code:          code,
+		peerConnected: func() { host.waitFor(b, regexp.MustCompile(`"kind": "peer-connected"`), 60*time.Second) },
+		startShare: func() {
+			jsonCommand(b, host, fmt.Sprintf(`{"kind": "share-start", "command": %q, "cols": %d, "rows": %d}`, rawEchoCommand, shareCols, shareRows))
+		},
+		allowTyping: func() {
+			host.waitFor(b, regexp.MustCompile(`"kind": "share-keyboard-requested"`), 30*time.Second)
+			jsonCommand(b, host, `{"kind": "share-allow-typing"}`)
+		},
+		sendFile: func(path string) { jsonCommand(b, host, fmt.Sprintf(`{"kind": "send-file", "path": %q}`, path)) },
+	}
+}
+
+func inProcessHost(b *testing.B, mailboxURL string) shareHost {
+	s, events := startSession(b, session.Config{MailboxURL: mailboxURL, TransitRelay: "tcp:127.0.0.1:1", CodeLength: 2}, nil)
+	s.Do(session.AllocateCode{Length: 2})
+	code := events.wait(b, "the code", func(ev session.Event) bool { _, ok := ev.(session.CodeReady); return ok }).(session.CodeReady).Code
+	return shareHost{
+		code: code,
+		peerConnected: func() {
+			events.wait(b, "the peer", func(ev session.Event) bool { _, ok := ev.(session.PeerConnected); return ok })
+		},
+		startShare: func() {
+			s.Do(session.StartShare{Command: []string{"/bin/sh", "-c", rawEchoCommand}, Size: session.WinSize{Cols: shareCols, Rows: shareRows}})
+		},
+		allowTyping: func() {
+			events.wait(b, "the guest's ask", func(ev session.Event) bool { _, ok := ev.(session.ShareKeyboardRequested); return ok })
+			s.Do(session.AllowTyping{})
+		},
+		sendFile: func(path string) { s.Do(session.SendFiles{Paths: []string{path}}) },
+	}
+}
+
+// startGuestSession joins code; keys is the view's keyboard, once the
+// caller has made it (cleanup cancels it before the session ends and
+// closes it after).
+func startGuestSession(b *testing.B, mailboxURL, code string) (*session.Session, *sessionEvents, *cancelreader.CancelReader) {
+	keys := new(cancelreader.CancelReader)
+	s, events := startSession(b, session.Config{
+		MailboxURL: mailboxURL, TransitRelay: "tcp:127.0.0.1:1", Code: code,
+		SaveDir: b.TempDir(), AcceptFiles: true,
+	}, keys)
+	return s, events, keys
+}
+
+// startSession starts a session of the benchmark's; cleanup ends it
+// (its view and keyboard first).
+func startSession(b *testing.B, cfg session.Config, keys *cancelreader.CancelReader) (*session.Session, *sessionEvents) {
+	b.Helper()
+	cfg.ClientVersion, cfg.Logger = "e2e", slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := session.Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	events := newSessionEvents(s)
+	b.Cleanup(func() {
+		s.Do(session.DetachShare{})
+		if keys != nil && *keys != nil {
+			(*keys).Cancel()
+		}
+		s.Do(session.Close{Timeout: time.Second})
+		done := make(chan struct{})
+		go func() { s.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			b.Error("a session of the benchmark's did not end within 10 s")
+		}
+		cancel()
+		select {
+		case <-events.done:
+		case <-time.After(10 * time.Second):
+			b.Error("a session's events did not end within 10 s of its context")
+		}
+		if keys != nil && *keys != nil {
+			(*keys).Close()
+		}
+	})
+	return s, events
 }
 
 // transferLoad is a file the guest's session receives: the one after
@@ -323,16 +408,35 @@ type transferLoad struct {
 	b              *testing.B
 	events         *sessionEvents
 	finishedBefore int
+	started        time.Time // when the file was sent (its rate is printed)
+	size           int64
+	stopped        bool
 }
 
-func (l transferLoad) ended() bool { return l.events.count(transferFinished) > l.finishedBefore }
+func (l *transferLoad) ended() bool { return l.events.count(transferFinished) > l.finishedBefore }
 
 // stop waits for the file to arrive whole (1 GiB takes seconds).
-func (l transferLoad) stop() {
+func (l *transferLoad) stop() {
+	if l.stopped {
+		return
+	}
+	l.stopped = true
 	ev := l.events.waitCount(l.b, "the file's end", transferFinished, l.finishedBefore+1)
 	if err := ev.(session.TransferFinished).Err; err != nil {
 		l.b.Fatalf("the same-session file: %v", err)
 	}
+	// Roughly: the end is seen when stop is called, at most a sample later.
+	fmt.Printf("same-session file: %d MiB in %v (%.0f MB/s, the end seen at most a sample late)\n",
+		l.size>>20, time.Since(l.started).Round(time.Millisecond), float64(l.size)/time.Since(l.started).Seconds()/1e6)
+}
+
+func fileSize(b *testing.B, path string) int64 {
+	b.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size()
 }
 
 func transferFlowing(ev session.Event) bool {
@@ -599,7 +703,7 @@ func measureShareEcho(b *testing.B, g shareGuest, load shareLoad) (echoRun, bool
 	}
 	var r echoRun
 	var samples []time.Duration
-	schedBefore := schedLatencies()
+	schedBefore, mutexBefore, began := schedLatencies(), mutexWait(), time.Now()
 	next := time.Now()
 	for i := 0; i < shareEchoSamples; i++ {
 		time.Sleep(time.Until(next))
@@ -630,6 +734,7 @@ func measureShareEcho(b *testing.B, g shareGuest, load shareLoad) (echoRun, bool
 		}
 	}
 	r.sched = schedLatencies().since(schedBefore)
+	r.mutexShare = float64(mutexWait()-mutexBefore) / float64(time.Since(began))
 	if running != nil {
 		running.stop()
 	}
