@@ -269,11 +269,22 @@ func ganderAppPair(b *testing.B, mailboxURL, file string) shareGuest {
 
 	guest, events, keys := startGuestSession(b, mailboxURL, h.code)
 	h.peerConnected()
-	h.startShare()
-	events.wait(b, "the host's share", func(ev session.Event) bool {
+	// Right after peer-connected the host's session may still refuse a
+	// share ("wait for the peer": the peer's terminal-v1 is not up yet):
+	// ask again until the guest sees it offered.
+	offered := func(ev session.Event) bool {
 		o, ok := ev.(session.ShareOffered)
 		return ok && !o.Outgoing
-	})
+	}
+	for attempt := 0; ; attempt++ {
+		h.startShare()
+		if events.within(2*time.Second, offered) {
+			break
+		}
+		if attempt == 15 {
+			b.Fatal("the host's share was not offered after 16 share-starts")
+		}
+	}
 
 	term, tty := openTerminal(b, shareCols, shareRows)
 	if _, err := xterm.MakeRaw(tty.Fd()); err != nil {
@@ -495,6 +506,25 @@ func (e *sessionEvents) find(match func(session.Event) bool) (session.Event, <-c
 		}
 	}
 	return nil, e.changed
+}
+
+// within says whether an event that matches comes within d.
+func (e *sessionEvents) within(d time.Duration, match func(session.Event) bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		ev, changed := e.find(match)
+		if ev != nil {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-e.done:
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 // count is how many events so far match.
