@@ -210,7 +210,9 @@ func TestHostileReconnectFlood(t *testing.T) {
 			if most := 2 + int(elapsed/time.Second); generations > most {
 				t.Errorf("the flood made gander start %d generations in %v, over %d", generations, elapsed.Round(time.Millisecond), most)
 			}
-			if dialled > transit.MaxPeerHints*(generations+1) || concurrent > transit.MaxPeerHints {
+			// At once: a stopped generation's connections close while
+			// the next one dials, so the listener may see two overlap.
+			if dialled > transit.MaxPeerHints*(generations+1) || concurrent > 2*transit.MaxPeerHints {
 				t.Errorf("gander made %d connections to the peer's hints, %d at once, in %d generations: over %d a generation",
 					dialled, concurrent, generations, transit.MaxPeerHints)
 			}

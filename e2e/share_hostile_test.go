@@ -67,7 +67,10 @@ func TestShareHostileGuestInput(t *testing.T) {
 	}
 	host.keys("C-d")
 	host.assertCleanAfterExit()
-	guest.waitScreen(atPrompt, 30*time.Second)
+	// shwim's tty-share sometimes exits with a traceback that leaves its
+	// terminal without newline translation: the prompt then comes back,
+	// but not at a line's start.
+	guest.waitScreen(regexp.MustCompile(`e2e\$\s*\z`), 30*time.Second)
 }
 
 // A host's programs may leave the guest's terminal in any mode: the
