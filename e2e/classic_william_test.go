@@ -26,7 +26,7 @@ import (
 //
 // williamRepeat is how many transfers in a row TestClassicFromWilliamRepeated
 // makes each way (GANDER_WILLIAM_REPEAT overrides it).
-const williamRepeat = 20
+const williamRepeat = 5
 
 // startWilliamWorld starts a mailbox and the transit relay that
 // wormhole-william's sender dials (transit.magic-wormhole.io:4001, which
