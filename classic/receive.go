@@ -328,7 +328,12 @@ func (r *receiver) receiveTo(ctx context.Context, dir, pattern string, size int6
 	}
 	defer rc.conn.Close()
 	defer watch(ctx, rc)()
-	sum, err := receiveData(rc, tmp, size, newProgress(r.stderr, size, r.cfg.HideProgress))
+	disk := newDiskWriter(tmp)
+	defer disk.finish()
+	sum, err := receiveData(rc, disk, size, newProgress(r.stderr, size, r.cfg.HideProgress))
+	if err == nil {
+		err = disk.finish()
+	}
 	if err != nil {
 		return ctxErr(ctx, err)
 	}

@@ -58,7 +58,11 @@ func BenchmarkDataPath(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := receiveData(dst, out, item.size, newProgress(io.Discard, item.size, true)); err != nil {
+		disk := newDiskWriter(out)
+		if _, err := receiveData(dst, disk, item.size, newProgress(io.Discard, item.size, true)); err != nil {
+			b.Fatal(err)
+		}
+		if err := disk.finish(); err != nil {
 			b.Fatal(err)
 		}
 		if err := <-sent; err != nil {

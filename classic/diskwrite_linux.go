@@ -1,0 +1,160 @@
+package classic
+
+import (
+	"errors"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// On Linux the received file is written with O_DIRECT, from page-aligned
+// buffers of directChunk bytes, by a goroutine of its own. A buffered
+// write of a large file costs the writer as much CPU as decrypting it
+// (copying into fresh page-cache pages, then the kernel's writeback
+// threads on the same cores): on the 2-core VM, 2.5 ns a byte buffered
+// against 0.2 direct (dd, 1 GiB), which is most of what separates a
+// receiver from the record format's ceiling. The tail that is not a
+// whole block goes through the page cache, with O_DIRECT cleared; a
+// filesystem that refuses O_DIRECT (tmpfs on older kernels, some FUSE)
+// gets buffered writes throughout.
+const (
+	directChunk = 1 << 20
+	directAlign = 4096
+)
+
+type directWriter struct {
+	f      *os.File
+	direct bool // false once the filesystem refused it
+	cur    []byte
+	free   chan []byte
+	full   chan []byte
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error // the writing goroutine's first, under mu
+	bufs   [][]byte
+	closed bool
+}
+
+func newDiskWriter(f *os.File) diskWriter {
+	if !setDirect(f, true) {
+		return bufferedWriter{f}
+	}
+	w := &directWriter{f: f, direct: true, free: make(chan []byte, 2), full: make(chan []byte, 2), done: make(chan struct{})}
+	for range 2 {
+		b, err := unix.Mmap(-1, 0, directChunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			w.unmap()
+			setDirect(f, false)
+			return bufferedWriter{f}
+		}
+		w.bufs = append(w.bufs, b)
+		w.free <- b[:0]
+	}
+	w.cur = <-w.free
+	go w.run()
+	return w
+}
+
+func (w *directWriter) run() {
+	defer close(w.done)
+	for buf := range w.full {
+		if w.firstErr() == nil {
+			if err := w.write(buf); err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+			}
+		}
+		w.free <- buf[:0]
+	}
+}
+
+// write writes one buffer, whole blocks only while direct.
+func (w *directWriter) write(buf []byte) error {
+	_, err := w.f.Write(buf)
+	if err != nil && w.direct && errors.Is(err, unix.EINVAL) {
+		// Refused (alignment, or the filesystem): the rest buffered. A
+		// failed direct write wrote nothing, so the offset is unchanged.
+		w.direct = false
+		setDirect(w.f, false)
+		_, err = w.f.Write(buf)
+	}
+	return err
+}
+
+func (w *directWriter) firstErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *directWriter) Write(p []byte) (int, error) {
+	done := 0
+	for len(p) > 0 {
+		n := copy(w.cur[len(w.cur):cap(w.cur)], p)
+		w.cur = w.cur[:len(w.cur)+n]
+		p, done = p[n:], done+n
+		if len(w.cur) == cap(w.cur) {
+			w.full <- w.cur
+			w.cur = <-w.free
+			if err := w.firstErr(); err != nil {
+				return done, err
+			}
+		}
+	}
+	return done, nil
+}
+
+// finish writes what is left and waits for the writes; the file stays
+// open, back in buffered mode.
+func (w *directWriter) finish() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	whole := len(w.cur) / directAlign * directAlign
+	if whole > 0 {
+		w.full <- w.cur[:whole]
+	}
+	close(w.full)
+	<-w.done
+	if w.err == nil {
+		setDirect(w.f, false)
+		if tail := w.cur[whole:]; len(tail) > 0 {
+			_, w.err = w.f.Write(tail)
+		}
+	}
+	w.unmap()
+	return w.err
+}
+
+func (w *directWriter) unmap() {
+	for _, b := range w.bufs {
+		unix.Munmap(b)
+	}
+	w.bufs = nil
+}
+
+// setDirect turns O_DIRECT on or off on f and reports whether it could.
+func setDirect(f *os.File, on bool) bool {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	raw.Control(func(fd uintptr) {
+		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err != nil {
+			return
+		}
+		if on {
+			flags |= unix.O_DIRECT
+		} else {
+			flags &^= unix.O_DIRECT
+		}
+		_, err = unix.FcntlInt(fd, unix.F_SETFL, flags)
+		ok = err == nil
+	})
+	return ok
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package classic
+
+import "os"
+
+func newDiskWriter(f *os.File) diskWriter { return bufferedWriter{f} }
