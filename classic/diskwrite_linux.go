@@ -23,6 +23,9 @@ const (
 	directAlign = 4096
 )
 
+// diskWriterKind names newDiskWriter's way, for benchmarks.
+const diskWriterKind = "direct"
+
 type directWriter struct {
 	f      *os.File
 	direct bool // false once the filesystem refused it
