@@ -106,14 +106,7 @@ func TestNewcomerConnQuitAsksFirst(t *testing.T) {
 	mailbox := startMailbox(t)
 	web := tuiWebServer(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
-	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
-	bob.startGanderApp(mailbox.URL)
-	bob.typeCodeWithCompletion(code)
-	if a, b := alice.verifier(), bob.verifier(); a != b {
-		t.Fatalf("the verifiers differ: alice %q, bob %q", a, b)
-	}
+	pairGanderApps(t, mailbox.URL, alice, bob)
 	// Both gander: the words beside the hex, the same on both screens.
 	words := regexp.MustCompile(`words ((?:[a-z]+ ?\s*){8})`)
 	aw, bw := alice.waitScreen(words, 5*time.Second)[1], bob.waitScreen(words, 5*time.Second)[1]
@@ -184,16 +177,11 @@ func TestNewcomerConnWrongCodeStartsAgain(t *testing.T) {
 		term.waitScreen(regexp.MustCompile(`n to start again`), 5*time.Second)
 	}
 
-	alice.keys("n")
-	alice.waitScreen(tuiLanding, 30*time.Second)
-	alice.keys("Enter")
-	second := alice.waitScreen(tuiCode, 30*time.Second)[1]
-	bob.keys("n")
-	bob.waitScreen(tuiLanding, 30*time.Second)
-	bob.typeCodeWithCompletion(second)
-	if a, b := alice.verifier(), bob.verifier(); a != b {
-		t.Fatalf("the verifiers differ after starting again: alice %q, bob %q", a, b)
+	for _, term := range []*terminal{alice, bob} {
+		term.keys("n")
+		term.waitScreen(tuiLanding, 30*time.Second)
 	}
+	pairStartedApps(t, alice, bob) // a new code, and the pairing works
 	alice.quit()
 	bob.waitScreen(regexp.MustCompile(`Your peer closed the session`), 15*time.Second)
 	bob.quit()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -18,21 +17,9 @@ func TestShareAppAskKeyboardInView(t *testing.T) {
 	mailbox := startMailbox(t)
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
 	allowed := filepath.Join(t.TempDir(), "allowed")
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
-	host.startGanderApp(mailbox.URL)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.startGanderApp(mailbox.URL)
-	guest.typeCodeWithCompletion(code)
-	if a, b := host.verifier(), guest.verifier(); a != b {
-		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
-	}
-	host.keys("v")
-	guest.keys("v")
+	host.useSharedShell()
+	pairGanderApps(t, mailbox.URL, host, guest)
+	confirmVerifiers(host, guest)
 
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)

@@ -32,6 +32,17 @@ var (
 	shareAppShow    = regexp.MustCompile(`gander: your shared terminal; Ctrl-\] returns to the app`)
 )
 
+// useSharedShell makes the shell that term's app shares a plain bash
+// with a prompt of its own (shareAppPrompt).
+func (term *terminal) useSharedShell() {
+	term.t.Helper()
+	shell := filepath.Join(term.t.TempDir(), "shell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
+		term.t.Fatal(err)
+	}
+	term.run("export SHELL=" + shell)
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -53,22 +64,9 @@ func TestShareAppGanderWithGander(t *testing.T) {
 	made := t.TempDir()
 	readOnly, allowed, revoked := filepath.Join(made, "read-only"), filepath.Join(made, "allowed"), filepath.Join(made, "revoked")
 
-	// The shared shell: a plain bash with a prompt of its own.
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
-	host.startGanderApp(mailbox.URL)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.startGanderApp(mailbox.URL)
-	guest.typeCodeWithCompletion(code)
-	if a, b := host.verifier(), guest.verifier(); a != b {
-		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
-	}
-	host.keys("v")
-	guest.keys("v")
+	host.useSharedShell()
+	pairGanderApps(t, mailbox.URL, host, guest)
+	confirmVerifiers(host, guest)
 	host.waitScreen(regexp.MustCompile(`t share terminal`), 10*time.Second)
 
 	// The host shares: full-screen at once, then back to the app.
@@ -146,22 +144,13 @@ func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
 	relay := startRelay(t)
 	proxy := startProxy(t, relay.Addr)
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
+	host.useSharedShell()
 	app := "gander --mailbox " + mailbox.URL + " --relay tcp:" + proxy.Addr + " --no-direct"
-	host.run(app)
-	host.waitScreen(tuiLanding, 30*time.Second)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.run(app)
-	guest.waitScreen(tuiLanding, 30*time.Second)
-	guest.typeCodeWithCompletion(code)
-	if a, b := host.verifier(), guest.verifier(); a != b {
-		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
+	for _, term := range []*terminal{host, guest} {
+		term.run(app)
+		term.waitScreen(tuiLanding, 30*time.Second)
 	}
+	pairStartedApps(t, host, guest)
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)
 	guest.waitScreen(shareAppOffered, 30*time.Second)
@@ -210,18 +199,8 @@ func TestShareAppHostResize(t *testing.T) {
 	mailbox := startMailbox(t)
 	file := shareFile(t)
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
-	host.startGanderApp(mailbox.URL)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.startGanderApp(mailbox.URL)
-	guest.typeCodeWithCompletion(code)
-	host.verifier()
-	guest.verifier()
+	host.useSharedShell()
+	pairGanderApps(t, mailbox.URL, host, guest)
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)
 	guest.waitScreen(shareAppOffered, 30*time.Second)
