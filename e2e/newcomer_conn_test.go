@@ -177,11 +177,12 @@ func TestNewcomerConnWrongCodeStartsAgain(t *testing.T) {
 		term.waitScreen(regexp.MustCompile(`n to start again`), 5*time.Second)
 	}
 
-	for _, term := range []*terminal{alice, bob} {
-		term.keys("n")
-		term.waitScreen(tuiLanding, 30*time.Second)
-	}
-	pairStartedApps(t, alice, bob) // a new code, and the pairing works
+	alice.keys("n")
+	alice.waitScreen(tuiLanding, 30*time.Second)
+	second := alice.newCode()
+	bob.keys("n")
+	bob.waitScreen(tuiLanding, 30*time.Second)
+	joinWithCode(t, alice, bob, second) // the pairing works
 	alice.quit()
 	bob.waitScreen(regexp.MustCompile(`Your peer closed the session`), 15*time.Second)
 	bob.quit()

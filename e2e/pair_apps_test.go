@@ -11,23 +11,30 @@ import (
 
 var tuiVerifierConfirmed = regexp.MustCompile(`Verifier ✓`)
 
-// pairGanderApps starts a gander app on first and on second against
-// mailboxURL and pairs them (see pairStartedApps).
+// pairGanderApps starts a gander app on first, which makes a new code,
+// then one on second, which types it (see joinWithCode): in that order, as
+// a person who has just been told the code does.
 func pairGanderApps(t *testing.T, mailboxURL string, first, second *terminal) {
 	t.Helper()
 	first.startGanderApp(mailboxURL)
+	code := first.newCode()
 	second.startGanderApp(mailboxURL)
-	pairStartedApps(t, first, second)
+	joinWithCode(t, first, second, code)
 }
 
-// pairStartedApps pairs two apps already on their landing screen: first
-// makes a new code (an empty line), second types it with Tab completion,
-// and both must show the same verifier. The verifier is left unconfirmed
+// newCode asks term's app, on its landing screen, for a new code (an
+// empty line) and returns the code it shows.
+func (term *terminal) newCode() string {
+	term.t.Helper()
+	term.keys("Enter")
+	return term.waitScreen(tuiCode, 30*time.Second)[1]
+}
+
+// joinWithCode has second type first's code with Tab completion; both must
+// then show the same verifier. The verifier is left unconfirmed
 // (confirmVerifiers confirms it).
-func pairStartedApps(t *testing.T, first, second *terminal) {
+func joinWithCode(t *testing.T, first, second *terminal, code string) {
 	t.Helper()
-	first.keys("Enter")
-	code := first.waitScreen(tuiCode, 30*time.Second)[1]
 	second.typeCodeWithCompletion(code)
 	if a, b := first.verifier(), second.verifier(); a != b {
 		t.Fatalf("the verifiers differ: %q on the side that made the code, %q on the side that typed it", a, b)

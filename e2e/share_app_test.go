@@ -146,11 +146,12 @@ func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
 	host.useSharedShell()
 	app := "gander --mailbox " + mailbox.URL + " --relay tcp:" + proxy.Addr + " --no-direct"
-	for _, term := range []*terminal{host, guest} {
-		term.run(app)
-		term.waitScreen(tuiLanding, 30*time.Second)
-	}
-	pairStartedApps(t, host, guest)
+	host.run(app)
+	host.waitScreen(tuiLanding, 30*time.Second)
+	code := host.newCode()
+	guest.run(app)
+	guest.waitScreen(tuiLanding, 30*time.Second)
+	joinWithCode(t, host, guest, code)
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)
 	guest.waitScreen(shareAppOffered, 30*time.Second)
