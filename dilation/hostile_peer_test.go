@@ -49,6 +49,26 @@ func (f *fakeMailbox) PeerVersion(ctx context.Context) (map[string]json.RawMessa
 	return v, nil
 }
 
+// send hands gander m as the peer's next L1 message.
+func (f *fakeMailbox) send(m l1Message) {
+	data, _ := json.Marshal(m)
+	f.toGander <- data
+}
+
+// startAsFollower starts gander with cfg over mb as the Follower (sideLow),
+// closed when the test ends, and has the fake Leader say "please".
+func startAsFollower(t testing.TB, mb *fakeMailbox, cfg Config) *Conn {
+	t.Helper()
+	cfg.Side = sideLow
+	c, err := Start(mb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	mb.send(l1Message{Type: "please", Side: sideHigh, UseVersion: "ged"})
+	return c
+}
+
 func (f *fakeMailbox) DeriveKey(purpose string, length int) ([]byte, error) { return hostileKey, nil }
 
 func (f *fakeMailbox) SendDilation(ctx context.Context, msg []byte) error {
@@ -135,8 +155,7 @@ func dialHostileMailbox(t testing.TB, cfg Config, rcvbuf int, mb *fakeMailbox) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	please, _ := json.Marshal(l1Message{Type: "please", Side: peerSide, UseVersion: "ged"})
-	mb.toGander <- please
+	mb.send(l1Message{Type: "please", Side: peerSide, UseVersion: "ged"})
 	port := mb.ganderHintPort(t)
 	dialer := net.Dialer{Timeout: 5 * time.Second}
 	if rcvbuf > 0 {
