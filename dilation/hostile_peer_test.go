@@ -302,6 +302,36 @@ func (p *hostilePeer) send(rs ...record) error {
 	return err
 }
 
+// keepSending has the peer send next(0), next(1), ... one every 20 ms on
+// a goroutine of its own, until the test ends or a send fails.
+func (p *hostilePeer) keepSending(t testing.TB, next func(i int) record) {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if p.send(next(i)) != nil {
+				return
+			}
+		}
+	}()
+}
+
+// discardUntilGone reads and drops all gander sends; the channel closes
+// when gander drops the link.
+func (p *hostilePeer) discardUntilGone() <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, p.conn)
+		close(gone)
+	}()
+	return gone
+}
+
 // peerSCID is the n-th subchannel id (from 0) the peer may choose: the
 // Leader's are odd, the Follower's even, never 0.
 func (p *hostilePeer) peerSCID(n int) uint32 {

@@ -310,31 +310,14 @@ func TestLeaderKeepsABusyLink(t *testing.T) {
 			go io.Copy(io.Discard, sc)
 		}
 	}()
-	peerGone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, p.conn)
-		close(peerGone)
-	}()
+	peerGone := p.discardUntilGone()
 	scid := p.peerSCID(0)
 	if err := p.send(openRecord{scid: scid, subprotocol: "bulk"}); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		payload := make([]byte, 1024)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			// DATA but never a PONG: as if the PONGs queued behind it.
-			if p.send(dataRecord{scid: scid, payload: payload}) != nil {
-				return
-			}
-		}
-	}()
+	// DATA but never a PONG: as if the PONGs queued behind it.
+	payload := make([]byte, 1024)
+	p.keepSending(t, func(int) record { return dataRecord{scid: scid, payload: payload} })
 	select {
 	case <-peerGone:
 		t.Fatal("gander, leading, dropped a link on which data kept arriving because no PONG came")
