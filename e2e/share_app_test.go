@@ -43,6 +43,20 @@ func (term *terminal) useSharedShell() {
 	term.run("export SHELL=" + shell)
 }
 
+var madeByTheGuest = regexp.MustCompile(`(?m)^made-by-the-guest`)
+
+// makeOnTheHost has term, a guest allowed to type in its view of the
+// host's share, run a command that makes path: path must then exist (the
+// command ran on the host) and its output be on the guest's screen.
+func (term *terminal) makeOnTheHost(path string) {
+	term.t.Helper()
+	term.run("touch " + path + " && echo made-by-the-guest")
+	term.waitScreen(madeByTheGuest, 10*time.Second)
+	if !exists(path) {
+		term.t.Fatalf("%s is not on the host: the allowed guest's command did not run there", path)
+	}
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -108,13 +122,9 @@ func TestShareAppGanderWithGander(t *testing.T) {
 	// both screens show its output.
 	guest.keys("w")
 	guest.waitScreen(shareAppWatch, 10*time.Second)
-	guest.run("touch " + allowed + " && echo made-by-the-guest")
-	guest.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
-	if !exists(allowed) {
-		t.Fatalf("%s is not on the host: the allowed guest's command did not run there", allowed)
-	}
+	guest.makeOnTheHost(allowed)
 	host.keys("t")
-	host.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
+	host.waitScreen(madeByTheGuest, 10*time.Second)
 	host.keys("C-]")
 	host.waitScreen(shareAppBack, 10*time.Second)
 
