@@ -62,8 +62,7 @@ func TestNewcomerConnMailboxDown(t *testing.T) {
 	mailbox := startMailbox(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	alice.waitScreen(tuiServerUp, 10*time.Second)
 
 	mailbox.stop()
@@ -161,8 +160,7 @@ func TestNewcomerConnWrongCodeStartsAgain(t *testing.T) {
 	mailbox := startMailbox(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	nameplate, words, _ := strings.Cut(code, "-")
 	wrong := nameplate + "-adroitness-aardvark" // an odd word, then an even one, as codes go
 	if words == "adroitness-aardvark" {
@@ -203,8 +201,7 @@ func TestNewcomerConnNobodyAndUsedCode(t *testing.T) {
 	carol.assertCleanAfterExit("Nobody is on")
 
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	// Bob joins a nameplate Alice is on: no hint.
 	bob.startGanderWithCode(mailbox.URL, code)
 	if a, b := alice.verifier(), bob.verifier(); a != b {

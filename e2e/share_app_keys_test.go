@@ -61,9 +61,7 @@ func TestShareAppAskKeyboardInView(t *testing.T) {
 
 	guest.keys("C-]")
 	guest.waitScreen(shareAppOffered, 10*time.Second)
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	quitGuestThenHost(host, guest)
 	for _, term := range []*terminal{host, guest} {
 		term.assertCleanAfterExit("shared$", "⌨")
 	}

@@ -57,6 +57,15 @@ func (term *terminal) makeOnTheHost(path string) {
 	}
 }
 
+// quitGuestThenHost quits the guest's app; the host's then says the
+// session closed, and quits too.
+func quitGuestThenHost(host, guest *terminal) {
+	host.t.Helper()
+	guest.quit()
+	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
+	host.quit()
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -138,10 +147,8 @@ func TestShareAppGanderWithGander(t *testing.T) {
 
 	// The guest detaches; its app is back, its terminal too; both quit.
 	guest.keys("C-]")
-	guest.waitScreen(regexp.MustCompile(`⌨ your peer shares "shell" · read-only`), 10*time.Second)
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	guest.waitScreen(shareAppOffered, 10*time.Second)
+	quitGuestThenHost(host, guest)
 	for _, term := range []*terminal{host, guest} {
 		term.assertCleanAfterExit("shared$", "⌨")
 	}
@@ -198,9 +205,7 @@ func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
 	if err != nil || !strings.Contains(string(log), "connection lost") || !strings.Contains(string(log), "reconnected") {
 		t.Errorf("the guest's log shows no reconnection (%v):\n%s", err, log)
 	}
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	quitGuestThenHost(host, guest)
 }
 
 // The host's window size follows its terminal while its share is shown:
@@ -237,7 +242,5 @@ func TestShareAppHostResize(t *testing.T) {
 	host.waitScreen(shareAppBack, 10*time.Second)
 	guest.keys("C-]")
 	guest.waitScreen(shareAppOffered, 10*time.Second)
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	quitGuestThenHost(host, guest)
 }
