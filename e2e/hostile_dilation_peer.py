@@ -16,13 +16,12 @@ numbered and encrypted exactly as the reference does. It reports JSON lines:
 when stdin closes.
 """
 
-import argparse
 import struct
 import time
 
 from twisted.internet import defer, task
 
-from peerlib import dilate_serving_echo, report, stdin_closed
+from peerlib import dilate_serving_echo, dilation_peer_arguments, report, stdin_closed
 from wormhole._dilation.connection import Ping
 
 
@@ -72,10 +71,7 @@ def main(reactor, args):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mailbox", required=True)
-    parser.add_argument("--appid", default="gander.test/dilation")
-    parser.add_argument("--code", required=True)
+    parser = dilation_peer_arguments(__doc__)
     parser.add_argument("--flood", choices=["unlistened", "open", "ping"], required=True)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--size", type=int, default=0)

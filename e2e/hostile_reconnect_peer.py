@@ -19,13 +19,12 @@ that this peer stays able to reconnect. It reports JSON lines: {"code": ...},
 closes.
 """
 
-import argparse
 import json
 import time
 
 from twisted.internet import defer, task
 
-from peerlib import dilate_serving_echo, report, stdin_closed
+from peerlib import dilate_serving_echo, dilation_peer_arguments, report, stdin_closed
 
 
 class Deaf:
@@ -89,10 +88,7 @@ def main(reactor, args):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mailbox", required=True)
-    parser.add_argument("--appid", default="gander.test/dilation")
-    parser.add_argument("--code", required=True)
+    parser = dilation_peer_arguments(__doc__)
     parser.add_argument("--relay", default="")
     parser.add_argument("--types", default="reconnect,reconnecting,connection-hints")
     parser.add_argument("--count", type=int, default=1000)

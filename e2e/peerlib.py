@@ -2,6 +2,7 @@
 until the test closes their stdin, and the hostile ones pair and dilate with
 magic-wormhole 0.24's own library before they misbehave."""
 
+import argparse
 import json
 import sys
 
@@ -64,6 +65,16 @@ class Echo(protocol.Protocol):
 
     def writeConnectionLost(self):
         pass
+
+
+def dilation_peer_arguments(description):
+    """An argument parser with what every hostile Dilation peer takes: where
+    to meet gander (--mailbox, --appid) and the code it made (--code)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--mailbox", required=True)
+    parser.add_argument("--appid", default="gander.test/dilation")
+    parser.add_argument("--code", required=True)
+    return parser
 
 
 @defer.inlineCallbacks
