@@ -135,7 +135,7 @@ func Dilate(t testing.TB, w *wormhole.Wormhole, cfg dilation.Config, opts ...Opt
 // back, until c closes.
 func Echo(t testing.TB, c *dilation.Conn, proto string) {
 	t.Helper()
-	serve(t, c, proto, func(sc *dilation.Subchannel) { io.Copy(sc, sc) })
+	Serve(t, c, proto, func(sc *dilation.Subchannel) { io.Copy(sc, sc) })
 }
 
 // Sink serves every subchannel of proto that c's peer opens by reading it
@@ -143,13 +143,13 @@ func Echo(t testing.TB, c *dilation.Conn, proto string) {
 // c closes.
 func Sink(t testing.TB, c *dilation.Conn, proto string) {
 	t.Helper()
-	serve(t, c, proto, func(sc *dilation.Subchannel) { io.Copy(io.Discard, sc) })
+	Serve(t, c, proto, func(sc *dilation.Subchannel) { io.Copy(io.Discard, sc) })
 }
 
-// serve accepts every subchannel of proto that c's peer opens and hands
+// Serve accepts every subchannel of proto that c's peer opens and hands
 // each to handle on a goroutine of its own, closing it once handle
 // returns. Accepting stops when c closes.
-func serve(t testing.TB, c *dilation.Conn, proto string, handle func(*dilation.Subchannel)) {
+func Serve(t testing.TB, c *dilation.Conn, proto string, handle func(*dilation.Subchannel)) {
 	t.Helper()
 	l, err := c.Listen(proto)
 	if err != nil {
