@@ -13,12 +13,14 @@ import (
 	"github.com/gander-pair/gander/internal/testkit"
 )
 
-// PairForTests and EchoForTests are dilationtest's Pair and Echo, which
-// this package's own tests cannot import (dilationtest imports dilation):
-// hooks_test.go, an external test file, sets them.
+// PairForTests, EchoForTests and SinkForTests are dilationtest's Pair,
+// Echo and Sink, which this package's own tests cannot import
+// (dilationtest imports dilation): hooks_test.go, an external test file,
+// sets them.
 var (
 	PairForTests func(t testing.TB, cfgA, cfgB Config) (a, b *Conn)
 	EchoForTests func(t testing.TB, c *Conn, proto string)
+	SinkForTests func(t testing.TB, c *Conn, proto string)
 )
 
 // pair makes two wormholes that share a code over a fake mailbox and
@@ -29,9 +31,15 @@ func pair(t testing.TB, cfgA, cfgB Config) (a, b *Conn) {
 }
 
 // echo serves every subchannel of proto on c by copying it back.
-func echo(t *testing.T, c *Conn, proto string) {
+func echo(t testing.TB, c *Conn, proto string) {
 	t.Helper()
 	EchoForTests(t, c, proto)
+}
+
+// sink serves every subchannel of proto on c by reading it to its end.
+func sink(t testing.TB, c *Conn, proto string) {
+	t.Helper()
+	SinkForTests(t, c, proto)
 }
 
 // roundTrip writes size random bytes on a new subchannel and checks that
@@ -118,36 +126,7 @@ func TestWritesAfterCloseFail(t *testing.T) {
 // benchmark compares it with raw TCP and the Python reference).
 func BenchmarkSubchannelThroughput(b *testing.B) {
 	a, peer := pair(b, Config{}, Config{})
-	l, err := peer.Listen("sink")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for {
-			sc, err := l.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, sc)
-				sc.Close()
-			}()
-		}
-	}()
-	sc, err := a.Open(context.Background(), "sink")
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 256<<10)
-	b.SetBytes(int64(len(buf)))
-	b.ResetTimer()
-	for range b.N {
-		if _, err := sc.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	sc.CloseWrite()
-	io.Copy(io.Discard, sc)
+	benchThroughput(b, a, peer)
 }
 
 func TestSlowReaderPausesTheSender(t *testing.T) {

@@ -15,23 +15,8 @@ import (
 // reports p50 and p99 in milliseconds.
 func BenchmarkEchoUnderBulk(b *testing.B) {
 	a, peer := pair(b, Config{}, Config{})
-	EchoForTests(b, peer, "echo")
-	l, err := peer.Listen("sink")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for {
-			sc, err := l.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, sc)
-				sc.Close()
-			}()
-		}
-	}()
+	echo(b, peer, "echo")
+	sink(b, peer, "sink")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bulk, err := a.Open(ctx, "sink")
@@ -89,23 +74,10 @@ func BenchmarkSubchannelThroughputNoFlow(b *testing.B) {
 	benchThroughput(b, a, peer)
 }
 
+// benchThroughput measures one subchannel's one-way throughput from a to
+// peer, in 256 KiB writes.
 func benchThroughput(b *testing.B, a, peer *Conn) {
-	l, err := peer.Listen("sink")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for {
-			sc, err := l.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, sc)
-				sc.Close()
-			}()
-		}
-	}()
+	sink(b, peer, "sink")
 	sc, err := a.Open(context.Background(), "sink")
 	if err != nil {
 		b.Fatal(err)

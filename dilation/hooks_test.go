@@ -15,4 +15,5 @@ func init() {
 		return dilationtest.Pair(t, cfgA, cfgB)
 	}
 	dilation.EchoForTests = dilationtest.Echo
+	dilation.SinkForTests = dilationtest.Sink
 }

@@ -49,6 +49,26 @@ func (f *fakeMailbox) PeerVersion(ctx context.Context) (map[string]json.RawMessa
 	return v, nil
 }
 
+// send hands gander m as the peer's next L1 message.
+func (f *fakeMailbox) send(m l1Message) {
+	data, _ := json.Marshal(m)
+	f.toGander <- data
+}
+
+// startAsFollower starts gander with cfg over mb as the Follower (sideLow),
+// closed when the test ends, and has the fake Leader say "please".
+func startAsFollower(t testing.TB, mb *fakeMailbox, cfg Config) *Conn {
+	t.Helper()
+	cfg.Side = sideLow
+	c, err := Start(mb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	mb.send(l1Message{Type: "please", Side: sideHigh, UseVersion: "ged"})
+	return c
+}
+
 func (f *fakeMailbox) DeriveKey(purpose string, length int) ([]byte, error) { return hostileKey, nil }
 
 func (f *fakeMailbox) SendDilation(ctx context.Context, msg []byte) error {
@@ -135,8 +155,7 @@ func dialHostileMailbox(t testing.TB, cfg Config, rcvbuf int, mb *fakeMailbox) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	please, _ := json.Marshal(l1Message{Type: "please", Side: peerSide, UseVersion: "ged"})
-	mb.toGander <- please
+	mb.send(l1Message{Type: "please", Side: peerSide, UseVersion: "ged"})
 	port := mb.ganderHintPort(t)
 	dialer := net.Dialer{Timeout: 5 * time.Second}
 	if rcvbuf > 0 {
@@ -281,6 +300,36 @@ func (p *hostilePeer) send(rs ...record) error {
 	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err := p.conn.Write(buf)
 	return err
+}
+
+// keepSending has the peer send next(0), next(1), ... one every 20 ms on
+// a goroutine of its own, until the test ends or a send fails.
+func (p *hostilePeer) keepSending(t testing.TB, next func(i int) record) {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if p.send(next(i)) != nil {
+				return
+			}
+		}
+	}()
+}
+
+// discardUntilGone reads and drops all gander sends; the channel closes
+// when gander drops the link.
+func (p *hostilePeer) discardUntilGone() <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, p.conn)
+		close(gone)
+	}()
+	return gone
 }
 
 // peerSCID is the n-th subchannel id (from 0) the peer may choose: the

@@ -18,16 +18,7 @@ import (
 // loopback relay comes close to.)
 func TestReconnectFloodIsRateLimited(t *testing.T) {
 	mb := newFakeMailbox()
-	c, err := Start(mb, Config{Side: sideLow, NoDirect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	send := func(m l1Message) {
-		data, _ := json.Marshal(m)
-		mb.toGander <- data
-	}
-	send(l1Message{Type: "please", Side: sideHigh, UseVersion: "ged"})
+	c := startAsFollower(t, mb, Config{NoDirect: true})
 	agreed := make(chan int)
 	go func() {
 		n := 0
@@ -47,7 +38,7 @@ func TestReconnectFloodIsRateLimited(t *testing.T) {
 	const flood = 2000
 	start := time.Now()
 	for range flood {
-		send(l1Message{Type: "reconnect"})
+		mb.send(l1Message{Type: "reconnect"})
 	}
 	got := <-agreed
 	elapsed := time.Since(start)

@@ -93,11 +93,7 @@ func TestUnackedDataIsBoundedWhilePaused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peerGone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, p.conn) // reads everything, acks nothing we can read
-		close(peerGone)
-	}()
+	peerGone := p.discardUntilGone() // reads everything, acks nothing we can read
 	scid := p.peerSCID(0)
 	big := make([]byte, maxDataPayload)
 	recs := []record{openRecord{scid: scid, subprotocol: "sink"}}
@@ -177,25 +173,8 @@ func TestLeaderIgnoresUnaskedPongs(t *testing.T) {
 	if p.leader {
 		t.Fatal("gander should lead")
 	}
-	peerGone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, p.conn)
-		close(peerGone)
-	}()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if p.send(pongRecord{[4]byte{0xde, 0xad, byte(i), 1}}) != nil {
-				return
-			}
-		}
-	}()
+	peerGone := p.discardUntilGone()
+	p.keepSending(t, func(i int) record { return pongRecord{[4]byte{0xde, 0xad, byte(i), 1}} })
 	select {
 	case <-peerGone:
 	case <-time.After(3 * time.Second):
@@ -211,20 +190,7 @@ func TestStalledLinkWriteDropsTheLink(t *testing.T) {
 	if !p.leader {
 		t.Fatal("the peer should lead")
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if p.send(pingRecord{[4]byte{byte(i), 2, 3, 4}}) != nil {
-				return
-			}
-		}
-	}()
+	p.keepSending(t, func(i int) record { return pingRecord{[4]byte{byte(i), 2, 3, 4}} })
 	writeUntilClosed(t, p.gander, "upload")
 	if !eventually(4*time.Second, func() bool { return p.gander.Status().State == Reconnecting }) {
 		t.Fatalf("status %v: a link whose writes stall was kept", p.gander.Status().State)

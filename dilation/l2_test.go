@@ -1217,51 +1217,18 @@ func TestHandshakeMatchesReferenceAsLeader(t *testing.T) {
 	ls, fs := v.LeaderSends, v.FollowerSends
 
 	// The scripted Follower: its prologue, msg2 and KCM at once.
-	go b.Write(slicesConcat(mustHex(t, fs[0].Hex), mustHex(t, fs[1].Hex), mustHex(t, fs[2].Hex)))
-	type result struct {
-		l   *link
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		l, err := handshake(a, true, mustHex(t, v.PSK), "")
-		res <- result{l, err}
-	}()
+	go b.Write(stepsBytes(t, fs[:3]...))
+	res := handshakeAsync(a, true, mustHex(t, v.PSK))
 	readStep(t, b, ls[0], "leader")
-	b.SetReadDeadline(time.Now().Add(10 * time.Second))
-	msg1 := make([]byte, ls[1].size())
-	if _, err := io.ReadFull(b, msg1); err != nil {
-		t.Fatal(err)
-	}
-	ephemeralDrawn(t, msg1, mustHex(t, v.LeaderE))
-	ls[1].check(t, msg1, "leader")
+	readEphemeralStep(t, b, ls[1], mustHex(t, v.LeaderE), "leader")
 	r := <-res
 	if r.err != nil {
 		t.Fatalf("handshake against the reference follower: %v", r.err)
 	}
-	leader := r.l
 
-	// Selection, then the Leader's records.
-	for _, s := range ls[2:] {
-		rec := s.Record.toRecord(t)
-		errc := make(chan error, 1)
-		go func() { errc <- leader.writeRecord(rec) }()
-		readStep(t, b, s, "leader")
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The Follower's records, as long as the vector has their bytes.
-	for _, s := range fs[3:] {
-		if s.Hex == "" {
-			break
-		}
-		go b.Write(mustHex(t, s.Hex))
-		got, err := leader.readRecord()
-		if want := s.Record.toRecord(t); err != nil || !sameRecord(got, want) {
-			t.Fatalf("reading the reference's %+v: %#v, %v", *s.Record, got, err)
-		}
-	}
+	// Selection, then the Leader's records; then the Follower's.
+	writesMatch(t, r.l, b, ls[2:], "leader")
+	readsMatch(t, r.l, b, fs[3:])
 }
 
 // The same as Follower: gander's msg2, KCM and records (including DATA that
@@ -1273,63 +1240,96 @@ func TestHandshakeMatchesReferenceAsFollower(t *testing.T) {
 	a, b := l2Loopback(t)
 	ls, fs := v.LeaderSends, v.FollowerSends
 
-	go b.Write(slicesConcat(mustHex(t, ls[0].Hex), mustHex(t, ls[1].Hex)))
-	type result struct {
-		l   *link
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		l, err := handshake(a, false, mustHex(t, v.PSK), "")
-		res <- result{l, err}
-	}()
+	go b.Write(stepsBytes(t, ls[:2]...))
+	res := handshakeAsync(a, false, mustHex(t, v.PSK))
 	readStep(t, b, fs[0], "follower")
-	b.SetReadDeadline(time.Now().Add(10 * time.Second))
-	msg2 := make([]byte, fs[1].size())
-	if _, err := io.ReadFull(b, msg2); err != nil {
-		t.Fatal(err)
-	}
-	ephemeralDrawn(t, msg2, mustHex(t, v.FollowerE))
-	fs[1].check(t, msg2, "follower")
+	readEphemeralStep(t, b, fs[1], mustHex(t, v.FollowerE), "follower")
 	readStep(t, b, fs[2], "follower") // its KCM
 	r := <-res
 	if r.err != nil {
 		t.Fatalf("handshake against the reference leader: %v", r.err)
 	}
-	follower := r.l
 
 	// The reference Leader selects the connection, then sends records.
 	go b.Write(mustHex(t, ls[2].Hex))
-	if err := follower.awaitSelection(); err != nil {
+	if err := r.l.awaitSelection(); err != nil {
 		t.Fatalf("the reference leader's KCM: %v", err)
 	}
-	for _, s := range ls[3:] {
-		if s.Hex == "" {
-			break
-		}
-		go b.Write(mustHex(t, s.Hex))
-		got, err := follower.readRecord()
-		if want := s.Record.toRecord(t); err != nil || !sameRecord(got, want) {
-			t.Fatalf("reading the reference's %+v: %#v, %v", *s.Record, got, err)
-		}
+	readsMatch(t, r.l, b, ls[3:])
+	writesMatch(t, r.l, b, fs[3:], "follower")
+}
+
+// stepsBytes is the bytes of steps end to end: what the reference wrote
+// at once.
+func stepsBytes(t testing.TB, steps ...wireStep) []byte {
+	t.Helper()
+	var out []byte
+	for _, s := range steps {
+		out = append(out, mustHex(t, s.Hex)...)
 	}
-	for _, s := range fs[3:] {
+	return out
+}
+
+type handshakeResult struct {
+	l   *link
+	err error
+}
+
+// handshakeAsync runs gander's handshake on conn on a goroutine of its
+// own, which ends with the handshake; the result comes on the channel.
+func handshakeAsync(conn net.Conn, leader bool, psk []byte) <-chan handshakeResult {
+	res := make(chan handshakeResult, 1)
+	go func() {
+		l, err := handshake(conn, leader, psk, "")
+		res <- handshakeResult{l, err}
+	}()
+	return res
+}
+
+// readEphemeralStep is readStep for the handshake message that carries
+// gander's ephemeral key: it skips the test if that key is not private's
+// public key (see ephemeralDrawn) before it checks the bytes.
+func readEphemeralStep(t *testing.T, conn net.Conn, s wireStep, private []byte, who string) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	msg := make([]byte, s.size())
+	if _, err := io.ReadFull(conn, msg); err != nil {
+		t.Fatalf("%s %s: %v", who, s.What, err)
+	}
+	ephemeralDrawn(t, msg, private)
+	s.check(t, msg, who)
+}
+
+// writesMatch has l write each step's record and checks that conn reads
+// the reference's bytes for it.
+func writesMatch(t *testing.T, l *link, conn net.Conn, steps []wireStep, who string) {
+	t.Helper()
+	for _, s := range steps {
 		rec := s.Record.toRecord(t)
 		errc := make(chan error, 1)
-		go func() { errc <- follower.writeRecord(rec) }()
-		readStep(t, b, s, "follower")
+		go func() { errc <- l.writeRecord(rec) }()
+		readStep(t, conn, s, who)
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func slicesConcat(parts ...[]byte) []byte {
-	var out []byte
-	for _, p := range parts {
-		out = append(out, p...)
+// readsMatch writes each step's bytes to conn, as long as the vector has
+// them (the largest are given by length and hash only), and checks that l
+// reads the reference's record from them.
+func readsMatch(t *testing.T, l *link, conn net.Conn, steps []wireStep) {
+	t.Helper()
+	for _, s := range steps {
+		if s.Hex == "" {
+			break
+		}
+		go conn.Write(mustHex(t, s.Hex))
+		got, err := l.readRecord()
+		if want := s.Record.toRecord(t); err != nil || !sameRecord(got, want) {
+			t.Fatalf("reading the reference's %+v: %#v, %v", *s.Record, got, err)
+		}
 	}
-	return out
 }
 
 func TestRelayLinesMatchReference(t *testing.T) {
@@ -1431,8 +1431,8 @@ func (c shortDeadlineConn) SetReadDeadline(t time.Time) error {
 func FuzzHandshake(f *testing.F) {
 	// The reference Leader's prologue and msg1 for another key.
 	v := loadNoiseVectors(f)
-	refLeader := slicesConcat(mustHex(f, v.LeaderSends[0].Hex), mustHex(f, v.LeaderSends[1].Hex))
-	refFollower := slicesConcat(mustHex(f, v.FollowerSends[0].Hex), mustHex(f, v.FollowerSends[1].Hex), mustHex(f, v.FollowerSends[2].Hex))
+	refLeader := stepsBytes(f, v.LeaderSends[:2]...)
+	refFollower := stepsBytes(f, v.FollowerSends[:3]...)
 
 	f.Add(false, false, []byte{})                                                         // silence, then hang up
 	f.Add(false, true, []byte(prologueLeader))                                            // a prologue, then silence

@@ -1,7 +1,6 @@
 package dilation
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -11,16 +10,7 @@ import (
 // unacknowledged data is full while disconnected) ends when its
 // subchannel is closed, rather than when the connection returns.
 func TestCloseEndsAWriteParkedWhileDisconnected(t *testing.T) {
-	relay := startPairingRelay(t)
-	cfg := Config{TransitRelay: "tcp:" + relay.addr, NoDirect: true}
-	a, b := pair(t, cfg, cfg)
-	echo(t, b, "echo")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sc, err := a.Open(ctx, "echo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay, a, sc := relayedEcho(t)
 	relay.down()
 	if !eventually(5*time.Second, func() bool { return a.Status().State != Connected }) {
 		t.Fatal("still connected with the relay down")

@@ -3,7 +3,6 @@ package dilation
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -34,6 +33,24 @@ type pairingRelay struct {
 type pendingRelay struct {
 	side string
 	conn net.Conn
+}
+
+// relayedEcho pairs two peers that meet only through a pairing relay
+// (which the test may take down), serves "echo" on the second and opens
+// an echo subchannel on the first.
+func relayedEcho(t testing.TB) (relay *pairingRelay, a *Conn, sc *Subchannel) {
+	t.Helper()
+	relay = startPairingRelay(t)
+	cfg := Config{TransitRelay: "tcp:" + relay.addr, NoDirect: true}
+	a, b := pair(t, cfg, cfg)
+	echo(t, b, "echo")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := a.Open(ctx, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return relay, a, sc
 }
 
 func startPairingRelay(t testing.TB) *pairingRelay {
@@ -191,16 +208,7 @@ func (p *echoProbe) echoesWithin(t *testing.T, limit time.Duration) time.Duratio
 // on soon after it returns (the reference, and gander before, never
 // tried again).
 func TestReconnectsAfterLongRelayOutage(t *testing.T) {
-	relay := startPairingRelay(t)
-	cfg := Config{TransitRelay: "tcp:" + relay.addr, NoDirect: true}
-	a, b := pair(t, cfg, cfg)
-	echo(t, b, "echo")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sc, err := a.Open(ctx, "echo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay, a, sc := relayedEcho(t)
 	defer sc.Close()
 	probe := newEchoProbe(sc)
 	probe.echoesWithin(t, 5*time.Second)
@@ -302,31 +310,14 @@ func TestLeaderKeepsABusyLink(t *testing.T) {
 			go io.Copy(io.Discard, sc)
 		}
 	}()
-	peerGone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, p.conn)
-		close(peerGone)
-	}()
+	peerGone := p.discardUntilGone()
 	scid := p.peerSCID(0)
 	if err := p.send(openRecord{scid: scid, subprotocol: "bulk"}); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		payload := make([]byte, 1024)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			// DATA but never a PONG: as if the PONGs queued behind it.
-			if p.send(dataRecord{scid: scid, payload: payload}) != nil {
-				return
-			}
-		}
-	}()
+	// DATA but never a PONG: as if the PONGs queued behind it.
+	payload := make([]byte, 1024)
+	p.keepSending(t, func(int) record { return dataRecord{scid: scid, payload: payload} })
 	select {
 	case <-peerGone:
 		t.Fatal("gander, leading, dropped a link on which data kept arriving because no PONG came")
@@ -343,19 +334,10 @@ func TestLeaderKeepsABusyLink(t *testing.T) {
 func TestFollowerWaitsForTheRelayBeforeReconnecting(t *testing.T) {
 	relay := startPairingRelay(t)
 	mb := newFakeMailbox()
-	c, err := Start(mb, Config{Side: sideLow, TransitRelay: "tcp:" + relay.addr, NoDirect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	send := func(m l1Message) {
-		data, _ := json.Marshal(m)
-		mb.toGander <- data
-	}
-	send(l1Message{Type: "please", Side: sideHigh, UseVersion: "ged"})
+	startAsFollower(t, mb, Config{TransitRelay: "tcp:" + relay.addr, NoDirect: true})
 	relay.down()
 	// The leader gives up on the first generation at once.
-	send(l1Message{Type: "reconnect"})
+	mb.send(l1Message{Type: "reconnect"})
 	deadline := time.After(1500 * time.Millisecond)
 	for waiting := true; waiting; {
 		select {

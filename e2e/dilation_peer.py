@@ -16,34 +16,15 @@ stdin closes or, with --send, after the check.
 
 import argparse
 import hashlib
-import json
 import os
-import sys
 import time
 
-from twisted.internet import defer, protocol, reactor, stdio, task
+from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from zope.interface import implementer
 
 import wormhole
-from peerlib import StdinWatcher
-
-
-def report(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
-
-
-@implementer(IHalfCloseableProtocol)
-class Echo(protocol.Protocol):
-    def dataReceived(self, data):
-        self.transport.write(data)
-
-    def readConnectionLost(self):
-        self.transport.loseWriteConnection()
-
-    def writeConnectionLost(self):
-        pass
+from peerlib import Echo, close_wormhole, report, stdin_closed
 
 
 @implementer(IHalfCloseableProtocol)
@@ -130,13 +111,8 @@ def main(reactor, args):
             seconds=seconds,
         )
     else:
-        closed = defer.Deferred()
-        stdio.StandardIO(StdinWatcher(closed))
-        yield closed
-    try:
-        yield w.close()
-    except Exception as e:  # the peer may already have gone
-        report(close_error=str(e))
+        yield stdin_closed()
+    yield close_wormhole(w)
 
 
 if __name__ == "__main__":

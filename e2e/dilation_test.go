@@ -46,22 +46,7 @@ func dilateGander(t testing.TB, w *wormhole.Wormhole, cfg dilation.Config) *dila
 // the connection closes.
 func serve(t testing.TB, c *dilation.Conn, proto string, handle func(*dilation.Subchannel)) {
 	t.Helper()
-	l, err := c.Listen(proto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			sc, err := l.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				handle(sc)
-				sc.Close()
-			}()
-		}
-	}()
+	dilationtest.Serve(t, c, proto, handle)
 }
 
 // serveEcho answers every "echo" subchannel by copying it back.

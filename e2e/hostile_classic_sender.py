@@ -21,25 +21,18 @@ exits when stdin closes.
 
 import argparse
 import io
-import json
 import struct
-import sys
 import zipfile
 
-from twisted.internet import defer, stdio, task
+from twisted.internet import defer, task
 from twisted.python import log
 
 import wormhole
-from peerlib import StdinWatcher
+from peerlib import report, stdin_closed
 from wormhole.transit import TransitSender
 from wormhole.util import bytes_to_dict, dict_to_bytes
 
 APPID = "lothar.com/wormhole/text-or-file-xfer"
-
-
-def report(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
 
 
 def build_zip(entries):
@@ -152,8 +145,7 @@ def main(reactor, args):
     w.allocate_code(2)
     code = yield w.get_code()
     report(code=code)
-    closed = defer.Deferred()
-    stdio.StandardIO(StdinWatcher(closed))
+    closed = stdin_closed()
     try:
         yield send(reactor, args, w)
     except Exception as e:  # what the test should read, not a traceback

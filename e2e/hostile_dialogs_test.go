@@ -23,8 +23,7 @@ func TestTUIHostilePeerFloodsRequests(t *testing.T) {
 	mailbox := startMailbox(t)
 	alice := startTerminal(t, "alice")
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 
 	// session.MaxPendingAsks; forwards' maxCommandChannels.
 	const repeat, distinct, maxPending = 60, 40, 16
@@ -89,8 +88,7 @@ func TestTUIHostileFloodRSS(t *testing.T) {
 	mailbox := startMailbox(t)
 	alice := startTerminal(t, "alice")
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	pid := alice.programPID()
 	peer := startProcess(t, ".", venvBin(t, "python"), "hostile_fowl_peer.py",
 		"--mailbox", mailbox.URL, "--code", code, "--repeat", "2000", "--distinct", "2000", "--pause", "5")

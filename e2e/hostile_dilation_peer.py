@@ -16,37 +16,13 @@ numbered and encrypted exactly as the reference does. It reports JSON lines:
 when stdin closes.
 """
 
-import argparse
-import json
 import struct
-import sys
 import time
 
-from twisted.internet import defer, protocol, stdio, task
-from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.python import log
-from zope.interface import implementer
+from twisted.internet import defer, task
 
-import wormhole
-from peerlib import StdinWatcher
+from peerlib import dilate_serving_echo, dilation_peer_arguments, report, stdin_closed
 from wormhole._dilation.connection import Ping
-
-
-def report(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
-
-
-@implementer(IHalfCloseableProtocol)
-class Echo(protocol.Protocol):
-    def dataReceived(self, data):
-        self.transport.write(data)
-
-    def readConnectionLost(self):
-        self.transport.loseWriteConnection()
-
-    def writeConnectionLost(self):
-        pass
 
 
 @defer.inlineCallbacks
@@ -89,28 +65,13 @@ def flood(reactor, manager, args):
 
 @defer.inlineCallbacks
 def main(reactor, args):
-    # The reference logs every CLOSE for a subchannel it opened behind its
-    # own back: thousands of tracebacks nobody needs.
-    log.startLoggingWithObserver(lambda event: None, setStdout=False)
-    w = wormhole.create(args.appid, args.mailbox, reactor, dilation=True)
-    w.set_code(args.code)
-    code = yield w.get_code()
-    report(code=code)
-    dilated = w.dilate()
-    yield dilated.listener_for("echo").listen(protocol.Factory.forProtocol(Echo))
-    yield dilated.when_dilated()
-    report(dilated=True)
+    dilated = yield dilate_serving_echo(reactor, args.mailbox, args.appid, args.code)
     yield flood(reactor, dilated._manager, args)
-    closed = defer.Deferred()
-    stdio.StandardIO(StdinWatcher(closed))
-    yield closed
+    yield stdin_closed()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mailbox", required=True)
-    parser.add_argument("--appid", default="gander.test/dilation")
-    parser.add_argument("--code", required=True)
+    parser = dilation_peer_arguments(__doc__)
     parser.add_argument("--flood", choices=["unlistened", "open", "ping"], required=True)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--size", type=int, default=0)

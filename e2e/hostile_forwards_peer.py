@@ -21,22 +21,15 @@ stdin closes, so that the test can measure gander meanwhile.
 
 import argparse
 import collections
-import json
 import struct
-import sys
 import time
 
 import msgpack
-from twisted.internet import defer, protocol, stdio, task
+from twisted.internet import defer, protocol, task
 
 import wormhole
-from peerlib import StdinWatcher
+from peerlib import report, stdin_closed
 from fowl._proto import APPID, _SendFowlCommand
-
-
-def report(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
 
 
 # {"kind": <str32 of 0xffffffff bytes>} with nothing after the header.
@@ -142,9 +135,7 @@ def main(reactor, args):
     report(dilated=True)
     keep = []
     yield {"bomb": bomb, "listen-flood": listen_flood, "silent": silent}[args.mode](reactor, dilated, args, keep)
-    closed = defer.Deferred()
-    stdio.StandardIO(StdinWatcher(closed))
-    yield closed
+    yield stdin_closed()
 
 
 if __name__ == "__main__":

@@ -11,25 +11,18 @@ by its reason; it reports on stdout as JSON lines: {"code": ...},
 """
 
 import argparse
-import json
 import struct
-import sys
 from collections import Counter
 
 import msgpack
-from twisted.internet import defer, protocol, stdio, task
+from twisted.internet import defer, protocol, task
 
 import wormhole
-from peerlib import StdinWatcher
+from peerlib import close_wormhole, report, stdin_closed
 
 APPID = "meejah.ca/wormhole/forward"
 
 answers = Counter()
-
-
-def report(**fields):
-    sys.stdout.write(json.dumps(fields, sort_keys=True) + "\n")
-    sys.stdout.flush()
 
 
 class Request(protocol.Protocol):
@@ -74,13 +67,8 @@ def main(reactor, args):
     yield task.deferLater(reactor, args.pause, lambda: None)
     flood(["service-%d" % i for i in range(args.distinct)])
 
-    closed = defer.Deferred()
-    stdio.StandardIO(StdinWatcher(closed))
-    yield closed
-    try:
-        yield w.close()
-    except Exception as e:  # the peer may already have gone
-        report(close_error=str(e))
+    yield stdin_closed()
+    yield close_wormhole(w)
 
 
 if __name__ == "__main__":

@@ -19,22 +19,12 @@ that this peer stays able to reconnect. It reports JSON lines: {"code": ...},
 closes.
 """
 
-import argparse
 import json
-import sys
 import time
 
-from twisted.internet import defer, protocol, stdio, task
-from twisted.python import log
+from twisted.internet import defer, task
 
-import wormhole
-from peerlib import StdinWatcher
-from hostile_dilation_peer import Echo
-
-
-def report(**fields):
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
+from peerlib import dilate_serving_echo, dilation_peer_arguments, report, stdin_closed
 
 
 class Deaf:
@@ -84,15 +74,7 @@ def flood(reactor, manager, args):
 
 @defer.inlineCallbacks
 def main(reactor, args):
-    log.startLoggingWithObserver(lambda event: None, setStdout=False)
-    w = wormhole.create(args.appid, args.mailbox, reactor, dilation=True)
-    w.set_code(args.code)
-    code = yield w.get_code()
-    report(code=code)
-    dilated = w.dilate(transit_relay_location=args.relay or None)
-    yield dilated.listener_for("echo").listen(protocol.Factory.forProtocol(Echo))
-    yield dilated.when_dilated()
-    report(dilated=True)
+    dilated = yield dilate_serving_echo(reactor, args.mailbox, args.appid, args.code, args.relay or None)
     manager = dilated._manager
     deaf = Deaf()
     tolerate_unexpected(manager, deaf)
@@ -102,16 +84,11 @@ def main(reactor, args):
         yield task.deferLater(reactor, 0.2, lambda: None)
     yield flood(reactor, manager, args)
     deaf.on = False
-    closed = defer.Deferred()
-    stdio.StandardIO(StdinWatcher(closed))
-    yield closed
+    yield stdin_closed()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mailbox", required=True)
-    parser.add_argument("--appid", default="gander.test/dilation")
-    parser.add_argument("--code", required=True)
+    parser = dilation_peer_arguments(__doc__)
     parser.add_argument("--relay", default="")
     parser.add_argument("--types", default="reconnect,reconnecting,connection-hints")
     parser.add_argument("--count", type=int, default=1000)

@@ -62,8 +62,7 @@ func TestNewcomerConnMailboxDown(t *testing.T) {
 	mailbox := startMailbox(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	alice.waitScreen(tuiServerUp, 10*time.Second)
 
 	mailbox.stop()
@@ -106,14 +105,7 @@ func TestNewcomerConnQuitAsksFirst(t *testing.T) {
 	mailbox := startMailbox(t)
 	web := tuiWebServer(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
-	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
-	bob.startGanderApp(mailbox.URL)
-	bob.typeCodeWithCompletion(code)
-	if a, b := alice.verifier(), bob.verifier(); a != b {
-		t.Fatalf("the verifiers differ: alice %q, bob %q", a, b)
-	}
+	pairGanderApps(t, mailbox.URL, alice, bob)
 	// Both gander: the words beside the hex, the same on both screens.
 	words := regexp.MustCompile(`words ((?:[a-z]+ ?\s*){8})`)
 	aw, bw := alice.waitScreen(words, 5*time.Second)[1], bob.waitScreen(words, 5*time.Second)[1]
@@ -168,8 +160,7 @@ func TestNewcomerConnWrongCodeStartsAgain(t *testing.T) {
 	mailbox := startMailbox(t)
 	alice, bob := startTerminal(t, "alice"), startTerminal(t, "bob")
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	nameplate, words, _ := strings.Cut(code, "-")
 	wrong := nameplate + "-adroitness-aardvark" // an odd word, then an even one, as codes go
 	if words == "adroitness-aardvark" {
@@ -186,14 +177,10 @@ func TestNewcomerConnWrongCodeStartsAgain(t *testing.T) {
 
 	alice.keys("n")
 	alice.waitScreen(tuiLanding, 30*time.Second)
-	alice.keys("Enter")
-	second := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	second := alice.newCode()
 	bob.keys("n")
 	bob.waitScreen(tuiLanding, 30*time.Second)
-	bob.typeCodeWithCompletion(second)
-	if a, b := alice.verifier(), bob.verifier(); a != b {
-		t.Fatalf("the verifiers differ after starting again: alice %q, bob %q", a, b)
-	}
+	joinWithCode(t, alice, bob, second) // the pairing works
 	alice.quit()
 	bob.waitScreen(regexp.MustCompile(`Your peer closed the session`), 15*time.Second)
 	bob.quit()
@@ -214,8 +201,7 @@ func TestNewcomerConnNobodyAndUsedCode(t *testing.T) {
 	carol.assertCleanAfterExit("Nobody is on")
 
 	alice.startGanderApp(mailbox.URL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
+	code := alice.newCode()
 	// Bob joins a nameplate Alice is on: no hint.
 	bob.startGanderWithCode(mailbox.URL, code)
 	if a, b := alice.verifier(), bob.verifier(); a != b {

@@ -13,21 +13,13 @@ import (
 // What a newcomer hit with forwards (issue 14), driven as they did: two
 // gander apps in tmux, a web server, curl.
 
-// pairApps starts two apps in tmux and pairs them: alice makes the code,
-// bob types it; both confirm the verifier.
+// pairForwardApps starts two apps in tmux and pairs them: alice makes
+// the code, bob types it; both confirm the verifier.
 func pairForwardApps(t *testing.T, mailboxURL string) (alice, bob *terminal) {
 	t.Helper()
 	alice, bob = startTerminal(t, "alice"), startTerminal(t, "bob")
-	alice.startGanderApp(mailboxURL)
-	alice.keys("Enter")
-	code := alice.waitScreen(tuiCode, 30*time.Second)[1]
-	bob.startGanderApp(mailboxURL)
-	bob.typeCodeWithCompletion(code)
-	if a, b := alice.verifier(), bob.verifier(); a != b {
-		t.Fatalf("the verifiers differ: alice %q, bob %q", a, b)
-	}
-	alice.keys("v")
-	bob.keys("v")
+	pairGanderApps(t, mailboxURL, alice, bob)
+	confirmVerifiers(alice, bob)
 	return alice, bob
 }
 

@@ -18,24 +18,6 @@ import (
 // notesSize is the test file's size, shown as "12 kB".
 const notesSize = 12_345
 
-// pairApps starts two apps, pairs them and confirms the verifier on
-// both (the peer's offers wait for it).
-func pairApps(t *testing.T, mailboxURL string, first, second *terminal) {
-	t.Helper()
-	first.startGanderApp(mailboxURL)
-	first.keys("Enter") // an empty line: a new code
-	code := first.waitScreen(tuiCode, 30*time.Second)[1]
-	second.startGanderApp(mailboxURL)
-	second.typeCodeWithCompletion(code)
-	if a, b := first.verifier(), second.verifier(); a != b {
-		t.Fatalf("the verifiers differ: %q, %q", a, b)
-	}
-	first.keys("v")
-	second.keys("v")
-	first.waitScreen(regexp.MustCompile(`Verifier ✓`), 10*time.Second)
-	second.waitScreen(regexp.MustCompile(`Verifier ✓`), 10*time.Second)
-}
-
 // sendTyped opens the send prompt and types path (relative to the
 // shell's directory, the terminal's home), completing it with Tab after
 // its first letters.
@@ -80,7 +62,8 @@ func TestNewcomerTransfersTUI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bob.home, "afile"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pairApps(t, mailbox.URL, alice, bob)
+	pairGanderApps(t, mailbox.URL, alice, bob)
+	confirmVerifiers(alice, bob)
 
 	// 12, 5: a relative path, completed with Tab; while Bob decides,
 	// Alice's row waits with the real size and no bar.

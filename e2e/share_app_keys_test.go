@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -18,21 +17,9 @@ func TestShareAppAskKeyboardInView(t *testing.T) {
 	mailbox := startMailbox(t)
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
 	allowed := filepath.Join(t.TempDir(), "allowed")
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
-	host.startGanderApp(mailbox.URL)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.startGanderApp(mailbox.URL)
-	guest.typeCodeWithCompletion(code)
-	if a, b := host.verifier(), guest.verifier(); a != b {
-		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
-	}
-	host.keys("v")
-	guest.keys("v")
+	host.useSharedShell()
+	pairGanderApps(t, mailbox.URL, host, guest)
+	confirmVerifiers(host, guest)
 
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)
@@ -52,11 +39,7 @@ func TestShareAppAskKeyboardInView(t *testing.T) {
 	host.waitScreen(shareAppBoth, 10*time.Second)
 
 	// Still in the view, the guest types a command that runs on the host.
-	guest.run("touch " + allowed + " && echo made-by-the-guest")
-	guest.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
-	if !exists(allowed) {
-		t.Fatalf("%s is not on the host: the allowed guest's command did not run there", allowed)
-	}
+	guest.makeOnTheHost(allowed)
 	// Allowed, nothing is taken from the guest's keys: ~k reaches bash.
 	guest.run("~k")
 	guest.waitScreen(regexp.MustCompile(`~k: command not found`), 10*time.Second)
@@ -78,9 +61,7 @@ func TestShareAppAskKeyboardInView(t *testing.T) {
 
 	guest.keys("C-]")
 	guest.waitScreen(shareAppOffered, 10*time.Second)
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	quitGuestThenHost(host, guest)
 	for _, term := range []*terminal{host, guest} {
 		term.assertCleanAfterExit("shared$", "⌨")
 	}

@@ -32,6 +32,40 @@ var (
 	shareAppShow    = regexp.MustCompile(`gander: your shared terminal; Ctrl-\] returns to the app`)
 )
 
+// useSharedShell makes the shell that term's app shares a plain bash
+// with a prompt of its own (shareAppPrompt).
+func (term *terminal) useSharedShell() {
+	term.t.Helper()
+	shell := filepath.Join(term.t.TempDir(), "shell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
+		term.t.Fatal(err)
+	}
+	term.run("export SHELL=" + shell)
+}
+
+var madeByTheGuest = regexp.MustCompile(`(?m)^made-by-the-guest`)
+
+// makeOnTheHost has term, a guest allowed to type in its view of the
+// host's share, run a command that makes path: path must then exist (the
+// command ran on the host) and its output be on the guest's screen.
+func (term *terminal) makeOnTheHost(path string) {
+	term.t.Helper()
+	term.run("touch " + path + " && echo made-by-the-guest")
+	term.waitScreen(madeByTheGuest, 10*time.Second)
+	if !exists(path) {
+		term.t.Fatalf("%s is not on the host: the allowed guest's command did not run there", path)
+	}
+}
+
+// quitGuestThenHost quits the guest's app; the host's then says the
+// session closed, and quits too.
+func quitGuestThenHost(host, guest *terminal) {
+	host.t.Helper()
+	guest.quit()
+	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
+	host.quit()
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -53,22 +87,9 @@ func TestShareAppGanderWithGander(t *testing.T) {
 	made := t.TempDir()
 	readOnly, allowed, revoked := filepath.Join(made, "read-only"), filepath.Join(made, "allowed"), filepath.Join(made, "revoked")
 
-	// The shared shell: a plain bash with a prompt of its own.
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
-	host.startGanderApp(mailbox.URL)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.startGanderApp(mailbox.URL)
-	guest.typeCodeWithCompletion(code)
-	if a, b := host.verifier(), guest.verifier(); a != b {
-		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
-	}
-	host.keys("v")
-	guest.keys("v")
+	host.useSharedShell()
+	pairGanderApps(t, mailbox.URL, host, guest)
+	confirmVerifiers(host, guest)
 	host.waitScreen(regexp.MustCompile(`t share terminal`), 10*time.Second)
 
 	// The host shares: full-screen at once, then back to the app.
@@ -110,13 +131,9 @@ func TestShareAppGanderWithGander(t *testing.T) {
 	// both screens show its output.
 	guest.keys("w")
 	guest.waitScreen(shareAppWatch, 10*time.Second)
-	guest.run("touch " + allowed + " && echo made-by-the-guest")
-	guest.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
-	if !exists(allowed) {
-		t.Fatalf("%s is not on the host: the allowed guest's command did not run there", allowed)
-	}
+	guest.makeOnTheHost(allowed)
 	host.keys("t")
-	host.waitScreen(regexp.MustCompile(`(?m)^made-by-the-guest`), 10*time.Second)
+	host.waitScreen(madeByTheGuest, 10*time.Second)
 	host.keys("C-]")
 	host.waitScreen(shareAppBack, 10*time.Second)
 
@@ -130,10 +147,8 @@ func TestShareAppGanderWithGander(t *testing.T) {
 
 	// The guest detaches; its app is back, its terminal too; both quit.
 	guest.keys("C-]")
-	guest.waitScreen(regexp.MustCompile(`⌨ your peer shares "shell" · read-only`), 10*time.Second)
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	guest.waitScreen(shareAppOffered, 10*time.Second)
+	quitGuestThenHost(host, guest)
 	for _, term := range []*terminal{host, guest} {
 		term.assertCleanAfterExit("shared$", "⌨")
 	}
@@ -146,22 +161,14 @@ func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
 	relay := startRelay(t)
 	proxy := startProxy(t, relay.Addr)
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
+	host.useSharedShell()
 	app := "gander --mailbox " + mailbox.URL + " --relay tcp:" + proxy.Addr + " --no-direct"
 	host.run(app)
 	host.waitScreen(tuiLanding, 30*time.Second)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
+	code := host.newCode()
 	guest.run(app)
 	guest.waitScreen(tuiLanding, 30*time.Second)
-	guest.typeCodeWithCompletion(code)
-	if a, b := host.verifier(), guest.verifier(); a != b {
-		t.Fatalf("the verifiers differ: host %q, guest %q", a, b)
-	}
+	joinWithCode(t, host, guest, code)
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)
 	guest.waitScreen(shareAppOffered, 30*time.Second)
@@ -198,9 +205,7 @@ func TestShareAppLinkCutLosesNoOutput(t *testing.T) {
 	if err != nil || !strings.Contains(string(log), "connection lost") || !strings.Contains(string(log), "reconnected") {
 		t.Errorf("the guest's log shows no reconnection (%v):\n%s", err, log)
 	}
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	quitGuestThenHost(host, guest)
 }
 
 // The host's window size follows its terminal while its share is shown:
@@ -210,18 +215,8 @@ func TestShareAppHostResize(t *testing.T) {
 	mailbox := startMailbox(t)
 	file := shareFile(t)
 	host, guest := startTerminal(t, "host"), startTerminal(t, "guest")
-	shell := filepath.Join(t.TempDir(), "shell")
-	if err := os.WriteFile(shell, []byte("#!/bin/sh\nPS1='shared$ ' exec bash --norc --noprofile\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	host.run("export SHELL=" + shell)
-	host.startGanderApp(mailbox.URL)
-	host.keys("Enter")
-	code := host.waitScreen(tuiCode, 30*time.Second)[1]
-	guest.startGanderApp(mailbox.URL)
-	guest.typeCodeWithCompletion(code)
-	host.verifier()
-	guest.verifier()
+	host.useSharedShell()
+	pairGanderApps(t, mailbox.URL, host, guest)
 	host.keys("t")
 	host.waitScreen(shareAppPrompt, 10*time.Second)
 	guest.waitScreen(shareAppOffered, 30*time.Second)
@@ -247,7 +242,5 @@ func TestShareAppHostResize(t *testing.T) {
 	host.waitScreen(shareAppBack, 10*time.Second)
 	guest.keys("C-]")
 	guest.waitScreen(shareAppOffered, 10*time.Second)
-	guest.quit()
-	host.waitScreen(regexp.MustCompile(`(?i)closed|peer.*(left|closed)`), 15*time.Second)
-	host.quit()
+	quitGuestThenHost(host, guest)
 }

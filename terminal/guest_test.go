@@ -1,7 +1,6 @@
 package terminal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -84,30 +83,19 @@ func (k *keyboard) Read(p []byte) (int, error) {
 
 func (k *keyboard) Cancel() bool { k.once.Do(func() { close(k.cancelled) }); return true }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func runGuest(conn *fakeConn, kb *keyboard, out io.Writer, size WinSize) chan error {
-	done := make(chan error, 1)
+// runGuest runs a guest in an 80x24 window against a fake host; done
+// says how RunGuest ended.
+func runGuest() (conn *fakeConn, kb *keyboard, out *lockedBuffer, done chan error) {
+	conn, kb, out, done = newFakeConn(), newKeyboard(), &lockedBuffer{}, make(chan error, 1)
 	go func() {
-		done <- RunGuest(context.Background(), conn, GuestConfig{In: kb, Out: out, Size: func() WinSize { return size }})
+		done <- RunGuest(context.Background(), conn, GuestConfig{In: kb, Out: out, Size: func() WinSize { return WinSize{Cols: 80, Rows: 24} }})
 	}()
-	return done
+	return conn, kb, out, done
 }
 
 func TestGuestShowsTheHostAndRestoresTheScreen(t *testing.T) {
 	testkit.CheckNoLeaks(t)
-	conn, kb, out := newFakeConn(), newKeyboard(), &syncBuffer{}
-	done := runGuest(conn, kb, out, WinSize{Cols: 80, Rows: 24})
+	conn, _, out, done := runGuest()
 	conn.from <- WinSize{Cols: 80, Rows: 24}
 	conn.from <- Write{Data: []byte("\x1b[?1049h\x1b[?25lfull screen")}
 	close(conn.from) // the host ends
@@ -122,8 +110,7 @@ func TestGuestShowsTheHostAndRestoresTheScreen(t *testing.T) {
 
 func TestGuestTypesAndDetaches(t *testing.T) {
 	testkit.CheckNoLeaks(t)
-	conn, kb, out := newFakeConn(), newKeyboard(), &syncBuffer{}
-	done := runGuest(conn, kb, out, WinSize{Cols: 80, Rows: 24})
+	conn, kb, out, done := runGuest()
 	kb.keys <- []byte("ls\r")
 	kb.keys <- []byte("x\x1dnot sent")
 	select {
@@ -144,8 +131,7 @@ func TestGuestTypesAndDetaches(t *testing.T) {
 
 func TestGuestSaysWhenItsWindowIsSmaller(t *testing.T) {
 	testkit.CheckNoLeaks(t)
-	conn, kb, out := newFakeConn(), newKeyboard(), &syncBuffer{}
-	done := runGuest(conn, kb, out, WinSize{Cols: 80, Rows: 24})
+	conn, _, out, done := runGuest()
 	conn.from <- WinSize{Cols: 120, Rows: 40}
 	conn.from <- Write{Data: []byte("hidden")}
 	close(conn.from)
@@ -158,8 +144,7 @@ func TestGuestSaysWhenItsWindowIsSmaller(t *testing.T) {
 
 func TestGuestFiltersTheHostsOutput(t *testing.T) {
 	testkit.CheckNoLeaks(t)
-	conn, kb, out := newFakeConn(), newKeyboard(), &syncBuffer{}
-	done := runGuest(conn, kb, out, WinSize{Cols: 80, Rows: 24})
+	conn, _, out, done := runGuest()
 	conn.from <- Write{Data: []byte("a\x1b]52;c;cHdu")}
 	conn.from <- Write{Data: []byte("ZWQ=\x07b")}
 	close(conn.from)

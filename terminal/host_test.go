@@ -54,6 +54,42 @@ func startHost(t *testing.T, readOnly bool) (*Host, *httptest.Server, *events) {
 	return h, srv, evs
 }
 
+// dialGuest connects a guest to the host behind srv, closed when the test
+// ends.
+func dialGuest(t *testing.T, srv *httptest.Server) MessageConn {
+	t.Helper()
+	c, err := Dial(context.Background(), srv.URL+"/s/local/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// refusedRaw sends payload as a raw websocket message to the host behind
+// srv, and checks that the host closes the connection with want and that
+// the guest's GuestLeft event says why; it returns that event.
+func refusedRaw(t *testing.T, srv *httptest.Server, evs *events, payload string, want websocket.StatusCode) GuestLeft {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+wsPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.Write(ctx, websocket.MessageText, []byte(payload))
+	for {
+		if _, _, err := ws.Read(ctx); err != nil {
+			if websocket.CloseStatus(err) != want {
+				t.Fatalf("the guest's connection ended with %v, want %v", err, want)
+			}
+			break
+		}
+	}
+	return evs.waitFor(t, func(ev Event) bool { _, ok := ev.(GuestLeft); return ok }).(GuestLeft)
+}
+
 // readUntil reads the host's messages until its output holds want, and
 // returns that output.
 func readUntil(t *testing.T, c MessageConn, want string) string {
@@ -77,11 +113,7 @@ func TestHostServesAGuest(t *testing.T) {
 	testkit.CheckNoLeaks(t)
 	h, srv, evs := startHost(t, false)
 	ctx := context.Background()
-	c, err := Dial(ctx, srv.URL+"/s/local/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialGuest(t, srv)
 	m, err := c.ReadMessage(ctx)
 	if err != nil || m != (WinSize{Cols: 80, Rows: 24}) {
 		t.Fatalf("first message %#v, %v; want the window size", m, err)
@@ -112,11 +144,7 @@ func TestHostReadOnlyDropsInput(t *testing.T) {
 	testkit.CheckNoLeaks(t)
 	h, srv, evs := startHost(t, true)
 	ctx := context.Background()
-	c, err := Dial(ctx, srv.URL+"/s/local/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialGuest(t, srv)
 	c.WriteMessage(ctx, Write{Data: []byte("secret\r")})
 	evs.waitFor(t, func(ev Event) bool {
 		d, ok := ev.(InputDropped)
@@ -134,24 +162,8 @@ func TestHostReadOnlyDropsInput(t *testing.T) {
 func TestHostRefusesOversizedMessages(t *testing.T) {
 	testkit.CheckNoLeaks(t)
 	_, srv, evs := startHost(t, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+wsPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
 	big := `{"Type":"Write","Data":"` + strings.Repeat("A", MaxMessageBytes) + `"}`
-	ws.Write(ctx, websocket.MessageText, []byte(big))
-	for {
-		if _, _, err := ws.Read(ctx); err != nil {
-			if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
-				t.Fatalf("the guest's connection ended with %v, want message too big", err)
-			}
-			break
-		}
-	}
-	left := evs.waitFor(t, func(ev Event) bool { _, ok := ev.(GuestLeft); return ok }).(GuestLeft)
+	left := refusedRaw(t, srv, evs, big, websocket.StatusMessageTooBig)
 	if left.Err == nil || !strings.Contains(left.Err.Error(), "too big") {
 		t.Fatalf("the guest left with %v, want message too big", left.Err)
 	}
@@ -160,23 +172,7 @@ func TestHostRefusesOversizedMessages(t *testing.T) {
 func TestHostRefusesMalformedMessages(t *testing.T) {
 	testkit.CheckNoLeaks(t)
 	_, srv, evs := startHost(t, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+wsPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	ws.Write(ctx, websocket.MessageText, []byte(`{"Type":"Write","Data":"!!"}`))
-	for {
-		if _, _, err := ws.Read(ctx); err != nil {
-			if websocket.CloseStatus(err) != websocket.StatusUnsupportedData {
-				t.Fatalf("the guest's connection ended with %v, want unsupported data", err)
-			}
-			break
-		}
-	}
-	left := evs.waitFor(t, func(ev Event) bool { _, ok := ev.(GuestLeft); return ok }).(GuestLeft)
+	left := refusedRaw(t, srv, evs, `{"Type":"Write","Data":"!!"}`, websocket.StatusUnsupportedData)
 	if !errors.Is(left.Err, ErrBadMessage) {
 		t.Fatalf("the guest left with %v, want ErrBadMessage", left.Err)
 	}
@@ -187,11 +183,7 @@ func TestHostRefusesTooManyGuests(t *testing.T) {
 	_, srv, evs := startHost(t, false)
 	ctx := context.Background()
 	for i := 0; i < MaxGuests; i++ {
-		c, err := Dial(ctx, srv.URL+"/s/local/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		dialGuest(t, srv)
 	}
 	for n := 0; n < MaxGuests; {
 		evs.mu.Lock()
@@ -257,17 +249,9 @@ func TestHostLetsOneGuestType(t *testing.T) {
 	testkit.CheckNoLeaks(t)
 	h, srv, evs := startHost(t, true)
 	ctx := context.Background()
-	a, err := Dial(ctx, srv.URL+"/s/local/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := dialGuest(t, srv)
 	joined := evs.waitFor(t, func(ev Event) bool { _, ok := ev.(GuestJoined); return ok }).(GuestJoined)
-	b, err := Dial(ctx, srv.URL+"/s/local/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := dialGuest(t, srv)
 	evs.waitFor(t, func(ev Event) bool { j, ok := ev.(GuestJoined); return ok && j.Guest != joined.Guest })
 
 	h.AllowTyping(joined.Guest, true)

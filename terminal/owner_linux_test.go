@@ -12,6 +12,20 @@ import (
 	"time"
 )
 
+// sameUserListener listens on a loopback port with SameUserListener,
+// closed when the test ends; refused has its refusals.
+func sameUserListener(t *testing.T) (sl net.Listener, refused chan error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused = make(chan error, 1)
+	sl = SameUserListener(l, func(err error) { refused <- err })
+	t.Cleanup(func() { sl.Close() })
+	return sl, refused
+}
+
 func TestSameUserListenerRefusesOtherUsers(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to connect as another user")
@@ -22,15 +36,9 @@ func TestSameUserListenerRefusesOtherUsers(t *testing.T) {
 	if _, err := os.Stat(python); err != nil {
 		t.Skip("needs " + python)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := make(chan error, 1)
-	sl := SameUserListener(l, func(err error) { refused <- err })
-	defer sl.Close()
+	sl, refused := sameUserListener(t)
 	go sl.Accept() // returns when sl closes
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(sl.Addr().(*net.TCPAddr).Port)
 	cmd := exec.Command(python, "-c", "import socket,time; s=socket.create_connection(('127.0.0.1',"+port+")); time.sleep(3)")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	if err := cmd.Start(); err != nil {
@@ -48,13 +56,7 @@ func TestSameUserListenerRefusesOtherUsers(t *testing.T) {
 }
 
 func TestSameUserListenerAcceptsOurOwnConnections(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := make(chan error, 1)
-	sl := SameUserListener(l, func(err error) { refused <- err })
-	defer sl.Close()
+	sl, refused := sameUserListener(t)
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := sl.Accept()
@@ -62,7 +64,7 @@ func TestSameUserListenerAcceptsOurOwnConnections(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	c, err := net.Dial("tcp", l.Addr().String())
+	c, err := net.Dial("tcp", sl.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

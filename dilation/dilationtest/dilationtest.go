@@ -135,6 +135,22 @@ func Dilate(t testing.TB, w *wormhole.Wormhole, cfg dilation.Config, opts ...Opt
 // back, until c closes.
 func Echo(t testing.TB, c *dilation.Conn, proto string) {
 	t.Helper()
+	Serve(t, c, proto, func(sc *dilation.Subchannel) { io.Copy(sc, sc) })
+}
+
+// Sink serves every subchannel of proto that c's peer opens by reading it
+// to its end and discarding what comes (a one-way stream's far end), until
+// c closes.
+func Sink(t testing.TB, c *dilation.Conn, proto string) {
+	t.Helper()
+	Serve(t, c, proto, func(sc *dilation.Subchannel) { io.Copy(io.Discard, sc) })
+}
+
+// Serve accepts every subchannel of proto that c's peer opens and hands
+// each to handle on a goroutine of its own, closing it once handle
+// returns. Accepting stops when c closes.
+func Serve(t testing.TB, c *dilation.Conn, proto string, handle func(*dilation.Subchannel)) {
+	t.Helper()
 	l, err := c.Listen(proto)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +162,7 @@ func Echo(t testing.TB, c *dilation.Conn, proto string) {
 				return
 			}
 			go func() {
-				io.Copy(sc, sc)
+				handle(sc)
 				sc.Close()
 			}()
 		}
