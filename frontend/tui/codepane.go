@@ -37,7 +37,8 @@ type codePane struct {
 	code      string
 
 	nameplates  []string
-	listed      bool // ListNameplates was sent
+	listed      bool      // ListNameplates was sent
+	listedAt    time.Time // when it was last sent
 	pendingTab  bool // a Tab waits for the Nameplates answer
 	completions []string
 	hint        string // "no completions"
@@ -156,10 +157,10 @@ func (p *codePane) edit(msg tea.Msg) tea.Cmd {
 		switch {
 		case key.Matches(k, p.keys.Complete):
 			var cmd tea.Cmd
-			if !p.listed {
+			if p.shouldList() {
 				// Nameplates are only worth asking the server for once
 				// someone wants completing; words need no server.
-				p.listed, p.pendingTab = true, true
+				p.listed, p.listedAt, p.pendingTab = true, time.Now(), true
 				cmd = p.send(session.ListNameplates{})
 			}
 			p.complete()
@@ -175,6 +176,24 @@ func (p *codePane) edit(msg tea.Msg) tea.Cmd {
 		p.completions, p.hint, p.err, p.warning, p.pendingTab = nil, "", "", "", false
 	}
 	return cmd
+}
+
+// nameplatesRelisted is how often a Tab may ask the server again.
+const nameplatesRelisted = 2 * time.Second
+
+// shouldList says whether a Tab asks the server for its nameplates: the
+// first time, and again (at most every nameplatesRelisted) while what is
+// typed is a nameplate the last list did not have: the peer may have made
+// its code since (someone who opens the app before their peer did).
+func (p *codePane) shouldList() bool {
+	if !p.listed {
+		return true
+	}
+	typed := p.input.Value()
+	if strings.Contains(typed, "-") || time.Since(p.listedAt) < nameplatesRelisted {
+		return false
+	}
+	return len(codes.Complete(p.nameplates, typed, p.length)) == 0
 }
 
 // complete completes the code typed so far: one completion fills in,

@@ -107,6 +107,36 @@ func TestCodeEntry_TabAsksForNameplatesOnce(t *testing.T) {
 	}
 }
 
+// Someone who opens the app before their peer made its code: the first
+// list has no such nameplate; a later Tab asks again (not at every Tab)
+// and completes.
+func TestCodeEntry_TabAsksAgainForANameplateNotListed(t *testing.T) {
+	h := newHarness(t, Options{}, 80, 24)
+	h.typeText("7")
+	h.press(keyTab)
+	h.wantSent(session.ListNameplates{})
+	h.event(session.Nameplates{Names: []string{"3"}})
+	if got := h.m.code.input.Value(); got != "7" {
+		t.Fatalf("input %q after a list without 7", got)
+	}
+	h.press(keyTab)
+	h.wantSent() // just asked
+	h.m.code.listedAt = h.m.code.listedAt.Add(-nameplatesRelisted)
+	h.press(keyTab)
+	h.wantSent(session.ListNameplates{})
+	h.event(session.Nameplates{Names: []string{"3", "7"}})
+	if got := h.m.code.input.Value(); got != "7-" {
+		t.Errorf("input %q after the second list, want %q", got, "7-")
+	}
+	h.typeText("gui")
+	h.m.code.listedAt = h.m.code.listedAt.Add(-nameplatesRelisted)
+	h.press(keyTab)
+	h.wantSent() // words need no server
+	if got := h.m.code.input.Value(); got != "7-guitarist-" {
+		t.Errorf("input %q, want %q", got, "7-guitarist-")
+	}
+}
+
 func TestCodeEntry_QAndQuestionMark(t *testing.T) {
 	h := newHarness(t, Options{}, 80, 24)
 	h.typeText("q")
