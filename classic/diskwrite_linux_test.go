@@ -56,3 +56,21 @@ func hasFlag(t *testing.T, f *os.File, flag int) bool {
 	}
 	return flags&flag != 0
 }
+
+// Where there is no local disk (tmpfs here), writes go through the page
+// cache.
+func TestDiskWriterBufferedOffLocalDisks(t *testing.T) {
+	f, err := os.CreateTemp("/dev/shm", "gander-diskwriter-*")
+	if err != nil {
+		t.Skip("no /dev/shm")
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var st unix.Statfs_t
+	if unix.Fstatfs(int(f.Fd()), &st) != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Skip("/dev/shm is not tmpfs")
+	}
+	if w := newDiskWriter(f); w != (bufferedWriter{f}) {
+		t.Fatalf("%T on tmpfs, want bufferedWriter", w)
+	}
+}

@@ -3,9 +3,11 @@ package dilation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -137,14 +139,38 @@ func TestOpenFloodIsBounded(t *testing.T) {
 	}
 }
 
-// A PING flood from a peer that reads nothing queues one PONG, not one per
-// PING.
+// A PING flood from a peer that reads next to nothing queues one PONG,
+// not one per PING.
 func TestPingFloodKeepsOnePong(t *testing.T) {
 	p := dialHostileWith(t, Config{}, 4<<10)
 	l, err := p.gander.Listen("marker")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The peer reads 64 bytes every 10 ms: gander's writer stays blocked
+	// all the same, and the peer's kernel stays able to take gander's
+	// ACKs. A peer that reads nothing at all, its 8 KiB receive queue
+	// full, drops them as out of its zero window; a window update of
+	// gander's lost that way (gander momentarily slow to read, on a busy
+	// machine) left the peer's own flood in zero-window probing, its
+	// backoff doubling, for longer than this test waits: gander idle,
+	// reading, its socket empty (ss showed it; 1 run in 40 under load).
+	trickle := make(chan struct{})
+	t.Cleanup(func() { close(trickle) })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			select {
+			case <-trickle:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			p.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := p.conn.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+		}
+	}()
 	batch := make([]record, 10000)
 	for i := range batch {
 		batch[i] = pingRecord{[4]byte{byte(i), byte(i >> 8), 1, 2}}
