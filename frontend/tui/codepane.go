@@ -39,7 +39,7 @@ type codePane struct {
 	nameplates  []string
 	listed      bool      // ListNameplates was sent
 	listedAt    time.Time // when it was last sent
-	pendingTab  bool // a Tab waits for the Nameplates answer
+	pendingTab  bool      // a Tab waits for the Nameplates answer
 	completions []string
 	hint        string // "no completions"
 	err         string // what codes.Parse said about the code typed
