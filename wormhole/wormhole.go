@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -103,6 +104,14 @@ const (
 	messageFraming = 4 << 10
 )
 
+// peerVersionWait is how long we hold our version, in the one exchange in
+// 256 where wormhole-william derives another key than the reference (see
+// spake2.Symmetric.FinishCompat), for the peer's to show which key it holds.
+// wormhole-william and the reference send theirs as soon as they have our
+// pake, so it comes within a mailbox round trip; a peer that holds its own
+// too (gander) gets ours when this runs out.
+var peerVersionWait = 3 * time.Second // a var for tests
+
 // ErrMessageTooLarge is Send refusing a message over MaxMessageSize.
 var ErrMessageTooLarge = fmt.Errorf("message too large: the mailbox relays at most %d bytes", MaxMessageSize)
 
@@ -123,6 +132,8 @@ type Config struct {
 	Logger        *slog.Logger
 	// ReconnectBackoff overrides the mailbox client's first retry delay.
 	ReconnectBackoff time.Duration
+
+	random io.Reader // SPAKE2's entropy; nil is crypto/rand (tests replay exchanges)
 }
 
 // Wormhole is one side of a wormhole. Its methods are safe for concurrent
@@ -143,10 +154,16 @@ type Wormhole struct {
 	key         []byte
 	verifier    []byte
 	peerVersion map[string]json.RawMessage
-	nameplate   string            // the code's nameplate, for messages
-	pakeSent    bool              // our pake is in the mailbox
-	peerSide    string            // side of the first message from the mailbox; "" before
-	peerPake    []byte            // the peer's SPAKE2 message, until the key is computed
+	nameplate   string // the code's nameplate, for messages
+	pakeSent    bool   // our pake is in the mailbox
+	peerSide    string // side of the first message from the mailbox; "" before
+	peerPake    []byte // the peer's SPAKE2 message, until the key is computed
+	// gospake2Key is the key a wormhole-william peer derives when it
+	// differs from key, until the peer's first sealed message shows which
+	// one it holds; our version waits for that, up to peerVersionWait.
+	gospake2Key []byte
+	versionSent bool              // sendVersion has begun
+	versionDone chan struct{}     // closed once our version is queued
 	early       []mailbox.Message // peer messages held until the key exists; see maxHeldBeforeKey
 	earlyBytes  int
 	held        []outbound // our messages held until confirmation
@@ -181,14 +198,15 @@ func New(ctx context.Context, cfg Config) (*Wormhole, error) {
 		return nil, err
 	}
 	w := &Wormhole{
-		cfg:       cfg,
-		log:       log.With("sub", "wormhole"),
-		mb:        mb,
-		app:       newInbox(),
-		dilate:    newInbox(),
-		confirmed: make(chan struct{}),
-		failed:    make(chan struct{}),
-		stopped:   make(chan struct{}),
+		cfg:         cfg,
+		log:         log.With("sub", "wormhole"),
+		mb:          mb,
+		app:         newInbox(),
+		dilate:      newInbox(),
+		confirmed:   make(chan struct{}),
+		failed:      make(chan struct{}),
+		versionDone: make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
 	go w.run()
 	return w, nil
@@ -252,7 +270,7 @@ func (w *Wormhole) SetCode(ctx context.Context, code string) error {
 	if err != nil {
 		return err
 	}
-	pake, err := spake2.NewSymmetric([]byte(norm.NFC.String(code)), []byte(norm.NFC.String(w.cfg.AppID)), nil)
+	pake, err := spake2.NewSymmetric([]byte(norm.NFC.String(code)), []byte(norm.NFC.String(w.cfg.AppID)), w.cfg.random)
 	if err != nil {
 		return err
 	}
@@ -498,11 +516,21 @@ func (w *Wormhole) handle(m mailbox.Message) {
 		return
 	}
 	plaintext, err := open(phaseKey(w.key, m.Side, m.Phase), m.Body)
+	if err != nil && w.gospake2Key != nil {
+		if p, gospake2Err := open(phaseKey(w.gospake2Key, m.Side, m.Phase), m.Body); gospake2Err == nil {
+			w.log.Debug("the peer derived wormhole-william's key; using it")
+			w.key, plaintext, err = w.gospake2Key, p, nil
+			w.verifier = DeriveKey(w.key, "wormhole:verifier", 32)
+		}
+	}
+	w.gospake2Key = nil // the peer's first sealed message settles the key
 	w.mu.Unlock()
 	if err != nil {
 		w.fail(ErrWrongCode)
 		return
 	}
+	// Ours before anything else of ours: the peer reads a version first.
+	w.sendVersion()
 	if m.Phase == "version" {
 		// Recorded before confirming, so PeerVersion never sees it missing.
 		w.handleVersion(plaintext)
@@ -601,7 +629,7 @@ func (w *Wormhole) computeKey() {
 		w.mu.Unlock()
 		return
 	}
-	key, err := w.pake.Finish(w.peerPake)
+	key, gospake2Key, err := w.pake.FinishCompat(w.peerPake)
 	w.peerPake = nil
 	if err != nil {
 		spoiled := w.spoiled("its pake is invalid", &PeerError{Reason: "key exchange: " + err.Error()})
@@ -609,14 +637,58 @@ func (w *Wormhole) computeKey() {
 		w.fail(spoiled)
 		return
 	}
-	w.key = key
+	w.key, w.gospake2Key = key, gospake2Key
 	w.verifier = DeriveKey(key, "wormhole:verifier", 32)
 	early := w.early
 	w.early, w.earlyBytes = nil, 0
 	w.mu.Unlock()
 
 	// The version message goes out at once, before the peer is confirmed:
-	// it is what lets the peer confirm us.
+	// it is what lets the peer confirm us. Unless the key is in doubt:
+	// then the peer's first message settles it, or the wait runs out.
+	if gospake2Key == nil {
+		w.sendVersion()
+	} else {
+		w.log.Debug("a wormhole-william peer would derive another key; holding our version for the peer's", "up to", peerVersionWait)
+		go w.sendVersionAfter(peerVersionWait)
+	}
+	for _, m := range early {
+		w.handle(m)
+	}
+}
+
+// sendVersionAfter sends our version once d has passed, unless the peer's
+// first message (which sends it) or the end of the wormhole comes first.
+func (w *Wormhole) sendVersionAfter(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		w.sendVersion()
+	case <-w.versionDone:
+	case <-w.failed:
+	}
+}
+
+// sendVersion seals our version under the key settled on (the reference's
+// if the peer has not shown another) and queues it, once; a second caller
+// waits until the first has queued it, so nothing of ours overtakes it.
+func (w *Wormhole) sendVersion() {
+	w.mu.Lock()
+	if w.versionSent {
+		w.mu.Unlock()
+		select {
+		case <-w.versionDone:
+		case <-w.failed:
+		}
+		return
+	}
+	w.versionSent = true
+	w.gospake2Key = nil // from now on the peer must hold ours
+	key := w.key
+	w.mu.Unlock()
+	defer close(w.versionDone)
+
 	version := map[string]any{"app_versions": w.cfg.AppVersions}
 	if w.cfg.AppVersions == nil {
 		version["app_versions"] = map[string]any{}
@@ -632,10 +704,6 @@ func (w *Wormhole) computeKey() {
 	box := seal(phaseKey(key, w.mb.Side(), "version"), plaintext)
 	if err := w.mb.Add(context.Background(), "version", box); err != nil {
 		w.fail(err)
-		return
-	}
-	for _, m := range early {
-		w.handle(m)
 	}
 }
 

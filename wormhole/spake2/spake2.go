@@ -97,8 +97,23 @@ func (s *Symmetric) Message() []byte {
 // may be called only once, even if it fails, as in python-spake2: retrying
 // with other messages would help an attacker probe the password.
 func (s *Symmetric) Finish(inbound []byte) ([]byte, error) {
+	key, _, err := s.FinishCompat(inbound)
+	return key, err
+}
+
+// FinishCompat is Finish that also returns the key gospake2 0.2.1 derives
+// from the same exchange when that differs from the reference's, and nil
+// otherwise (255 exchanges in 256). gospake2 is the SPAKE2 of
+// wormhole-william (Debian's 1.0.6 is built with 0.2.1): it encodes an
+// element with big.Int.Bytes, which drops the zero bytes at the top, and
+// sizes every field of its transcript by the encoding of K. So when K's
+// encoding ends in a zero byte, it hashes both messages and K cut short to
+// that length and its key disagrees with python's and ours. Both keys come
+// from the same K: holding one proves knowledge of the password as much as
+// the other, so accepting either gives an attacker no extra guess.
+func (s *Symmetric) FinishCompat(inbound []byte) (key, gospake2Key []byte, err error) {
 	if s.finished {
-		return nil, errFinished
+		return nil, nil, errFinished
 	}
 	s.finished = true
 	x := s.x
@@ -106,34 +121,34 @@ func (s *Symmetric) Finish(inbound []byte) ([]byte, error) {
 
 	// Check the side byte before the length, as python does.
 	if len(inbound) == 0 {
-		return nil, fmt.Errorf("%w: empty", ErrBadMessage)
+		return nil, nil, fmt.Errorf("%w: empty", ErrBadMessage)
 	}
 	switch inbound[0] {
 	case sideSymmetric:
 	case 'A', 'B':
-		return nil, fmt.Errorf("%w: got side %q", ErrOffSides, inbound[0])
+		return nil, nil, fmt.Errorf("%w: got side %q", ErrOffSides, inbound[0])
 	default:
-		return nil, fmt.Errorf("%w: unknown side byte 0x%02x", ErrBadMessage, inbound[0])
+		return nil, nil, fmt.Errorf("%w: unknown side byte 0x%02x", ErrBadMessage, inbound[0])
 	}
 	if len(inbound) != messageSize {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadMessage, len(inbound), messageSize)
+		return nil, nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadMessage, len(inbound), messageSize)
 	}
 	peerBytes := inbound[1:]
 	peer, err := new(edwards25519.Point).SetBytes(peerBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: element not on the curve", ErrBadMessage)
+		return nil, nil, fmt.Errorf("%w: element not on the curve", ErrBadMessage)
 	}
 	// python rejects only the canonical identity encoding; we reject all
 	// three. Every other point of the prime-order subgroup has only its
 	// canonical encoding, so what we accept is always canonical.
 	if peer.Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return nil, fmt.Errorf("%w: element is the identity", ErrBadMessage)
+		return nil, nil, fmt.Errorf("%w: element is the identity", ErrBadMessage)
 	}
 	if !inPrimeOrderSubgroup(peer) {
-		return nil, fmt.Errorf("%w: element not in the prime-order subgroup", ErrBadMessage)
+		return nil, nil, fmt.Errorf("%w: element not in the prime-order subgroup", ErrBadMessage)
 	}
 	if peer.Equal(s.elem) == 1 {
-		return nil, ErrReflection
+		return nil, nil, ErrReflection
 	}
 
 	k := new(edwards25519.Point).Subtract(peer, new(edwards25519.Point).ScalarMult(s.pw, blindingS))
@@ -145,13 +160,28 @@ func (s *Symmetric) Finish(inbound []byte) ([]byte, error) {
 	if bytes.Compare(first, second) > 0 {
 		first, second = second, first
 	}
+	kBytes := k.Bytes()
+	key = s.transcriptHash(first, second, kBytes)
+	if n := len(bytes.TrimRight(kBytes, "\x00")); n < elementSize {
+		// gospake2 orders its own message, which it may hold shortened the
+		// same way, against ours: only zeros are dropped, so the order is
+		// the same. Each field is cut to K's length (copy into a shorter
+		// slot), a shorter message padded back with zeros.
+		gospake2Key = s.transcriptHash(first[:n], second[:n], kBytes[:n])
+	}
+	return key, gospake2Key, nil
+}
+
+// transcriptHash is SHA256(SHA256(pw) ‖ SHA256(idSymmetric) ‖ first ‖
+// second ‖ k).
+func (s *Symmetric) transcriptHash(first, second, k []byte) []byte {
 	h := sha256.New()
 	h.Write(s.pwHash[:])
 	h.Write(s.idHash[:])
 	h.Write(first)
 	h.Write(second)
-	h.Write(k.Bytes())
-	return h.Sum(nil), nil
+	h.Write(k)
+	return h.Sum(nil)
 }
 
 // passwordScalar is python-spake2's password_to_scalar for Ed25519: 48
