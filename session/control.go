@@ -201,6 +201,30 @@ func (c *controller) run(ctx context.Context) error {
 	if c.cfg.Code != "" {
 		startSetup(c.cfg.Code, 0)
 	}
+	// gotSetup takes the connection setup made, and starts using it.
+	gotSetup := func(r setupResult) error {
+		setupActive = false
+		if r.err != nil {
+			return r.err
+		}
+		conn, running = r.conn, r.started
+		connDone = conn.Done()
+		// The goodbye reader must outlive ctx: after an interrupt we
+		// still wait for the peer's answer.
+		go func() {
+			if waitForClosing(readCtx, c.w) {
+				close(peerClosing)
+			}
+		}()
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); reportStatus(runCtx, conn, c.emit) }()
+		c.runCtx, c.conn, c.peer = runCtx, conn, r.peer
+		for _, st := range running {
+			st.connected(runCtx)
+		}
+		c.refuseSubprotocols(r.peer)
+		return nil
+	}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); reportServer(runCtx, c.w, c.emit) }()
 	for {
@@ -214,26 +238,9 @@ func (c *controller) run(ctx context.Context) error {
 			}
 			return ctx.Err()
 		case r := <-ready:
-			setupActive = false
-			if r.err != nil {
-				return r.err
+			if err := gotSetup(r); err != nil {
+				return err
 			}
-			conn, running = r.conn, r.started
-			connDone = conn.Done()
-			// The goodbye reader must outlive ctx: after an interrupt we
-			// still wait for the peer's answer.
-			go func() {
-				if waitForClosing(readCtx, c.w) {
-					close(peerClosing)
-				}
-			}()
-			c.wg.Add(1)
-			go func() { defer c.wg.Done(); reportStatus(runCtx, conn, c.emit) }()
-			c.runCtx, c.conn, c.peer = runCtx, conn, r.peer
-			for _, st := range running {
-				st.connected(runCtx)
-			}
-			c.refuseSubprotocols(r.peer)
 		case <-peerClosing:
 			c.emit(PeerClosing{})
 			return sendClosing(c.w)
@@ -246,6 +253,16 @@ func (c *controller) run(ctx context.Context) error {
 			delete(c.remotes, f.service)
 			c.emit(OfferFailed{Service: f.service, Err: f.err})
 		case <-c.commands.more:
+			// A finished setup goes first (select picks at random): a
+			// command may name what it started, such as the forward a
+			// peer's request has already opened.
+			select {
+			case r := <-ready:
+				if err := gotSetup(r); err != nil {
+					return err
+				}
+			default:
+			}
 			cmd, ok := c.commands.pop()
 			if !ok {
 				continue
