@@ -67,10 +67,7 @@ func TestShareHostileGuestInput(t *testing.T) {
 	}
 	host.keys("C-d")
 	host.assertCleanAfterExit()
-	// shwim's tty-share sometimes exits with a traceback that leaves its
-	// terminal without newline translation: the prompt then comes back,
-	// but not at a line's start.
-	guest.waitScreen(regexp.MustCompile(`e2e\$\s*\z`), 30*time.Second)
+	guest.waitScreen(shwimGuestBack, 30*time.Second)
 }
 
 // A host's programs may leave the guest's terminal in any mode: the

@@ -46,5 +46,5 @@ func TestShareHostResizePropagates(t *testing.T) {
 
 	host.typeText("q")
 	host.assertCleanAfterExit("share line")
-	guest.waitScreen(atPrompt, 30*time.Second)
+	guest.waitScreen(shwimGuestBack, 30*time.Second)
 }

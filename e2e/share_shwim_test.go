@@ -27,6 +27,13 @@ var (
 )
 
 // shareFile writes the file less shows: 200 numbered lines.
+
+// shwimGuestBack is shwim's guest back at its shell after the share
+// ended. Its tty-share sometimes exits with a traceback that leaves the
+// terminal without newline translation: the prompt then comes back, but
+// not at a line's start.
+var shwimGuestBack = regexp.MustCompile(`e2e\$\s*\z`)
+
 func shareFile(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
@@ -109,7 +116,7 @@ func TestShareGanderHostShwimGuest(t *testing.T) {
 			// less ends, and with it the share: both are back at their shell.
 			host.typeText("q")
 			host.assertCleanAfterExit("share line")
-			guest.waitScreen(atPrompt, 30*time.Second)
+			guest.waitScreen(shwimGuestBack, 30*time.Second)
 		})
 	}
 }

@@ -193,10 +193,14 @@ func TestTUIPairGanderWithGander(t *testing.T) {
 		t.Fatalf("bob's copy: %q, %v", got, err)
 	}
 
+	// Idle means no busy loop and no redraw at a frame rate (either is
+	// tens of percent). Under 2 %: runs beside the suite's other tests
+	// measured 0.8-1.2 %, in 10 ms clock ticks over 5 s (0.2 % each), and
+	// 1.2 % failed the old bound of 1 % in CI.
 	cpu := idleCPU(t, alice)
 	t.Logf("idle CPU of the app: %.2f%% of a core", cpu*100)
-	if cpu > 0.01 {
-		t.Errorf("the idle app uses %.1f%% of a core, want under 1%%", cpu*100)
+	if cpu > 0.02 {
+		t.Errorf("the idle app uses %.1f%% of a core, want under 2%%", cpu*100)
 	}
 
 	started := time.Now()
