@@ -204,17 +204,7 @@ func TestTwoGandersBothHoldingTheirVersions(t *testing.T) {
 	if err := b.SetCode(ctx, code); err != nil {
 		t.Fatal(err)
 	}
-	va, err := a.Verifier(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vb, err := b.Verifier(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(va, vb) {
-		t.Errorf("verifiers differ: %x, %x", va, vb)
-	}
+	sameVerifiers(t, ctx, a, b)
 	if took := time.Since(start); took < peerVersionWait {
 		t.Errorf("confirmed after %v, before the %v wait ran out: was the key in doubt?", took, peerVersionWait)
 	}

@@ -64,16 +64,8 @@ func TestExchangeOverFakeMailbox(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	va, err := a.Verifier(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vb, err := b.Verifier(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(va, vb) || len(va) != 32 {
-		t.Fatalf("verifiers differ: %x / %x", va, vb)
+	if v := sameVerifiers(t, ctx, a, b); len(v) != 32 {
+		t.Fatalf("verifier %x, want 32 bytes", v)
 	}
 	version, err := b.PeerVersion(ctx)
 	if err != nil {
@@ -110,6 +102,24 @@ func TestExchangeOverFakeMailbox(t *testing.T) {
 	if moods := server.Moods(); len(moods) != 2 || moods[0] != "happy" || moods[1] != "happy" {
 		t.Fatalf("moods = %v, want two happy", moods)
 	}
+}
+
+// sameVerifiers waits for both sides' verifiers and fails the test unless
+// they are equal; it returns a's.
+func sameVerifiers(t *testing.T, ctx context.Context, a, b *Wormhole) []byte {
+	t.Helper()
+	va, err := a.Verifier(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.Verifier(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(va, vb) {
+		t.Fatalf("verifiers differ: %x / %x", va, vb)
+	}
+	return va
 }
 
 func expectMessage(t *testing.T, ctx context.Context, receive func(context.Context) ([]byte, error), want string) {
